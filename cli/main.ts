@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+/**
+ * The `crm-index` command. Each subcommand lives in `cli/commands/<name>.ts`
+ * and exports `register(program)`; this file loads them all, so adding a
+ * command never edits a shared file. Command modules keep their top-level
+ * imports light and import heavy layers inside their action.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Command } from 'commander';
+import { addGlobalOptions } from './context.js';
+
+export async function buildProgram(): Promise<Command> {
+  const program = new Command('crm-index')
+    .description('Keeps a hybrid search index of a CRM SQLite database fresh, and serves it over MCP.')
+    .version('0.1.0')
+    .showHelpAfterError('(run crm-index help <command> for its options)');
+  addGlobalOptions(program);
+  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'commands');
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => /\.(js|ts)$/.test(f) && !f.endsWith('.d.ts') && !f.endsWith('.map'))
+    .sort();
+  for (const f of files) {
+    const mod = (await import(pathToFileURL(path.join(dir, f)).href)) as {
+      register?: (p: Command) => void;
+    };
+    mod.register?.(program);
+  }
+  return program;
+}
+
+const isMain = process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1]);
+if (isMain) {
+  const program = await buildProgram();
+  await program.parseAsync(process.argv);
+}

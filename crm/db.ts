@@ -1,0 +1,70 @@
+/**
+ * Opening the CRM database. Every connection gets WAL-friendly settings and a
+ * busy timeout (invariant 5: wait, do not fail, while the CRM holds the write
+ * lock), and every failure to open names the file and says what to do.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { SourceError, TransientError } from '../config/errors.js';
+
+export type Db = Database.Database;
+
+export interface OpenOptions {
+  readonly?: boolean;
+  /** Create the file (and its folder) if missing; only the demo does this. */
+  create?: boolean;
+  busyTimeoutMs?: number;
+}
+
+export function openCrm(file: string, opts: OpenOptions = {}): Db {
+  const abs = path.resolve(file);
+  if (!opts.create && !fs.existsSync(abs)) {
+    throw new SourceError(
+      `The CRM database ${abs} does not exist. Set CRM_DB_PATH (or --db) to the CRM's SQLite file, or run \`crm-index demo-data\` to create a demo one.`,
+    );
+  }
+  if (opts.create) fs.mkdirSync(path.dirname(abs), { recursive: true });
+  let db: Db;
+  try {
+    db = new Database(abs, { readonly: opts.readonly ?? false, fileMustExist: !opts.create });
+  } catch (err) {
+    throw new SourceError(`Cannot open the CRM database ${abs}: ${(err as Error).message}. Check the path and its permissions.`, {
+      cause: err,
+    });
+  }
+  try {
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+    // Reading sqlite_master is the cheapest way to find out whether this is a SQLite file at all.
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    if (!opts.readonly) {
+      const mode = db.pragma('journal_mode', { simple: true }) as string;
+      if (mode !== 'wal') db.pragma('journal_mode = WAL');
+    }
+  } catch (err) {
+    db.close();
+    throw classifySqliteError(err, `opening the CRM database ${abs}`);
+  }
+  return db;
+}
+
+/** Map a better-sqlite3 error to a kind: busy/locked is transient, a non-database file is a SourceError. */
+export function classifySqliteError(err: unknown, doing: string): Error {
+  const code = (err as { code?: string }).code ?? '';
+  const msg = (err as Error).message ?? String(err);
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code.startsWith('SQLITE_BUSY')) {
+    return new TransientError(
+      `The database was locked by another writer for longer than the busy timeout while ${doing}; it will be retried. Raise SQLITE_BUSY_TIMEOUT_MS if this persists.`,
+      { cause: err },
+    );
+  }
+  if (code === 'SQLITE_NOTADB' || /not a database/i.test(msg)) {
+    return new SourceError(`${doing}: the file is not a SQLite database. Point CRM_DB_PATH at the CRM's .db file.`, {
+      cause: err,
+    });
+  }
+  if (code === 'SQLITE_CORRUPT') {
+    return new SourceError(`${doing}: the database file is corrupt (${msg}). Restore it from a backup.`, { cause: err });
+  }
+  return new SourceError(`${doing} failed: ${msg}`, { cause: err });
+}
