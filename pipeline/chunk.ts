@@ -1,0 +1,143 @@
+/**
+ * Chunking: a rendered document → chunk texts, deterministically. Every chunk
+ * starts with the document's context header; the body is packed along
+ * paragraph, then sentence, then word boundaries within a token budget, and
+ * neighbouring chunks of long text share `overlap` tokens.
+ *
+ * Tokens are approximated as whitespace-separated words (a word is about 1.3
+ * model tokens in English; the 256-word default stays under a 512-token model
+ * limit with the header). Pure: same input and settings → same chunks.
+ */
+import { createHash } from 'node:crypto';
+import type { RenderedDoc } from './render.js';
+
+export interface ChunkSettings {
+  maxTokens: number;
+  overlapTokens: number;
+  /** Records longer than this many chunks are cut (a 10 MB field), with a warning from the caller. */
+  maxChunks: number;
+}
+
+export interface Chunked {
+  texts: string[];
+  /** True when the record had more text than maxChunks chunks hold. */
+  truncated: boolean;
+}
+
+const SENTENCE_END = /(?<=[.!?…])\s+(?=["'“‘(\[]?[\p{Lu}\p{N}])/u;
+
+function words(s: string): number {
+  let n = 0;
+  let inWord = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const space = c === 32 || c === 10 || c === 9 || c === 13;
+    if (!space && !inWord) n++;
+    inWord = !space;
+  }
+  return n;
+}
+
+/** Split one paragraph into pieces of at most `max` words: sentences, then hard word splits. */
+function pieces(paragraph: string, max: number): string[] {
+  const out: string[] = [];
+  for (const sentence of paragraph.split(SENTENCE_END)) {
+    const s = sentence.trim();
+    if (s === '') continue;
+    if (words(s) <= max) {
+      out.push(s);
+      continue;
+    }
+    const ws = s.split(/\s+/);
+    for (let i = 0; i < ws.length; i += max) out.push(ws.slice(i, i + max).join(' '));
+  }
+  return out;
+}
+
+/**
+ * Pack units (sentences) into chunks of at most `budget` words; each new chunk
+ * starts with the trailing units of the previous one up to `overlap` words.
+ */
+function pack(
+  units: { text: string; words: number; breakBefore: boolean }[],
+  budget: number,
+  overlap: number,
+  maxChunks: number,
+): { chunks: string[]; truncated: boolean } {
+  type Unit = (typeof units)[number];
+  const join = (us: Unit[]): string =>
+    us.map((u, i) => (i === 0 ? '' : u.breakBefore ? '\n\n' : ' ') + u.text).join('');
+  const chunks: string[] = [];
+  let cur: Unit[] = [];
+  let curWords = 0;
+  let fresh = false; // cur holds at least one unit not yet emitted
+  for (const u of units) {
+    if (fresh && curWords + u.words > budget) {
+      chunks.push(join(cur));
+      if (chunks.length >= maxChunks) return { chunks, truncated: true };
+      // Carry the tail of the emitted chunk into the next one as overlap.
+      const carry: Unit[] = [];
+      let carried = 0;
+      for (let i = cur.length - 1; i > 0; i--) {
+        const c = cur[i]!;
+        if (carried + c.words > overlap) break;
+        carry.unshift(c);
+        carried += c.words;
+      }
+      cur = carry;
+      curWords = carried;
+      fresh = false;
+    }
+    // Overlap must never stop progress: drop carried units until the new one fits.
+    while (!fresh && cur.length > 0 && curWords + u.words > budget) curWords -= cur.shift()!.words;
+    cur.push(u);
+    curWords += u.words;
+    fresh = true;
+  }
+  if (fresh) chunks.push(join(cur));
+  return { chunks, truncated: false };
+}
+
+export function chunkDocument(doc: RenderedDoc, s: ChunkSettings): Chunked {
+  const headerWords = words(doc.header);
+  const budget = Math.max(16, s.maxTokens - headerWords);
+  const overlap = Math.min(s.overlapTokens, Math.floor(budget / 2));
+  const units: { text: string; words: number; breakBefore: boolean }[] = [];
+  const add = (text: string): void => {
+    const paragraphs = text.split(/\n\s*\n/);
+    for (const p of paragraphs) {
+      let first = true;
+      for (const piece of pieces(p.replace(/\s*\n\s*/g, ' ').trim(), budget)) {
+        units.push({ text: piece, words: words(piece), breakBefore: first });
+        first = false;
+      }
+    }
+  };
+  if (doc.fields.length > 0) add(doc.fields.join('\n\n'));
+  for (const l of doc.long) add(l);
+  const { chunks, truncated } = pack(units, budget, overlap, s.maxChunks);
+  const bodies = chunks.length > 0 ? chunks : [''];
+  return { texts: bodies.map((b) => (b === '' ? doc.header : `${doc.header}\n\n${b}`)), truncated };
+}
+
+/**
+ * A document's fingerprint: everything that changes what would be stored for it.
+ * Text, payload and entity ids, chunker settings, embedder model, encoder
+ * versions (ARCHITECTURE.md "Document"): a model or chunker change re-embeds all.
+ */
+export function fingerprint(
+  chunks: string[],
+  payload: unknown,
+  s: ChunkSettings,
+  modelId: string,
+  sparseVersion: string,
+): string {
+  const h = createHash('sha256');
+  h.update(`v1|${modelId}|${sparseVersion}|${s.maxTokens}|${s.overlapTokens}|${s.maxChunks}|`);
+  h.update(JSON.stringify(payload));
+  for (const c of chunks) {
+    h.update('\u0000');
+    h.update(c);
+  }
+  return h.digest('base64url').slice(0, 22);
+}
