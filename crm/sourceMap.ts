@@ -67,6 +67,8 @@ export interface RecordTableMap {
   relations?: Relation[];
   /** Columns MCP `update_fields` may change (the write allowlist). */
   writable?: string[];
+  /** Extra columns whose change is captured though not rendered (entity resolution reads them). */
+  watch?: string[];
 }
 
 export interface LinkTableMap {
@@ -106,6 +108,7 @@ export const DEFAULT_SOURCE_MAP: SourceMap = {
       chunkColumns: ['description'],
       payload: { kind: 'kind', date: 'created_at' },
       writable: ['name', 'domain', 'website', 'kind', 'sector', 'location', 'description'],
+      watch: ['website'],
     },
     {
       kind: 'record',
@@ -123,6 +126,7 @@ export const DEFAULT_SOURCE_MAP: SourceMap = {
       payload: { organization_id: 'organization_id', date: 'created_at' },
       relations: [{ kind: 'belongsTo', name: 'Organization', column: 'organization_id', table: 'organizations' }],
       writable: ['full_name', 'email', 'email_secondary', 'phone', 'title', 'organization_id', 'linkedin', 'notes'],
+      watch: ['email_secondary'],
     },
     {
       kind: 'record',
@@ -252,6 +256,7 @@ export function watchedColumns(t: TableMap): string[] {
     cols.add(t.titleColumn);
     for (const f of t.text) cols.add(f.column);
     for (const c of Object.values(t.payload)) cols.add(c);
+    for (const c of t.watch ?? []) cols.add(c);
     for (const r of t.relations ?? []) {
       if (r.kind === 'belongsTo') cols.add(r.column);
       if (r.kind === 'polymorphic') {
