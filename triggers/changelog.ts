@@ -1,0 +1,200 @@
+/**
+ * Reading the changelog: named consumer cursors, their leases, and pruning.
+ * These are the primitives the pipeline and entity resolution build on; one
+ * SQL statement (or a close group) per function.
+ *
+ * Invariants kept here:
+ * - a cursor never moves backwards (advance takes max(old, new));
+ * - one writer per cursor: with an owner, advance only succeeds while that
+ *   owner holds an unexpired lease (invariant 7);
+ * - reads are single short statements, never a long read transaction, so the
+ *   CRM's WAL checkpoints are never stalled (invariant 5);
+ * - prune deletes only rows every consumer has passed, in bounded batches so
+ *   the write lock is held briefly; seq is never reused afterwards because
+ *   _cdc_changelog is AUTOINCREMENT and maxSeq reads sqlite_sequence.
+ */
+import { LeaseError, SourceError } from '../config/errors.js';
+import type { Db } from '../crm/db.js';
+
+export interface ChangeRow {
+  seq: number;
+  table: string;
+  pk: string;
+  op: 'I' | 'U' | 'D';
+  at: number;
+}
+
+export interface ConsumerInfo {
+  name: string;
+  seq: number;
+  updatedAt: number | null;
+  leaseOwner: string | null;
+  leaseExpiresAt: number | null;
+}
+
+function unknownConsumer(name: string): SourceError {
+  return new SourceError(
+    `No changelog consumer named "${name}" in _cdc_consumers; create it with ensureConsumer first (crm-index install sets up capture).`,
+  );
+}
+
+/** Create consumer `name` if absent: from the first retained change, or from the current end of the log. */
+export function ensureConsumer(db: Db, name: string, startAt: 'beginning' | 'now' = 'beginning'): void {
+  db.prepare(
+    `INSERT INTO _cdc_consumers (name, seq, updated_at) VALUES (?, ${
+      startAt === 'now' ? `coalesce((SELECT seq FROM sqlite_sequence WHERE name = '_cdc_changelog'), 0)` : '0'
+    }, ?) ON CONFLICT (name) DO NOTHING`,
+  ).run(name, Date.now());
+}
+
+/** The last seq consumer `name` has processed. */
+export function getCursor(db: Db, name: string): number {
+  const row = db.prepare(`SELECT seq FROM _cdc_consumers WHERE name = ?`).get(name) as { seq: number } | undefined;
+  if (!row) throw unknownConsumer(name);
+  return row.seq;
+}
+
+/** Up to `limit` changes after `afterSeq`, oldest first. */
+export function readChanges(db: Db, afterSeq: number, limit: number): ChangeRow[] {
+  return db
+    .prepare(
+      `SELECT c.seq AS seq, t.name AS "table", c.row_key AS pk, c.op AS op, c.at AS at
+       FROM _cdc_changelog c JOIN _cdc_tables t ON t.id = c.table_id
+       WHERE c.seq > ? ORDER BY c.seq LIMIT ?`,
+    )
+    .all(afterSeq, limit) as ChangeRow[];
+}
+
+/**
+ * Move consumer `name` to `seq` (never backwards). With `owner`, only while
+ * that owner holds an unexpired lease on the consumer; otherwise LeaseError.
+ */
+export function advanceCursor(db: Db, name: string, seq: number, owner?: string, now: number = Date.now()): void {
+  if (owner === undefined) {
+    const r = db.prepare(`UPDATE _cdc_consumers SET seq = max(seq, ?), updated_at = ? WHERE name = ?`).run(seq, now, name);
+    if (r.changes === 0) throw unknownConsumer(name);
+    return;
+  }
+  const r = db
+    .prepare(
+      `UPDATE _cdc_consumers SET seq = max(seq, ?), updated_at = ?
+       WHERE name = ? AND lease_owner = ? AND lease_expires_at > ?`,
+    )
+    .run(seq, now, name, owner, now);
+  if (r.changes === 1) return;
+  const holder = leaseHolder(db, name, now);
+  if (holder === null && !consumerExists(db, name)) throw unknownConsumer(name);
+  throw new LeaseError(
+    holder
+      ? `Cannot advance cursor "${name}": its lease is held by "${holder.owner}" until ${new Date(holder.expiresAt).toISOString()}, not by "${owner}". Only one process may advance a cursor; stop the other one or wait for its lease to expire.`
+      : `Cannot advance cursor "${name}": "${owner}" no longer holds its lease (it expired or was released). Acquire the lease again before advancing.`,
+  );
+}
+
+function consumerExists(db: Db, name: string): boolean {
+  return db.prepare(`SELECT 1 FROM _cdc_consumers WHERE name = ?`).get(name) !== undefined;
+}
+
+/** The highest seq ever assigned (0 if none): from sqlite_sequence, so correct even after pruning to empty. */
+export function maxSeq(db: Db): number {
+  const row = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = '_cdc_changelog'`).get() as { seq: number } | undefined;
+  return row?.seq ?? 0;
+}
+
+/** Exact number of changes consumer `name` has not processed yet. */
+export function backlog(db: Db, name: string): number {
+  const row = db
+    .prepare(
+      `SELECT count(*) AS n FROM _cdc_changelog WHERE seq > (SELECT seq FROM _cdc_consumers WHERE name = ?)`,
+    )
+    .get(name) as { n: number };
+  if (row.n === 0 && !consumerExists(db, name)) throw unknownConsumer(name);
+  return row.n;
+}
+
+/** When the oldest unprocessed change of consumer `name` was written (epoch ms), or null if it is caught up. */
+export function oldestPendingAt(db: Db, name: string): number | null {
+  const row = db
+    .prepare(
+      `SELECT at FROM _cdc_changelog WHERE seq > (SELECT seq FROM _cdc_consumers WHERE name = ?) ORDER BY seq LIMIT 1`,
+    )
+    .get(name) as { at: number } | undefined;
+  if (!row && !consumerExists(db, name)) throw unknownConsumer(name);
+  return row?.at ?? null;
+}
+
+/**
+ * Delete changes every consumer has processed (seq <= the smallest cursor),
+ * at most `batchSize` rows per transaction, until none are left. With no
+ * consumers nothing is deleted: nobody has read those changes yet.
+ */
+export function pruneChangelog(db: Db, batchSize: number): number {
+  const size = Math.max(1, Math.floor(batchSize));
+  const floor = db.prepare(`SELECT min(seq) AS s FROM _cdc_consumers`).get() as { s: number | null };
+  if (floor.s === null) return 0;
+  // Each statement is its own short transaction, so the CRM waits at most one batch for the write lock.
+  const del = db.prepare(
+    `DELETE FROM _cdc_changelog WHERE seq IN (SELECT seq FROM _cdc_changelog WHERE seq <= ? ORDER BY seq LIMIT ?)`,
+  );
+  let total = 0;
+  for (;;) {
+    const n = del.run(floor.s, size).changes;
+    total += n;
+    if (n < size) return total;
+  }
+}
+
+/**
+ * Take the lease on consumer `consumer` for `ttlMs`: succeeds (true) when it
+ * is free, expired, or already `owner`'s; one statement, so two processes
+ * racing for it cannot both win.
+ */
+export function acquireLease(db: Db, consumer: string, owner: string, ttlMs: number, now: number = Date.now()): boolean {
+  const r = db
+    .prepare(
+      `UPDATE _cdc_consumers SET lease_owner = ?, lease_expires_at = ?
+       WHERE name = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires_at IS NULL OR lease_expires_at <= ?)`,
+    )
+    .run(owner, now + ttlMs, consumer, owner, now);
+  if (r.changes === 0 && !consumerExists(db, consumer)) throw unknownConsumer(consumer);
+  return r.changes === 1;
+}
+
+/**
+ * Extend `owner`'s lease. False if someone else took it. An expired lease
+ * nobody else took is still renewable: no other process can have advanced
+ * the cursor without acquiring it first.
+ */
+export function renewLease(db: Db, consumer: string, owner: string, ttlMs: number, now: number = Date.now()): boolean {
+  const r = db
+    .prepare(`UPDATE _cdc_consumers SET lease_expires_at = ? WHERE name = ? AND lease_owner = ?`)
+    .run(now + ttlMs, consumer, owner);
+  return r.changes === 1;
+}
+
+/** Give the lease up, if `owner` holds it; a no-op otherwise. */
+export function releaseLease(db: Db, consumer: string, owner: string): void {
+  db.prepare(
+    `UPDATE _cdc_consumers SET lease_owner = NULL, lease_expires_at = NULL WHERE name = ? AND lease_owner = ?`,
+  ).run(consumer, owner);
+}
+
+/** Who holds an unexpired lease on `consumer`, or null. */
+export function leaseHolder(db: Db, consumer: string, now: number = Date.now()): { owner: string; expiresAt: number } | null {
+  const row = db
+    .prepare(
+      `SELECT lease_owner AS owner, lease_expires_at AS expiresAt FROM _cdc_consumers
+       WHERE name = ? AND lease_owner IS NOT NULL AND lease_expires_at > ?`,
+    )
+    .get(consumer, now) as { owner: string; expiresAt: number } | undefined;
+  return row ?? null;
+}
+
+export function listConsumers(db: Db): ConsumerInfo[] {
+  return db
+    .prepare(
+      `SELECT name, seq, updated_at AS updatedAt, lease_owner AS leaseOwner, lease_expires_at AS leaseExpiresAt
+       FROM _cdc_consumers ORDER BY name`,
+    )
+    .all() as ConsumerInfo[];
+}
