@@ -295,6 +295,18 @@ export const SETTINGS = {
     parse: int(0, 65_535),
     doc: 'Port for `crm-index mcp --http`.',
   }),
+  mcpHost: spec({
+    env: 'MCP_HTTP_HOST',
+    default: '127.0.0.1',
+    parse: str,
+    doc: 'Address for `crm-index mcp --http`; loopback needs no token, any other address requires MCP_AUTH_TOKEN.',
+  }),
+  mcpReadOnly: spec({
+    env: 'MCP_READ_ONLY',
+    default: false,
+    parse: bool,
+    doc: 'true removes the MCP write tools (add_note, log_interaction, update_fields), as `crm-index mcp --read-only`.',
+  }),
   mcpAuthToken: spec({
     env: 'MCP_AUTH_TOKEN',
     default: undefined as string | undefined,

@@ -1,0 +1,108 @@
+/**
+ * Stateless Streamable HTTP for the MCP server: POST /mcp, plus GET /healthz
+ * for supervisors. Each request gets a fresh McpServer and transport (the
+ * SDK's documented stateless pattern, `sessionIdGenerator: undefined`); the
+ * CRM connections and search engine live in the shared context.
+ *
+ * Invariant: off loopback nothing reaches a tool without the bearer token and
+ * an allowed Host header (auth.ts); /healthz reveals nothing but liveness.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { logger } from '../config/log.js';
+import { authPolicy, checkRequest } from './auth.js';
+import type { McpContext } from './context.js';
+import { buildMcpServer } from './server.js';
+
+export interface McpHttpOptions {
+  ctx: McpContext;
+  host: string;
+  port: number;
+  token?: string;
+  allowedHosts?: string[];
+  /** Demand the token even on loopback. */
+  requireAuth?: boolean;
+}
+
+export interface McpHttpServer {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Longest User-Agent kept as the audit log's client name. */
+const CLIENT_NAME_MAX = 120;
+
+export async function startMcpHttp(opts: McpHttpOptions): Promise<McpHttpServer> {
+  const policy = authPolicy({ host: opts.host, token: opts.token, allowedHosts: opts.allowedHosts, requireAuth: opts.requireAuth });
+  const log = logger('mcp-http');
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      log.error({ err }, 'MCP HTTP request failed');
+      if (!res.headersSent) sendJson(res, 500, jsonRpcError(-32603, 'internal error'));
+      else res.end();
+    });
+  });
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'use GET' }, { Allow: 'GET' });
+      return sendJson(res, 200, { status: 'ok', readOnly: opts.ctx.readOnly });
+    }
+    if (path !== '/mcp') return sendJson(res, 404, { error: 'not found; the MCP endpoint is /mcp' });
+    const verdict = checkRequest(policy, { host: req.headers.host, authorization: req.headers.authorization });
+    if (!verdict.ok) {
+      const extra: Record<string, string> = verdict.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {};
+      return sendJson(res, verdict.status, jsonRpcError(-32001, verdict.message), extra);
+    }
+    if (req.method !== 'POST') {
+      // Stateless: no server-initiated stream (GET) and no session to delete (DELETE).
+      return sendJson(res, 405, jsonRpcError(-32000, 'method not allowed: this server is stateless; POST JSON-RPC to /mcp'), {
+        Allow: 'POST',
+      });
+    }
+    const ua = req.headers['user-agent'];
+    const mcp = buildMcpServer(opts.ctx, { fallbackClient: ua ? ua.slice(0, CLIENT_NAME_MAX) : 'http' });
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    res.on('close', () => {
+      void transport.close();
+      void mcp.close();
+    });
+    await mcp.connect(transport);
+    await transport.handleRequest(req, res);
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const shown = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const url = `http://${shown}:${port}/mcp`;
+  log.info({ url, auth: policy.requireAuth }, 'MCP HTTP server listening');
+  return {
+    url,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function jsonRpcError(code: number, message: string) {
+  return { jsonrpc: '2.0', error: { code, message }, id: null };
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
