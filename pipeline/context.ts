@@ -1,0 +1,91 @@
+/**
+ * Opening everything a run needs, in one place: the CRM database, the source
+ * map (validated against it), the renderer, both encoders and the store.
+ * Every run and the daemon go through `openPipeline`, so they agree on the
+ * settings that make up a fingerprint.
+ */
+import type { Config } from '../config/index.js';
+import { logger } from '../config/log.js';
+import { openCrm, type Db } from '../crm/db.js';
+import { loadSourceMap } from '../crm/loadSourceMap.js';
+import type { SourceMap } from '../crm/sourceMap.js';
+import { validateSourceMap } from '../crm/validate.js';
+import { Bm25Encoder } from '../encoders/bm25.js';
+import { createDenseEmbedder } from '../encoders/factory.js';
+import type { DenseEmbedder, SparseEncoder } from '../encoders/types.js';
+import { createStore } from '../stores/factory.js';
+import type { VectorStore } from '../stores/types.js';
+import type { ChunkSettings } from './chunk.js';
+import { PipelineEmitter } from './events.js';
+import { ensureFailureTables } from './failures.js';
+import type { IndexDeps } from './indexer.js';
+import { Renderer } from './render.js';
+import { entityIdsProvider } from './entityIds.js';
+
+export const INDEX_CONSUMER = 'index';
+
+export interface PipelineContext {
+  config: Config;
+  db: Db;
+  map: SourceMap;
+  renderer: Renderer;
+  dense: DenseEmbedder;
+  sparse: SparseEncoder;
+  store: VectorStore;
+  deps: IndexDeps;
+  events: PipelineEmitter;
+  close(): Promise<void>;
+}
+
+export interface OpenOverrides {
+  dense?: DenseEmbedder;
+  store?: VectorStore;
+}
+
+export function chunkSettings(config: Config): ChunkSettings {
+  return { maxTokens: config.chunkMaxTokens, overlapTokens: config.chunkOverlapTokens, maxChunks: config.maxChunksPerRecord };
+}
+
+export async function openPipeline(config: Config, overrides: OpenOverrides = {}): Promise<PipelineContext> {
+  const log = logger('pipeline');
+  const db = openCrm(config.dbPath, { busyTimeoutMs: config.busyTimeoutMs });
+  try {
+    const map = loadSourceMap(config.sourceMapPath);
+    validateSourceMap(db, map);
+    ensureFailureTables(db);
+    const renderer = new Renderer(db, map);
+    const dense = overrides.dense ?? (await createDenseEmbedder(config));
+    await dense.init();
+    const sparse = new Bm25Encoder();
+    const store = overrides.store ?? (await createStore(config));
+    await store.ensure({ dim: dense.dim, model: dense.modelId });
+    const deps: IndexDeps = {
+      db,
+      renderer,
+      dense,
+      sparse,
+      chunk: chunkSettings(config),
+      log,
+      entityIds: entityIdsProvider(db),
+    };
+    return {
+      config,
+      db,
+      map,
+      renderer,
+      dense,
+      sparse,
+      store,
+      deps,
+      events: new PipelineEmitter(),
+      async close() {
+        await store.close().catch(() => undefined);
+        await dense.close().catch(() => undefined);
+        db.close();
+      },
+    };
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}

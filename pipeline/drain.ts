@@ -1,0 +1,163 @@
+/**
+ * Draining the changelog: read a page after the cursor, coalesce it per
+ * record, add due retries and dependents (fan-out), index, then ack — park
+ * failures and advance the cursor in ONE transaction, and only after the
+ * store confirmed its writes (invariant 3). A transient failure retries the
+ * same page with backoff and never acks (invariant 1). Pages are processed
+ * strictly one after another, so writes for one record land in the order
+ * their source reads happened (invariant 2).
+ */
+import { errorMessage, TransientError } from '../config/errors.js';
+import { classifySqliteError } from '../crm/db.js';
+import { advanceCursor, getCursor, oldestPendingAt, readChanges, type ChangeRow } from '../triggers/changelog.js';
+import type { PipelineContext } from './context.js';
+import { clearRetries, dueRetries, recordFailures } from './failures.js';
+import { addCounts, emptyCounts, indexRecords, type BatchCounts } from './indexer.js';
+import type { Lease } from './lease.js';
+import { recordKey } from '../crm/sourceMap.js';
+import type { VectorStore } from '../stores/types.js';
+
+export interface DrainOptions {
+  consumer: string;
+  lease: Lease;
+  signal?: AbortSignal;
+  /** Where writes go (rebuild replays into a new generation). Default: ctx.store. */
+  store?: VectorStore;
+  /**
+   * Read and ack against this in-memory cursor instead of the stored one
+   * (rebuild's replay: the stored cursor must not move until the switch).
+   */
+  virtualCursor?: { seq: number };
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+
+/** Distinct record keys of a page, in first-seen order; rows for tables that are not record tables are dropped. */
+export function coalesce(ctx: PipelineContext, rows: ChangeRow[]): string[] {
+  const seen = new Set<string>();
+  for (const r of rows) {
+    if (!ctx.renderer.isRecordTable(r.table)) continue;
+    seen.add(recordKey(r.table, r.pk));
+  }
+  return [...seen];
+}
+
+/** The keys plus every record that shows one of them (one short read transaction). */
+export function expand(ctx: PipelineContext, keys: string[]): string[] {
+  const out = new Set(keys);
+  ctx.db.transaction(() => {
+    for (const k of keys) for (const d of ctx.renderer.dependents(k)) out.add(d);
+  })();
+  return [...out];
+}
+
+/**
+ * Index `keys` into `store`, retrying transient failures with capped
+ * exponential backoff until it works or `signal` aborts (then returns null:
+ * nothing acked, the page is replayed later).
+ */
+export async function indexWithRetry(
+  ctx: PipelineContext,
+  store: VectorStore,
+  keys: string[],
+  signal?: AbortSignal,
+): Promise<{ counts: BatchCounts; failures: import('./failures.js').RecordFailure[]; done: string[] } | null> {
+  const { config } = ctx;
+  let attempt = 0;
+  for (;;) {
+    if (signal?.aborted) return null;
+    try {
+      const counts = emptyCounts();
+      const failures = [];
+      const done: string[] = [];
+      for (let i = 0; i < keys.length; i += config.batchMaxRecords) {
+        const r = await indexRecords(ctx.deps, store, keys.slice(i, i + config.batchMaxRecords));
+        Object.assign(counts, addCounts(counts, r.counts));
+        failures.push(...r.failures);
+        done.push(...r.done);
+      }
+      return { counts, failures, done };
+    } catch (err) {
+      const e = (err as { code?: string }).code?.startsWith('SQLITE_') ? classifySqliteError(err, 'indexing') : err;
+      attempt++;
+      const retryAfter = e instanceof TransientError ? (e.retryAfterMs ?? 0) : 0;
+      const delayMs = Math.max(retryAfter, Math.min(config.retryMaxMs, config.retryBaseMs * 2 ** (attempt - 1)));
+      ctx.deps.log.warn({ attempt, delayMs, err: errorMessage(e) }, `batch failed, retrying in ${delayMs} ms: ${errorMessage(e)}`);
+      ctx.events.emit('batch:retry', { attempt, delayMs, error: errorMessage(e) });
+      await sleep(delayMs, signal);
+    }
+  }
+}
+
+/**
+ * One page: returns the number of changelog rows + retries handled (0 when the
+ * changelog is drained), or null when aborted before the ack.
+ */
+export async function drainPage(ctx: PipelineContext, opts: DrainOptions): Promise<{ handled: number; counts: BatchCounts; seq: number } | null> {
+  const { db, config } = ctx;
+  const store = opts.store ?? ctx.store;
+  const cursor = opts.virtualCursor?.seq ?? getCursor(db, opts.consumer);
+  const rows = readChanges(db, cursor, config.batchMaxRecords);
+  const retries = dueRetries(db, config.batchMaxRecords);
+  if (rows.length === 0 && retries.length === 0) return { handled: 0, counts: emptyCounts(), seq: cursor };
+  const oldestChangeAt = rows.length > 0 ? rows[0]!.at : null;
+  const started = performance.now();
+  const keys = expand(ctx, [...new Set([...coalesce(ctx, rows), ...retries])]);
+  const result = await indexWithRetry(ctx, store, keys, opts.signal);
+  if (!result) return null;
+  const lastSeq = rows.length > 0 ? rows[rows.length - 1]!.seq : cursor;
+  let dead: string[] = [];
+  db.transaction(() => {
+    dead = recordFailures(db, result.failures, config.deadLetterAttempts);
+    clearRetries(db, result.done);
+    if (lastSeq > cursor && !opts.virtualCursor) advanceCursor(db, opts.consumer, lastSeq, opts.lease.owner);
+  })();
+  if (opts.virtualCursor) opts.virtualCursor.seq = lastSeq;
+  for (const f of result.failures) {
+    if (dead.includes(f.recordKey)) {
+      ctx.deps.log.error({ record: f.recordKey, step: f.step }, `record ${f.recordKey} moved to dead letters after ${config.deadLetterAttempts} attempts: ${f.error}`);
+      ctx.events.emit('record:dead', f);
+    } else {
+      ctx.deps.log.warn({ record: f.recordKey, step: f.step }, `record ${f.recordKey} failed at ${f.step}, will retry: ${f.error}`);
+    }
+  }
+  ctx.events.emit('batch:written', {
+    records: keys.length,
+    counts: result.counts,
+    seq: lastSeq,
+    ms: performance.now() - started,
+    oldestChangeAt,
+  });
+  return { handled: rows.length + retries.length, counts: result.counts, seq: lastSeq };
+}
+
+/** Drain until the changelog has nothing after the cursor (and no retry is due). */
+export async function drainUntilEmpty(ctx: PipelineContext, opts: DrainOptions): Promise<{ counts: BatchCounts; seq: number; aborted: boolean }> {
+  let counts = emptyCounts();
+  let seq = opts.virtualCursor?.seq ?? getCursor(ctx.db, opts.consumer);
+  for (;;) {
+    if (opts.signal?.aborted) return { counts, seq, aborted: true };
+    const page = await drainPage(ctx, opts);
+    if (!page) return { counts, seq, aborted: true };
+    counts = addCounts(counts, page.counts);
+    seq = page.seq;
+    if (page.handled === 0) {
+      ctx.events.emit('drain:idle', { seq });
+      return { counts, seq, aborted: false };
+    }
+  }
+}
+
+/** Seconds since the oldest change still waiting, or 0 when caught up. */
+export function lagSeconds(ctx: PipelineContext, consumer: string): number {
+  const at = oldestPendingAt(ctx.db, consumer);
+  return at === null ? 0 : Math.max(0, (Date.now() - at) / 1000);
+}

@@ -1,0 +1,31 @@
+/**
+ * Typed pipeline events. The CLI's progress output, the logs and the metrics
+ * subscribe to these; stages only emit.
+ */
+import { EventEmitter } from 'node:events';
+import type { BatchCounts } from './indexer.js';
+
+export interface PipelineEvents {
+  'batch:written': [{ records: number; counts: BatchCounts; seq: number; ms: number; oldestChangeAt: number | null }];
+  'batch:retry': [{ attempt: number; delayMs: number; error: string }];
+  'record:dead': [{ recordKey: string; step: string; error: string }];
+  'drain:idle': [{ seq: number }];
+  'sweep:done': [SweepReport];
+  'rebuild:progress': [{ table: string; done: number; total: number }];
+  'lease:paused': [{ wantedBy: string }];
+  'lease:resumed': [Record<string, never>];
+}
+
+export interface SweepReport {
+  at: string;
+  ms: number;
+  checked: number;
+  stored: number;
+  missing: number;
+  stale: number;
+  orphans: number;
+  failed: number;
+  triggersRepaired: string[];
+}
+
+export class PipelineEmitter extends EventEmitter<PipelineEvents> {}

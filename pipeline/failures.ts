@@ -1,0 +1,149 @@
+/**
+ * Per-record failures: a record whose processing fails permanently (a render
+ * error, an embedding the server rejects) is parked in `_index_retry` with a
+ * backoff and retried; after DEAD_LETTER_ATTEMPTS it becomes a dead letter
+ * (`_index_dead_letters`) that an operator can list and requeue.
+ *
+ * Parking happens in the same transaction that advances the cursor (see
+ * `ackBatch`), so a failed record is never lost between the changelog and the
+ * retry table (invariant 1).
+ */
+import type { Db } from '../crm/db.js';
+
+export interface RecordFailure {
+  recordKey: string;
+  step: 'render' | 'chunk' | 'embed' | 'store';
+  error: string;
+}
+
+export interface DeadLetter {
+  recordKey: string;
+  step: string;
+  error: string;
+  attempts: number;
+  firstFailedAt: number;
+  lastFailedAt: number;
+}
+
+export function ensureFailureTables(db: Db): void {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS _index_retry (
+      record_key TEXT PRIMARY KEY,
+      attempts INTEGER NOT NULL,
+      next_at INTEGER NOT NULL,
+      step TEXT NOT NULL,
+      error TEXT NOT NULL,
+      first_failed_at INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS _index_dead_letters (
+      record_key TEXT PRIMARY KEY,
+      step TEXT NOT NULL,
+      error TEXT NOT NULL,
+      attempts INTEGER NOT NULL,
+      first_failed_at INTEGER NOT NULL,
+      last_failed_at INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS _index_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `);
+}
+
+/** Backoff before retry n (1-based): 2s, 4s, 8s ... capped at 10 minutes. */
+export function retryDelayMs(attempt: number): number {
+  return Math.min(600_000, 1000 * 2 ** attempt);
+}
+
+/**
+ * Record failures: bump attempts, or move to dead letters at `maxAttempts`.
+ * Returns the keys that became dead letters. Call inside the ack transaction.
+ */
+export function recordFailures(db: Db, failures: RecordFailure[], maxAttempts: number, now = Date.now()): string[] {
+  const get = db.prepare('SELECT attempts, first_failed_at FROM _index_retry WHERE record_key = ?');
+  const upsert = db.prepare(
+    `INSERT INTO _index_retry (record_key, attempts, next_at, step, error, first_failed_at) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT(record_key) DO UPDATE SET attempts = excluded.attempts, next_at = excluded.next_at, step = excluded.step, error = excluded.error`,
+  );
+  const del = db.prepare('DELETE FROM _index_retry WHERE record_key = ?');
+  const dead = db.prepare(
+    `INSERT INTO _index_dead_letters (record_key, step, error, attempts, first_failed_at, last_failed_at) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT(record_key) DO UPDATE SET step = excluded.step, error = excluded.error, attempts = excluded.attempts, last_failed_at = excluded.last_failed_at`,
+  );
+  const out: string[] = [];
+  for (const f of failures) {
+    const prev = get.get(f.recordKey) as { attempts: number; first_failed_at: number } | undefined;
+    const attempts = (prev?.attempts ?? 0) + 1;
+    const first = prev?.first_failed_at ?? now;
+    const error = f.error.slice(0, 2000);
+    if (attempts >= maxAttempts) {
+      del.run(f.recordKey);
+      dead.run(f.recordKey, f.step, error, attempts, first, now);
+      out.push(f.recordKey);
+    } else {
+      upsert.run(f.recordKey, attempts, now + retryDelayMs(attempts), f.step, error, first);
+    }
+  }
+  return out;
+}
+
+/** A record that went through clears its retry state (it may have been parked earlier). */
+export function clearRetries(db: Db, keys: string[]): void {
+  const del = db.prepare('DELETE FROM _index_retry WHERE record_key = ?');
+  for (const k of keys) del.run(k);
+}
+
+/** Retries whose backoff has passed. */
+export function dueRetries(db: Db, limit: number, now = Date.now()): string[] {
+  return (
+    db.prepare('SELECT record_key FROM _index_retry WHERE next_at <= ? ORDER BY next_at LIMIT ?').pluck().all(now, limit) as string[]
+  );
+}
+
+export function nextRetryAt(db: Db): number | null {
+  return (db.prepare('SELECT min(next_at) FROM _index_retry').pluck().get() as number | null) ?? null;
+}
+
+export function listDeadLetters(db: Db): DeadLetter[] {
+  return (
+    db
+      .prepare(
+        'SELECT record_key AS recordKey, step, error, attempts, first_failed_at AS firstFailedAt, last_failed_at AS lastFailedAt FROM _index_dead_letters ORDER BY last_failed_at DESC',
+      )
+      .all() as DeadLetter[]
+  );
+}
+
+export function countDeadLetters(db: Db): number {
+  return db.prepare('SELECT count(*) FROM _index_dead_letters').pluck().get() as number;
+}
+
+/** Put dead letters back: they become due retries with a fresh attempt count. Returns how many. */
+export function requeueDeadLetters(db: Db, keys: string[] | 'all', now = Date.now()): number {
+  return db.transaction(() => {
+    const rows = (
+      keys === 'all'
+        ? db.prepare('SELECT record_key FROM _index_dead_letters').pluck().all()
+        : keys.filter((k) => db.prepare('SELECT 1 FROM _index_dead_letters WHERE record_key = ?').get(k))
+    ) as string[];
+    const ins = db.prepare(
+      `INSERT INTO _index_retry (record_key, attempts, next_at, step, error, first_failed_at) VALUES (?, 0, ?, 'requeue', 'requeued by operator', ?)
+       ON CONFLICT(record_key) DO UPDATE SET attempts = 0, next_at = excluded.next_at`,
+    );
+    const del = db.prepare('DELETE FROM _index_dead_letters WHERE record_key = ?');
+    for (const k of rows) {
+      ins.run(k, now, now);
+      del.run(k);
+    }
+    return rows.length;
+  })();
+}
+
+export function setState(db: Db, key: string, value: unknown): void {
+  db.prepare('INSERT INTO _index_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(
+    key,
+    JSON.stringify(value),
+  );
+}
+
+export function getState<T>(db: Db, key: string): T | undefined {
+  const v = db.prepare('SELECT value FROM _index_state WHERE key = ?').pluck().get(key) as string | undefined;
+  return v === undefined ? undefined : (JSON.parse(v) as T);
+}

@@ -1,0 +1,207 @@
+/**
+ * `follow`: the daemon. An RxJS stream of wake-ups drives the drain:
+ *
+ *   fs events on the database folder (a hint: chokidar may drop or throttle)
+ *   + a PRAGMA data_version poll (the fallback: catches every commit by
+ *     another connection, our own acks excluded)
+ *   + the due-retry timer and the sweep interval
+ *   → auditTime(linger) → exhaustMap(run pending work until none is left)
+ *
+ * Wake-ups are hints (invariant 4): every run drains until the changelog is
+ * empty, and the flags set by a wake that arrives mid-run are picked up by
+ * the same run before it ends. Work is strictly serial: drain and sweep never
+ * overlap (invariant 2).
+ */
+import path from 'node:path';
+import { watch } from 'chokidar';
+import { auditTime, exhaustMap, from, interval, merge, Observable, of, Subscription, filter, map, tap } from 'rxjs';
+import { errorMessage } from '../config/errors.js';
+import { ensureConsumer } from '../triggers/changelog.js';
+import { installCapture, verifyCapture } from '../triggers/install.js';
+import { INDEX_CONSUMER, type PipelineContext } from './context.js';
+import { drainUntilEmpty } from './drain.js';
+import { nextRetryAt, setState } from './failures.js';
+import { Lease, makeOwner } from './lease.js';
+import { sweep } from './sweep.js';
+import { createStore } from '../stores/factory.js';
+
+type Job = 'drain' | 'sweep';
+
+export interface FollowHandle {
+  /** Resolves when the daemon has stopped (after `stop()` or a fatal error). */
+  done: Promise<void>;
+  /** Graceful: finish or abandon the current batch (never a partial ack), release the lease. */
+  stop(): Promise<void>;
+  /** Ask for a drain now (tests, the HTTP refresh endpoint). */
+  kick(job?: Job): void;
+  readonly lease: Lease;
+  state(): FollowState;
+}
+
+export interface FollowState {
+  startedAt: number;
+  paused: boolean;
+  lastBatchAt: number | null;
+  lastError: { at: number; message: string } | null;
+  running: boolean;
+}
+
+export async function startFollow(ctx: PipelineContext, opts: { waitForLeaseMs?: number } = {}): Promise<FollowHandle> {
+  const { db, config } = ctx;
+  const log = ctx.deps.log;
+  const lease = new Lease(db, INDEX_CONSUMER, makeOwner('follow'), config.leaseTtlMs);
+  ensureConsumer(db, INDEX_CONSUMER, 'beginning');
+  await lease.acquire(opts.waitForLeaseMs ?? 365 * 24 * 3600_000, (holder) =>
+    log.warn({ holder }, `waiting for the index cursor lease held by ${holder}`),
+  );
+  const v = verifyCapture(db, ctx.map);
+  if (!v.ok) {
+    installCapture(db, ctx.map);
+    log.warn({ missing: v.missing, stale: v.stale }, 'installed or repaired capture triggers');
+  }
+
+  const abort = new AbortController();
+  const pending = new Set<Job>(['drain']);
+  const state: FollowState = { startedAt: Date.now(), paused: false, lastBatchAt: null, lastError: null, running: true };
+  let lastDataVersion = -1;
+  const dataVersion = db.prepare('PRAGMA data_version').pluck();
+  const readVersion = (): number => dataVersion.get() as number;
+
+  ctx.events.on('batch:written', () => {
+    state.lastBatchAt = Date.now();
+    state.lastError = null;
+  });
+  ctx.events.on('batch:retry', (e) => {
+    state.lastError = { at: Date.now(), message: e.error };
+  });
+
+  /** Hand the lease over to a waiting one-shot run, wait until it is done, take it back. */
+  async function yieldLease(wantedBy: string): Promise<void> {
+    state.paused = true;
+    ctx.events.emit('lease:paused', { wantedBy });
+    log.info({ wantedBy }, `handing the index cursor to ${wantedBy}; pausing`);
+    lease.release();
+    while (!abort.signal.aborted) {
+      await new Promise((r) => setTimeout(r, 100));
+      if (lease.tryAcquire(true)) break;
+    }
+    if (abort.signal.aborted) return;
+    // A rebuild may have switched generations: reopen the store so writes follow the new one.
+    await ctx.store.close().catch(() => undefined);
+    ctx.store = await createStore(config);
+    await ctx.store.ensure({ dim: ctx.dense.dim, model: ctx.dense.modelId });
+    state.paused = false;
+    pending.add('drain');
+    ctx.events.emit('lease:resumed', {});
+    log.info('resumed after the hand-over');
+  }
+
+  async function runPending(): Promise<void> {
+    while (pending.size > 0 && !abort.signal.aborted) {
+      const wantedBy = lease.wantedByOther();
+      if (wantedBy) {
+        await yieldLease(wantedBy);
+        continue;
+      }
+      if (!lease.renew()) {
+        log.error('lost the index cursor lease; re-acquiring before doing more work');
+        await lease.acquire(365 * 24 * 3600_000);
+      }
+      try {
+        if (pending.has('sweep')) {
+          pending.delete('sweep');
+          const r = await sweep(ctx, { signal: abort.signal });
+          log.info(r, `sweep: checked ${r.checked}, missing ${r.missing}, stale ${r.stale}, orphans ${r.orphans}`);
+          continue;
+        }
+        pending.delete('drain');
+        lastDataVersion = readVersion();
+        await drainUntilEmpty(ctx, { consumer: INDEX_CONSUMER, lease, signal: abort.signal });
+      } catch (err) {
+        // Not transient-and-retried inside the drain: log clearly, keep the daemon alive, try again later.
+        state.lastError = { at: Date.now(), message: errorMessage(err) };
+        log.error({ err: errorMessage(err) }, `follow: ${errorMessage(err)}; retrying in ${config.retryMaxMs} ms`);
+        await new Promise((r) => setTimeout(r, config.retryMaxMs));
+        pending.add('drain');
+      }
+    }
+  }
+
+  const dir = path.dirname(config.dbPath);
+  const base = path.basename(config.dbPath);
+  const fsEvents$ = new Observable<Job>((sub) => {
+    const w = watch(dir, { depth: 0, ignoreInitial: true, persistent: true, usePolling: false });
+    w.on('all', (_ev, p) => {
+      if (path.basename(p).startsWith(base)) sub.next('drain');
+    });
+    w.on('error', (err) => log.warn({ err: errorMessage(err) }, 'file watcher error; the data_version poll still wakes the pipeline'));
+    return () => void w.close();
+  });
+  const poll$ = interval(config.pollIntervalMs).pipe(
+    map(() => {
+      try {
+        return readVersion();
+      } catch {
+        return -2; // a database that went away: wake, and let the drain report it clearly
+      }
+    }),
+    filter((v) => v !== lastDataVersion),
+    map((): Job => 'drain'),
+  );
+  const retries$ = interval(1000).pipe(
+    filter(() => {
+      const at = nextRetryAt(db);
+      return at !== null && at <= Date.now();
+    }),
+    map((): Job => 'drain'),
+  );
+  const sweep$ = interval(config.syncIntervalMin * 60_000).pipe(map((): Job => 'sweep'));
+  const renew$ = interval(Math.max(250, Math.floor(config.leaseTtlMs / 3))).pipe(
+    filter(() => !state.paused),
+    tap(() => {
+      if (lease.wantedByOther()) pending.add('drain');
+    }),
+    filter(() => lease.wantedByOther() !== null),
+    map((): Job => 'drain'),
+  );
+
+  let inFlight: Promise<void> | null = null;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const sub: Subscription = merge(of<Job>('drain'), fsEvents$, poll$, retries$, sweep$, renew$)
+    .pipe(
+      tap((job) => pending.add(job)),
+      auditTime(config.batchLingerMs),
+      exhaustMap(() => {
+        inFlight = runPending().finally(() => (inFlight = null));
+        return from(inFlight);
+      }),
+    )
+    .subscribe({ error: (err) => log.error({ err: errorMessage(err) }, 'follow stream failed') });
+
+  let stopping: Promise<void> | null = null;
+  const handle: FollowHandle = {
+    done,
+    lease,
+    state: () => ({ ...state }),
+    kick(job: Job = 'drain') {
+      pending.add(job);
+      // Emit through the poll path: reset the version so the next tick wakes.
+      lastDataVersion = -1;
+    },
+    stop() {
+      stopping ??= (async () => {
+        abort.abort();
+        sub.unsubscribe();
+        // Let an in-flight batch finish and ack, or give up at its next retry (it never acks partially).
+        if (inFlight) await inFlight.catch(() => undefined);
+        lease.release();
+        setState(db, 'follow_stopped_at', new Date().toISOString());
+        state.running = false;
+        resolveDone();
+      })();
+      return stopping;
+    },
+  };
+  return handle;
+}

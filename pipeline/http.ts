@@ -1,0 +1,69 @@
+/**
+ * follow's HTTP endpoint: GET /healthz (JSON; 503 while the pipeline has been
+ * failing for longer than the grace period) and GET /metrics (Prometheus).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { FollowHandle } from './follow.js';
+import type { PipelineContext } from './context.js';
+import { lagSeconds } from './drain.js';
+import { backlog } from '../triggers/changelog.js';
+import { INDEX_CONSUMER } from './context.js';
+
+/** How long a failing pipeline still reports healthy: brief store or embedder blips should not restart anything. */
+const UNHEALTHY_AFTER_MS = 120_000;
+
+export type ExtraRoute = (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
+
+export async function startHttp(
+  ctx: PipelineContext,
+  follow: FollowHandle,
+  registry: Registry,
+  host: string,
+  port: number,
+  extra?: ExtraRoute,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (req.method === 'GET' && url.pathname === '/healthz') {
+        const s = follow.state();
+        // Failing = errors and no successful batch for longer than the grace period.
+        const failing = s.lastError !== null && Date.now() - (s.lastBatchAt ?? s.startedAt) > UNHEALTHY_AFTER_MS;
+        const body = {
+          ok: s.running && !failing,
+          running: s.running,
+          paused: s.paused,
+          backlog: backlog(ctx.db, INDEX_CONSUMER),
+          lagSeconds: lagSeconds(ctx, INDEX_CONSUMER),
+          lastBatchAt: s.lastBatchAt ? new Date(s.lastBatchAt).toISOString() : null,
+          lastError: s.lastError ? { at: new Date(s.lastError.at).toISOString(), message: s.lastError.message } : null,
+        };
+        res.writeHead(body.ok ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+        return;
+      }
+      if (req.method === 'GET' && url.pathname === '/metrics') {
+        res.writeHead(200, { 'content-type': registry.contentType });
+        res.end(await registry.metrics());
+        return;
+      }
+      if (extra && (await extra(req, res))) return;
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found: try /healthz or /metrics\n');
+    } catch (err) {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(`error: ${(err as Error).message}\n`);
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  return {
+    url: `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}

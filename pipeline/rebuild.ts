@@ -1,0 +1,68 @@
+/**
+ * Full rebuild into a new generation (invariant 8): searches keep answering
+ * from the current generation while the new one fills; changes that arrive
+ * meanwhile are replayed into it; then one atomic switch. Holds the cursor
+ * lease throughout, so follow pauses rather than writing to the old one.
+ */
+import { getCursor, maxSeq } from '../triggers/changelog.js';
+import { recordTables } from '../crm/sourceMap.js';
+import type { PipelineContext } from './context.js';
+import { drainUntilEmpty, indexWithRetry } from './drain.js';
+import { recordFailures } from './failures.js';
+import { addCounts, emptyCounts, type BatchCounts } from './indexer.js';
+import type { Lease } from './lease.js';
+import { advanceCursor } from '../triggers/changelog.js';
+
+export interface RebuildResult {
+  counts: BatchCounts;
+  records: number;
+  replayed: BatchCounts;
+  generation: string;
+  ms: number;
+}
+
+export async function rebuild(
+  ctx: PipelineContext,
+  opts: { consumer: string; lease: Lease; signal?: AbortSignal },
+): Promise<RebuildResult> {
+  const started = performance.now();
+  const { db } = ctx;
+  // Changes up to here are covered by the full scan, which reads rows after this point.
+  const startSeq = maxSeq(db);
+  const next = await ctx.store.beginGeneration({ dim: ctx.dense.dim, model: ctx.dense.modelId });
+  let counts = emptyCounts();
+  let records = 0;
+  try {
+    const totals = new Map<string, number>();
+    for (const t of recordTables(ctx.map)) {
+      totals.set(t.table, db.prepare(`SELECT count(*) FROM "${t.table.replace(/"/g, '""')}"`).pluck().get() as number);
+    }
+    for (const t of recordTables(ctx.map)) {
+      let done = 0;
+      for (const keys of ctx.renderer.scanKeys(t.table, ctx.config.batchMaxRecords)) {
+        if (opts.signal?.aborted) throw new Error('rebuild interrupted');
+        const r = await indexWithRetry(ctx, next, keys, opts.signal);
+        if (!r) throw new Error('rebuild interrupted');
+        if (r.failures.length > 0) db.transaction(() => recordFailures(db, r.failures, ctx.config.deadLetterAttempts))();
+        counts = addCounts(counts, r.counts);
+        done += keys.length;
+        records += keys.length;
+        opts.lease.renew();
+        ctx.events.emit('rebuild:progress', { table: t.table, done, total: totals.get(t.table) ?? done });
+      }
+    }
+    // Replay what changed during the scan into the new generation. The stored
+    // cursor stays put until the switch: a crash before it must leave the
+    // current generation's backlog intact (invariant 1).
+    const virtualCursor = { seq: Math.max(startSeq, getCursor(db, opts.consumer)) };
+    const replay = await drainUntilEmpty(ctx, { consumer: opts.consumer, lease: opts.lease, store: next, signal: opts.signal, virtualCursor });
+    if (replay.aborted) throw new Error('rebuild interrupted');
+    await ctx.store.activateGeneration(next);
+    // After the switch: a crash here replays (seq, virtual] into the new generation, which is idempotent.
+    if (virtualCursor.seq > getCursor(db, opts.consumer)) advanceCursor(db, opts.consumer, virtualCursor.seq, opts.lease.owner);
+    return { counts, records, replayed: replay.counts, generation: next.generation, ms: Math.round(performance.now() - started) };
+  } catch (err) {
+    await ctx.store.dropGeneration(next).catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * Graceful shutdown: the first SIGINT/SIGTERM aborts (the current batch
+ * finishes or is abandoned, never acked partially); a second one forces exit.
+ */
+export function shutdownSignal(onFirst?: (sig: NodeJS.Signals) => void): AbortSignal {
+  const ac = new AbortController();
+  let count = 0;
+  const handler = (sig: NodeJS.Signals) => {
+    count++;
+    if (count === 1) {
+      process.stderr.write(`crm-index: ${sig} received; finishing the current batch (send again to force)\n`);
+      ac.abort();
+      onFirst?.(sig);
+    } else {
+      process.stderr.write(`crm-index: ${sig} again; exiting now\n`);
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    }
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return ac.signal;
+}
