@@ -188,7 +188,7 @@ export class HttpEmbedder implements DenseEmbedder {
     if (this.closed)
       throw new PermanentError('The HTTP embedder was used after close(); this is a bug in the caller.');
     if (texts.length === 0) return [];
-    await this.init();
+    await abortable(this.init(), opts.signal);
     const batches = planBatches(texts, this.s.batchSize, this.s.maxTokensPerRequest);
     const out = new Array<Float32Array>(texts.length);
     // One failed batch fails the call, so the batches still queued stop instead of spending the server's time.
@@ -343,6 +343,17 @@ export class HttpEmbedder implements DenseEmbedder {
       { cause: err },
     );
   }
+}
+
+/** Stop waiting for `p` when `signal` aborts (p itself runs on; init() is shared by all callers). */
+function abortable<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return p;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** The server refused encoding_format=base64; internal signal to switch to float. */

@@ -256,7 +256,9 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
   if (opts.tls) {
     const selfsigned = await import('selfsigned');
     const pems = await selfsigned.generate([{ name: 'commonName', value: '127.0.0.1' }], {
-      keySize: 2048,
+      // EC keys generate in milliseconds; RSA-2048 takes seconds on a busy machine.
+      keyType: 'ec',
+      curve: 'P-256',
       extensions: [{ name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }],
     });
     server = https.createServer({ key: pems.private, cert: pems.cert }, handler);
