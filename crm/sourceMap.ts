@@ -126,7 +126,7 @@ export const DEFAULT_SOURCE_MAP: SourceMap = {
       payload: { organization_id: 'organization_id', date: 'created_at' },
       relations: [{ kind: 'belongsTo', name: 'Organization', column: 'organization_id', table: 'organizations' }],
       writable: ['full_name', 'email', 'email_secondary', 'phone', 'title', 'organization_id', 'linkedin', 'notes'],
-      watch: ['email_secondary'],
+      watch: ['email_secondary', 'phone'],
     },
     {
       kind: 'record',
