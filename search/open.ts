@@ -1,0 +1,34 @@
+/**
+ * Opening a search engine from the configuration: the configured dense
+ * embedder, the BM25 query encoder and the configured store. Used by
+ * `crm-index mcp` and `crm-index search`, so both query exactly as the
+ * pipeline indexed (same model, same sparse encoder).
+ */
+import type { Config } from '../config/index.js';
+import { Bm25Encoder } from '../encoders/bm25.js';
+import { createDenseEmbedder } from '../encoders/factory.js';
+import { createStore } from '../stores/factory.js';
+import { createSearchEngine, type SearchEngine } from './engine.js';
+
+export interface OpenedEngine {
+  engine: SearchEngine;
+  close(): Promise<void>;
+}
+
+export async function openSearchEngine(config: Config): Promise<OpenedEngine> {
+  const dense = await createDenseEmbedder(config);
+  await dense.init();
+  try {
+    const store = await createStore(config);
+    return {
+      engine: createSearchEngine({ store, dense, sparse: new Bm25Encoder() }),
+      async close() {
+        await store.close().catch(() => undefined);
+        await dense.close().catch(() => undefined);
+      },
+    };
+  } catch (err) {
+    await dense.close().catch(() => undefined);
+    throw err;
+  }
+}
