@@ -1,0 +1,103 @@
+/**
+ * End to end through the real pieces: CRM writes on another connection →
+ * triggers → follow (chokidar + data_version wake) → render/chunk → embeddings
+ * over HTTP → embedded store → search.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openPipeline, type PipelineContext } from '../../pipeline/context.js';
+import { startFollow, type FollowHandle } from '../../pipeline/follow.js';
+import { createSearchEngine } from '../../search/engine.js';
+import { makeWorld, waitFor, type World } from './harness.js';
+import { runRefresh } from '../../pipeline/runs.js';
+import { listDeadLetters } from '../../pipeline/failures.js';
+
+let world: World;
+let ctx: PipelineContext;
+let follow: FollowHandle;
+
+async function hitsFor(query: string, mode: 'sparse' | 'dense' | 'hybrid' = 'sparse') {
+  const engine = createSearchEngine({ store: ctx.store, dense: ctx.dense, sparse: ctx.sparse });
+  return engine.search(query, { mode, limit: 20 });
+}
+
+async function textOf(key: string): Promise<string | undefined> {
+  const res = await ctx.store.search({ mode: 'sparse', sparse: { indices: [], values: [] }, filter: { recordKeys: [key] }, limit: 50 });
+  if (res.length > 0) return res.map((r) => r.payload.text).join('\n');
+  const dense = await ctx.dense.embed(['x']);
+  const d = await ctx.store.search({ mode: 'dense', dense: dense[0]!, filter: { recordKeys: [key] }, limit: 50 });
+  return d.length ? d.sort((a, b) => a.payload.chunk_index - b.payload.chunk_index).map((r) => r.payload.text).join('\n') : undefined;
+}
+
+describe('follow', () => {
+  beforeEach(async () => {
+    world = await makeWorld();
+    // First index of the rows that existed before capture: refresh's sweep finds them all missing.
+    await runRefresh(world.config, { waitMs: 5000 });
+    ctx = await openPipeline(world.config);
+    follow = await startFollow(ctx, { waitForLeaseMs: 5000 });
+  });
+  afterEach(async () => {
+    await follow.stop();
+    await ctx.close();
+    await world.close();
+  });
+
+  it('indexes an insert, an update and a delete made by another connection', async () => {
+    world.crm.prepare("INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (50, 'organizations', 1, 'Ann', 'Zanzibar spice logistics partnership')").run();
+    await waitFor('insert searchable', async () => (await hitsFor('zanzibar')).find((h) => h.key === 'notes:50'));
+    world.crm.prepare("UPDATE notes SET body = 'Quokka habitat survey funding' WHERE id = 50").run();
+    await waitFor('update searchable', async () => (await hitsFor('quokka')).find((h) => h.key === 'notes:50'));
+    expect((await hitsFor('zanzibar')).find((h) => h.key === 'notes:50')).toBeUndefined();
+    world.crm.prepare('DELETE FROM notes WHERE id = 50').run();
+    await waitFor('delete applied', async () => !(await hitsFor('quokka')).some((h) => h.key === 'notes:50'));
+    expect(await textOf('notes:50')).toBeUndefined();
+  });
+
+  it('re-renders people, deals, interactions and notes when their organization is renamed', async () => {
+    world.crm.prepare("UPDATE organizations SET name = 'Acme Quantum Robotics' WHERE id = 1").run();
+    const keys = ['people:1', 'people:4', 'deals:1', 'interactions:1'];
+    await waitFor('fan-out', async () => {
+      const hits = await hitsFor('quantum');
+      return keys.every((k) => hits.some((h) => h.key === k));
+    });
+    expect(await textOf('people:1')).toContain('Organization: Acme Quantum Robotics');
+  });
+
+  it('re-renders an interaction when a participant is linked to it', async () => {
+    world.crm.prepare('INSERT INTO interaction_people (interaction_id, person_id) VALUES (2, 2)').run();
+    await waitFor('link change', async () => (await textOf('interactions:2'))?.includes('Ben Ortiz'));
+    expect(await textOf('interactions:2')).toContain('Participants:');
+  });
+
+  it('indexes the trailing write of a burst with no later write to wake it', async () => {
+    const insert = world.crm.prepare("INSERT INTO notes (subject_table, subject_id, author, body) VALUES ('organizations', 1, 'Ann', ?)");
+    for (let i = 0; i < 40; i++) {
+      insert.run(i === 39 ? 'Trailing platypus memo' : `Burst note ${i}`);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    const hit = await waitFor('trailing write', async () => (await hitsFor('platypus')).find((h) => h.table === 'notes'));
+    expect(hit.text).toContain('Trailing platypus memo');
+  });
+
+  it('ends with the latest state when one record is updated rapidly and the embedder answers with random delays', async () => {
+    for (let i = 0; i < 30; i++) world.server.enqueue({ kind: 'delay', ms: Math.floor(Math.random() * 40) });
+    const upd = world.crm.prepare('UPDATE people SET notes = ? WHERE id = 2');
+    for (let i = 0; i <= 25; i++) {
+      upd.run(`revision number ${i} of the notes`);
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 8)));
+    }
+    await waitFor('drained', async () => (await textOf('people:2'))?.includes('revision number 25 '));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await textOf('people:2')).toContain('revision number 25 of the notes');
+  });
+
+  it('loses nothing while the embedder is down, and catches up when it returns', async () => {
+    world.server.setAlways({ kind: 'status', status: 503 });
+    world.crm.prepare("INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (60, 'organizations', 1, 'Ann', 'Outage era okapi note')").run();
+    await waitFor('retries happen', () => follow.state().lastError !== null);
+    expect(await textOf('notes:60')).toBeUndefined();
+    world.server.setAlways(undefined);
+    await waitFor('caught up', async () => (await hitsFor('okapi')).find((h) => h.key === 'notes:60'));
+    expect(listDeadLetters(ctx.db)).toEqual([]);
+  });
+});

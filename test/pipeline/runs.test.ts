@@ -1,0 +1,129 @@
+/**
+ * The one-shot runs against a live daemon and against searches: the lease
+ * hand-over (refresh while follow runs) and the zero-downtime rebuild.
+ */
+import { spawnSync } from 'node:child_process';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runRebuild, runRefresh } from '../../pipeline/runs.js';
+import { createStore } from '../../stores/factory.js';
+import { createSearchEngine } from '../../search/engine.js';
+import { Bm25Encoder } from '../../encoders/bm25.js';
+import { makeWorld, waitFor, worldEnv, type World } from './harness.js';
+import { CLI, spawnFollow } from './torture.js';
+import { backlog } from '../../triggers/changelog.js';
+import type { ChildProcess } from 'node:child_process';
+
+let world: World;
+let child: ChildProcess | null = null;
+
+beforeEach(async () => {
+  world = await makeWorld();
+});
+afterEach(async () => {
+  if (child && child.exitCode === null) {
+    child.kill('SIGTERM');
+    await new Promise((r) => child!.once('exit', r));
+  }
+  child = null;
+  await world.close();
+});
+
+describe('refresh', () => {
+  it('indexes rows that existed before capture (the sweep finds them missing) and is idempotent', async () => {
+    const first = await runRefresh(world.config, { waitMs: 5000 });
+    expect(first.sweep?.missing).toBe(12);
+    const second = await runRefresh(world.config, { waitMs: 5000 });
+    expect(second.sweep).toMatchObject({ missing: 0, stale: 0, orphans: 0 });
+  });
+
+  it('takes the cursor from a running follow, which pauses and then carries on', async () => {
+    await runRefresh(world.config, { waitMs: 5000 });
+    child = spawnFollow(world);
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += String(d)));
+    await waitFor('follow started', () => stderr.includes('/healthz'));
+    world.crm.prepare("INSERT INTO notes (subject_table, subject_id, author, body) VALUES ('organizations', 1, 'A', 'before refresh')").run();
+    const r = spawnSync(process.execPath, [CLI, 'refresh', '--json', '--wait', '30'], {
+      env: { ...process.env, ...worldEnv(world.dbPath, world.server.url) },
+      encoding: 'utf8',
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout) as { sweep: { orphans: number } };
+    expect(out.sweep.orphans).toBe(0);
+    // follow resumes: a later write is indexed.
+    world.crm.prepare("INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (99, 'organizations', 1, 'A', 'after refresh wombat')").run();
+    await waitFor('follow resumed', () => backlog(world.crm, 'index') === 0 && world.crm.prepare('SELECT count(*) FROM _cdc_changelog').pluck().get() !== null);
+    const store = await createStore(world.config);
+    const { createDenseEmbedder } = await import('../../encoders/factory.js');
+    const dense = await createDenseEmbedder(world.config);
+    const engine = createSearchEngine({ store, dense, sparse: new Bm25Encoder() });
+    await waitFor('note searchable', async () => (await engine.search('wombat', { mode: 'sparse' })).some((h) => h.key === 'notes:99'));
+    await store.close();
+    await dense.close();
+  });
+
+  it('exits with a clear message naming the holder when the cursor is not handed over in time', async () => {
+    const { openPipeline } = await import('../../pipeline/context.js');
+    const { Lease, makeOwner } = await import('../../pipeline/lease.js');
+    const { ensureConsumer } = await import('../../triggers/changelog.js');
+    const ctx = await openPipeline(world.config);
+    ensureConsumer(ctx.db, 'index');
+    const stubborn = new Lease(ctx.db, 'index', makeOwner('stubborn'), 60_000);
+    expect(stubborn.tryAcquire()).toBe(true);
+    const r = spawnSync(process.execPath, [CLI, 'refresh', '--wait', '0.3'], {
+      env: { ...process.env, ...worldEnv(world.dbPath, world.server.url) },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(4);
+    expect(r.stderr).toMatch(/held by stubborn@.*not handed over/);
+    stubborn.release();
+    await ctx.close();
+  });
+});
+
+describe('rebuild', () => {
+  it('keeps searches answering throughout, and writes made during it are present after the switch', async () => {
+    const insert = world.crm.prepare("INSERT INTO notes (subject_table, subject_id, author, body) VALUES ('organizations', 2, 'B', ?)");
+    world.crm.transaction(() => {
+      for (let i = 0; i < 400; i++) insert.run(`Filler note ${i} about quarterly reporting`);
+    })();
+    await runRefresh(world.config, { waitMs: 5000 });
+    world.server.setAlways({ kind: 'delay', ms: 3 });
+    const store = await createStore(world.config);
+    const { createDenseEmbedder } = await import('../../encoders/factory.js');
+    const dense = await createDenseEmbedder(world.config);
+    const engine = createSearchEngine({ store, dense, sparse: new Bm25Encoder() });
+    let searching = true;
+    let searches = 0;
+    let empty = 0;
+    const loop = (async () => {
+      while (searching) {
+        const hits = await engine.search('quarterly reporting', { mode: 'sparse', limit: 5 });
+        searches++;
+        if (hits.length === 0) empty++;
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    let wrote = false;
+    const result = await runRebuild(world.config, {
+      waitMs: 5000,
+      onContext: (ctx) =>
+        ctx.events.on('rebuild:progress', () => {
+          if (wrote) return;
+          wrote = true;
+          world.crm.prepare("INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (999, 'organizations', 2, 'B', 'Mid-rebuild narwhal note')").run();
+        }),
+    });
+    searching = false;
+    await loop;
+    expect(wrote).toBe(true);
+    expect(result.records).toBeGreaterThan(400);
+    expect(searches).toBeGreaterThan(5);
+    expect(empty).toBe(0);
+    const hits = await engine.search('narwhal', { mode: 'sparse' });
+    expect(hits.map((h) => h.key)).toContain('notes:999');
+    await store.close();
+    await dense.close();
+  });
+});

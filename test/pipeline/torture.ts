@@ -1,0 +1,94 @@
+/**
+ * Crash torture, shared by the short test and the long script
+ * (bench/crash-torture.ts): `crm-index follow` runs as a child process while
+ * a writer mutates the CRM at random; the follower is killed with SIGKILL at
+ * random moments and restarted. At the end the store must equal what a fresh
+ * full index of the final database holds: the sweep finds nothing to repair.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type Database from 'better-sqlite3';
+import { openPipeline } from '../../pipeline/context.js';
+import { sweep } from '../../pipeline/sweep.js';
+import { backlog } from '../../triggers/changelog.js';
+import { worldEnv, waitFor, type World } from './harness.js';
+import type { SweepReport } from '../../pipeline/events.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = path.join(root, 'dist/cli/main.js');
+
+export function spawnFollow(world: World, env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [CLI, 'follow'], {
+    env: { ...process.env, ...worldEnv(world.dbPath, world.server.url, env) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+}
+
+/** One random CRM write: insert, update or delete across tables, or a link change. */
+export function randomWrite(db: Database.Database, rnd: () => number, i: number): void {
+  const r = rnd();
+  const pick = (table: string) =>
+    db.prepare(`SELECT id FROM ${table} ORDER BY random() LIMIT 1`).pluck().get() as number | undefined;
+  if (r < 0.3) {
+    db.prepare("INSERT INTO notes (subject_table, subject_id, author, body) VALUES ('organizations', 1, 'T', ?)").run(`torture note ${i} ${rnd()}`);
+  } else if (r < 0.55) {
+    const id = pick('notes');
+    if (id) db.prepare('UPDATE notes SET body = ? WHERE id = ?').run(`torture update ${i}`, id);
+  } else if (r < 0.65) {
+    const id = pick('notes');
+    if (id) db.prepare('DELETE FROM notes WHERE id = ?').run(id);
+  } else if (r < 0.75) {
+    db.prepare('UPDATE organizations SET name = ? WHERE id = ?').run(`Org renamed ${i}`, 1 + Math.floor(rnd() * 3));
+  } else if (r < 0.85) {
+    db.prepare('INSERT INTO people (full_name, email, organization_id) VALUES (?, ?, ?)').run(`Person ${i}`, `p${i}@x.com`, 1 + Math.floor(rnd() * 3));
+  } else if (r < 0.95) {
+    const p = pick('people');
+    const it = pick('interactions');
+    if (p && it) db.prepare('INSERT OR IGNORE INTO interaction_people (interaction_id, person_id) VALUES (?, ?)').run(it, p);
+  } else {
+    db.prepare('UPDATE interactions SET body = ? WHERE id = 1').run(`Long body ${i} `.repeat(200 + Math.floor(rnd() * 400)));
+  }
+}
+
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function torture(world: World, opts: { kills: number; seed: number; log?: (s: string) => void }): Promise<{ report: SweepReport; writes: number }> {
+  const rnd = mulberry32(opts.seed);
+  let writes = 0;
+  let child = spawnFollow(world);
+  for (let k = 0; k < opts.kills; k++) {
+    const n = 5 + Math.floor(rnd() * 25);
+    for (let i = 0; i < n; i++) {
+      randomWrite(world.crm, rnd, writes++);
+      if (rnd() < 0.3) await new Promise((r) => setTimeout(r, Math.floor(rnd() * 15)));
+    }
+    await new Promise((r) => setTimeout(r, Math.floor(rnd() * 250)));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    opts.log?.(`kill ${k + 1}/${opts.kills} after ${writes} writes`);
+    child = spawnFollow(world);
+  }
+  // Let the last follower drain everything, then stop it gracefully.
+  const db = world.crm;
+  await waitFor('backlog drained', () => backlog(db, 'index') === 0, 60_000);
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  // The proof: a sweep comparing every source fingerprint with the store finds nothing to repair.
+  const ctx = await openPipeline(world.config);
+  try {
+    const report = await sweep(ctx);
+    return { report, writes };
+  } finally {
+    await ctx.close();
+  }
+}
