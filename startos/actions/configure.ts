@@ -1,0 +1,172 @@
+/**
+ * "Configure": the one form for every endpoint, key and interval. It reads
+ * its prefill from store.json and writes store.json back with `.merge`;
+ * main.ts reads the same file with `.const`, so saving restarts the daemons
+ * with the new settings. Secrets are masked fields.
+ *
+ * Patterns mirror the parsers in config/settings.ts, so a value the form
+ * accepts is one the CLI accepts too.
+ */
+import { sdk } from '../sdk.js';
+import { storeJson } from '../store.js';
+import { emptyStore, storeDefaults, type Store } from '../env.js';
+
+const { InputSpec, Value } = sdk;
+
+export const patterns = {
+  httpUrl: {
+    regex: '^https?://[^\\s/?#]+(:[0-9]{1,5})?(/[^\\s]*)?$',
+    description: 'A URL starting with http:// or https://, such as https://spark.local:8443',
+  },
+  secret: { regex: '^[\\x21-\\x7e]+$', description: 'Printable characters without spaces' },
+  model: {
+    regex: '^[\\x21-\\x7e]{1,200}$',
+    description: 'A model name without spaces, such as BAAI/bge-base-en-v1.5',
+  },
+  collection: { regex: '^[A-Za-z0-9_-]{1,200}$', description: 'Letters, digits, _ and - only' },
+  mcpToken: { regex: '^[\\x21-\\x7e]{16,}$', description: 'At least 16 printable characters without spaces' },
+};
+
+/** A 40-character random token: about 238 bits, far beyond guessing over the network. */
+const TOKEN_SPEC = { charset: 'a-z,A-Z,0-9', len: 40 };
+
+export const configureSpec = InputSpec.of({
+  embeddingsUrl: Value.text({
+    name: 'Embeddings URL',
+    description:
+      'Base URL of an OpenAI-compatible /v1/embeddings server (Spark Control, vLLM, TEI, Ollama). Leave empty to use the local embedder (only in images built with it).',
+    required: false,
+    default: null,
+    placeholder: 'https://spark.local:8443',
+    inputmode: 'url',
+    patterns: [patterns.httpUrl],
+  }),
+  verifyTls: Value.toggle({
+    name: 'Verify the embeddings server certificate',
+    description:
+      'Turn off for a server with a self-signed certificate (Spark Control). Applies to that server only.',
+    default: storeDefaults.verifyTls,
+  }),
+  embeddingsApiKey: Value.text({
+    name: 'Embeddings API key',
+    description:
+      'Sent as "Authorization: Bearer <key>" to the embeddings server. Leave empty if it needs none.',
+    required: false,
+    default: null,
+    masked: true,
+    patterns: [patterns.secret],
+  }),
+  embeddingModel: Value.text({
+    name: 'Embedding model',
+    description: 'Model name sent to the embeddings server. Empty: BAAI/bge-base-en-v1.5.',
+    required: false,
+    default: null,
+    placeholder: 'BAAI/bge-base-en-v1.5',
+    patterns: [patterns.model],
+  }),
+  embeddingDim: Value.number({
+    name: 'Embedding dimension',
+    description: "Size of the model's vectors. Empty: asked of the server with one probe request.",
+    required: false,
+    default: null,
+    integer: true,
+    min: 1,
+    max: 65_536,
+  }),
+  indexStore: Value.select({
+    name: 'Index store',
+    description:
+      'Where the search index lives. Qdrant needs the URL below; the embedded store is a SQLite file beside the CRM data.',
+    default: storeDefaults.indexStore,
+    values: { qdrant: 'Qdrant server', embedded: 'Embedded (SQLite file in this service)' },
+  }),
+  qdrantUrl: Value.text({
+    name: 'Qdrant URL',
+    description: 'Qdrant REST URL, such as http://qdrant.local:6333. Used when the index store is Qdrant.',
+    required: false,
+    default: null,
+    placeholder: 'http://qdrant.local:6333',
+    inputmode: 'url',
+    patterns: [patterns.httpUrl],
+  }),
+  qdrantApiKey: Value.text({
+    name: 'Qdrant API key',
+    description: 'Sent as the api-key header. Leave empty if the Qdrant server needs none.',
+    required: false,
+    default: null,
+    masked: true,
+    patterns: [patterns.secret],
+  }),
+  collection: Value.text({
+    name: 'Collection name',
+    description: 'The alias the index is served under (the older Python tools used crm_chunks).',
+    required: true,
+    default: storeDefaults.collection,
+    patterns: [patterns.collection],
+  }),
+  syncIntervalMin: Value.number({
+    name: 'Sweep interval',
+    description:
+      'Minutes between reconciliation sweeps. Changes stream in within milliseconds; the sweep only repairs drift.',
+    required: true,
+    default: storeDefaults.syncIntervalMin,
+    integer: false,
+    min: 0.01,
+    max: 10_080,
+    units: 'minutes',
+  }),
+  mcpAuthToken: Value.text({
+    name: 'MCP token',
+    description: 'Agents send it as "Authorization: Bearer <token>" to the MCP server. Generated on install.',
+    required: true,
+    default: TOKEN_SPEC,
+    generate: TOKEN_SPEC,
+    masked: true,
+    minLength: 16,
+    patterns: [patterns.mcpToken],
+  }),
+});
+
+export type ConfigureInput = typeof configureSpec._TYPE;
+
+/** Form values from the store (prefill). */
+export function inputFromStore(store: Store): ConfigureInput {
+  return { ...store, mcpAuthToken: store.mcpAuthToken ?? '' };
+}
+
+/** The store patch from a submitted form: empty text means "unset". */
+export function storeFromInput(input: ConfigureInput): Store {
+  const blank = (v: string | null | undefined) => (v == null || v.trim() === '' ? null : v.trim());
+  return {
+    embeddingsUrl: blank(input.embeddingsUrl)?.replace(/\/+$/, '') ?? null,
+    verifyTls: input.verifyTls,
+    embeddingsApiKey: blank(input.embeddingsApiKey),
+    embeddingModel: blank(input.embeddingModel),
+    embeddingDim: input.embeddingDim ?? null,
+    indexStore: input.indexStore,
+    qdrantUrl: blank(input.qdrantUrl)?.replace(/\/+$/, '') ?? null,
+    qdrantApiKey: blank(input.qdrantApiKey),
+    collection: input.collection.trim(),
+    syncIntervalMin: input.syncIntervalMin,
+    mcpAuthToken: blank(input.mcpAuthToken),
+  };
+}
+
+export const configure = sdk.Action.withInput(
+  'configure',
+  async () => ({
+    name: 'Configure',
+    description: 'Set the embeddings server, the index store, the sweep interval and the MCP token.',
+    warning: null,
+    allowedStatuses: 'any',
+    group: null,
+    visibility: 'enabled',
+  }),
+  configureSpec,
+  async () => inputFromStore((await storeJson.read().once()) ?? emptyStore()),
+  async ({ effects, input }) => {
+    // A Qdrant store without a URL is allowed: the indexer then shows SKIPPED with the reason.
+    await storeJson.merge(effects, storeFromInput(input));
+    return null;
+  },
+);

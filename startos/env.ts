@@ -1,0 +1,132 @@
+/**
+ * Pure translation from the operator's settings (store.json) to what the
+ * `crm-index` CLI reads: environment variables and argv. main.ts (daemons)
+ * and the index actions (one-shot runs) both call these functions, so a
+ * daemon and an action always see the same configuration.
+ *
+ * No SDK import here: the tests and the bundle check load this file alone.
+ * Variable names and defaults follow config/settings.ts; only the values that
+ * differ inside the container (paths, bind addresses, ports) are set here.
+ */
+
+/** The store file's shape; startos/store.ts validates the file against it. */
+export interface Store {
+  embeddingsUrl: string | null;
+  verifyTls: boolean;
+  embeddingsApiKey: string | null;
+  embeddingModel: string | null;
+  embeddingDim: number | null;
+  /** `embedded` keeps the index in a SQLite file beside the CRM data instead of Qdrant. */
+  indexStore: 'qdrant' | 'embedded';
+  qdrantUrl: string | null;
+  qdrantApiKey: string | null;
+  collection: string;
+  syncIntervalMin: number;
+  mcpAuthToken: string | null;
+}
+
+/** Same defaults as config/settings.ts (the store only needs the ones the form shows). */
+export const storeDefaults = {
+  verifyTls: true,
+  indexStore: 'qdrant',
+  collection: 'crm_chunks',
+  syncIntervalMin: 60,
+} as const satisfies Partial<Store>;
+
+export function emptyStore(): Store {
+  return {
+    embeddingsUrl: null,
+    verifyTls: storeDefaults.verifyTls,
+    embeddingsApiKey: null,
+    embeddingModel: null,
+    embeddingDim: null,
+    indexStore: storeDefaults.indexStore,
+    qdrantUrl: null,
+    qdrantApiKey: null,
+    collection: storeDefaults.collection,
+    syncIntervalMin: storeDefaults.syncIntervalMin,
+    mcpAuthToken: null,
+  };
+}
+
+/** Where the `main` volume is mounted in every subcontainer. */
+export const DATA_DIR = '/data';
+/** The CLI inside the image (Dockerfile copies dist/ to /app). */
+export const CLI = ['node', '/app/dist/cli/main.js'] as const;
+/** The image's non-root user (Dockerfile: uid 1000). */
+export const RUN_AS = 'crm';
+/** follow's /healthz, /metrics and status page (CRM_INDEX_HTTP_PORT default). */
+export const INDEXER_PORT = 8787;
+/** The MCP Streamable HTTP server (MCP_HTTP_PORT default). */
+export const MCP_PORT = 8788;
+
+/**
+ * The environment for every `crm-index` process in the package. Unset
+ * optional settings are left out (not set to ''), because the CLI treats an
+ * empty value as an error rather than "use the default".
+ */
+export function envFromStore(store: Store): Record<string, string> {
+  const env: Record<string, string> = {
+    CRM_DB_PATH: `${DATA_DIR}/crm.db`,
+    CRM_INDEX_STORE: store.indexStore,
+    SPARK_CONTROL_VERIFY_TLS: String(store.verifyTls),
+    QDRANT_COLLECTION: store.collection,
+    CRM_INGEST_SYNC_INTERVAL_MIN: String(store.syncIntervalMin),
+    // StartOS reaches the status page through the container's address, not loopback.
+    CRM_INDEX_HTTP_HOST: '0.0.0.0',
+    CRM_INDEX_HTTP_PORT: String(INDEXER_PORT),
+    MCP_HTTP_PORT: String(MCP_PORT),
+  };
+  const optional: Record<string, string | number | null> = {
+    SPARK_CONTROL_URL: store.embeddingsUrl,
+    SPARK_CONTROL_API_KEY: store.embeddingsApiKey,
+    EMBEDDING_MODEL: store.embeddingModel,
+    EMBEDDING_DIM: store.embeddingDim,
+    // With the embedded store chosen, QDRANT_URL stays unset: the CLI picks its store from it.
+    QDRANT_URL: store.indexStore === 'qdrant' ? store.qdrantUrl : null,
+    QDRANT_API_KEY: store.indexStore === 'qdrant' ? store.qdrantApiKey : null,
+    MCP_AUTH_TOKEN: store.mcpAuthToken,
+  };
+  for (const [name, value] of Object.entries(optional)) {
+    if (value !== null && String(value).trim() !== '') env[name] = String(value).trim();
+  }
+  return env;
+}
+
+export type CliRun = 'follow' | 'mcp' | 'rebuild' | 'refresh' | 'status' | 'install';
+
+/** The full argv for one CLI run inside the image. */
+export function cliArgsFor(run: CliRun): [string, ...string[]] {
+  switch (run) {
+    case 'follow':
+      return [...CLI, 'follow'];
+    case 'mcp':
+      return [...CLI, 'mcp', '--http', '--host', '0.0.0.0', '--port', String(MCP_PORT)];
+    case 'rebuild':
+      return [...CLI, 'rebuild', '--json'];
+    case 'refresh':
+      return [...CLI, 'refresh', '--json'];
+    case 'status':
+      return [...CLI, 'status', '--json'];
+    case 'install':
+      return [...CLI, 'install'];
+  }
+}
+
+export type FollowerDecision = { start: true } | { start: false; reason: string };
+
+/**
+ * Whether the ingest follower runs: the same rule as docker_entrypoint.sh.
+ * It needs somewhere to embed and somewhere to write: an embeddings endpoint
+ * and a Qdrant URL, or the operator's explicit choice of the embedded store
+ * (which also works with the local embedder when no endpoint is set).
+ */
+export function followerDecision(env: Record<string, string | undefined>): FollowerDecision {
+  if (env.CRM_INDEX_STORE === 'embedded') return { start: true };
+  const missing = ['SPARK_CONTROL_URL', 'QDRANT_URL'].filter((name) => !env[name]);
+  if (missing.length === 0) return { start: true };
+  return {
+    start: false,
+    reason: `${missing.join(' and ')} ${missing.length === 1 ? 'is' : 'are'} not set and CRM_INDEX_STORE is not embedded`,
+  };
+}
