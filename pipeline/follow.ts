@@ -16,7 +16,7 @@ import path from 'node:path';
 import { watch } from 'chokidar';
 import { auditTime, exhaustMap, from, interval, merge, Observable, of, Subscription, filter, map, tap } from 'rxjs';
 import { errorMessage } from '../config/errors.js';
-import { ensureConsumer } from '../triggers/changelog.js';
+import { ensureConsumer, pruneChangelog } from '../triggers/changelog.js';
 import { installCapture, verifyCapture } from '../triggers/install.js';
 import { INDEX_CONSUMER, type PipelineContext } from './context.js';
 import { drainUntilEmpty } from './drain.js';
@@ -26,6 +26,9 @@ import { sweep } from './sweep.js';
 import { createStore } from '../stores/factory.js';
 
 type Job = 'drain' | 'sweep';
+
+/** Prune consumed changelog rows at most this often: cheap, but no need to do it after every batch. */
+const PRUNE_EVERY_MS = 60_000;
 
 export interface FollowHandle {
   /** Resolves when the daemon has stopped (after `stop()` or a fatal error). */
@@ -64,6 +67,7 @@ export async function startFollow(ctx: PipelineContext, opts: { waitForLeaseMs?:
   const pending = new Set<Job>(['drain']);
   const state: FollowState = { startedAt: Date.now(), paused: false, lastBatchAt: null, lastError: null, running: true };
   let lastDataVersion = -1;
+  let lastPrune = 0;
   const dataVersion = db.prepare('PRAGMA data_version').pluck();
   const readVersion = (): number => dataVersion.get() as number;
 
@@ -117,6 +121,11 @@ export async function startFollow(ctx: PipelineContext, opts: { waitForLeaseMs?:
         pending.delete('drain');
         lastDataVersion = readVersion();
         await drainUntilEmpty(ctx, { consumer: INDEX_CONSUMER, lease, signal: abort.signal });
+        if (Date.now() - lastPrune > PRUNE_EVERY_MS) {
+          lastPrune = Date.now();
+          const n = pruneChangelog(db, config.pruneBatchSize);
+          if (n > 0) log.debug({ rows: n }, 'pruned the changelog below the smallest cursor');
+        }
       } catch (err) {
         // Not transient-and-retried inside the drain: log clearly, keep the daemon alive, try again later.
         state.lastError = { at: Date.now(), message: errorMessage(err) };

@@ -4,7 +4,7 @@
  * started by an operator never fights the daemon (invariant 7).
  */
 import type { Config } from '../config/index.js';
-import { ensureConsumer } from '../triggers/changelog.js';
+import { ensureConsumer, pruneChangelog } from '../triggers/changelog.js';
 import { installCapture, verifyCapture } from '../triggers/install.js';
 import { INDEX_CONSUMER, openPipeline, type OpenOverrides, type PipelineContext } from './context.js';
 import { drainUntilEmpty } from './drain.js';
@@ -55,6 +55,7 @@ export function runRefresh(config: Config, opts: RunOptions & { sweep?: boolean 
   return withLease(config, 'refresh', opts, async (ctx, lease) => {
     const started = performance.now();
     const d = await drainUntilEmpty(ctx, { consumer: INDEX_CONSUMER, lease, signal: opts.signal });
+    pruneChangelog(ctx.db, config.pruneBatchSize);
     const s = opts.sweep === false || d.aborted ? null : await sweep(ctx, { signal: opts.signal });
     return { counts: d.counts, sweep: s, seq: d.seq, ms: Math.round(performance.now() - started) };
   });
