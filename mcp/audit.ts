@@ -55,8 +55,8 @@ export function loggedWrite<T>(db: Db, entry: WriteEntry, fn: () => WriteOutcome
       new Date().toISOString(),
       entry.tool,
       JSON.stringify(entry.args),
-      out.before === undefined ? null : JSON.stringify(out.before),
-      out.after === undefined ? null : JSON.stringify(out.after),
+      out.before == null ? null : JSON.stringify(out.before),
+      out.after == null ? null : JSON.stringify(out.after),
       entry.client ?? null,
     );
     return { result: out.result, auditId: Number(info.lastInsertRowid) };
