@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Container entry point for plain Docker (StartOS runs the daemons itself, see
+# startos/main.ts). It owns three things:
+#  - the ingest environment, with defaults that never override what is set;
+#  - whether the ingest follower (`crm-index follow`) runs, printed as
+#    "[entrypoint] ingest follower: STARTED" or "SKIPPED (<reason>)" so the
+#    choice shows in the logs; the rule matches followerDecision() in startos/env.ts;
+#  - supervision: the main process and the follower are children of this
+#    script; SIGTERM/SIGINT are forwarded to both (so `docker stop` lets them
+#    finish the batch in flight), and when either exits the other is stopped
+#    and the container exits with the status of the one that exited first.
+#
+# Usage:
+#   docker_entrypoint.sh                 MCP HTTP server (+ follower when configured)
+#   docker_entrypoint.sh --once [ARGS]   one incremental refresh, exit with its code
+#   docker_entrypoint.sh ARGS...         `crm-index ARGS...` as the main process
+set -euo pipefail
+
+# The crm-index command; a test or a custom image may point it elsewhere.
+read -r -a CLI <<<"${CRM_INDEX_BIN:-crm-index}"
+
+: "${CRM_DB_PATH:=/data/crm.db}"
+: "${CRM_INGEST_SYNC_INTERVAL_MIN:=60}"
+: "${QDRANT_COLLECTION:=crm_chunks}"
+: "${SPARK_CONTROL_VERIFY_TLS:=true}"
+: "${CRM_INDEX_HTTP_PORT:=8787}"
+: "${MCP_HTTP_PORT:=8788}"
+# Not a crm-index setting: where the default MCP server binds. 0.0.0.0 so a
+# published port reaches it; off loopback the CLI requires MCP_AUTH_TOKEN.
+: "${MCP_HTTP_HOST:=0.0.0.0}"
+export CRM_DB_PATH CRM_INGEST_SYNC_INTERVAL_MIN QDRANT_COLLECTION SPARK_CONTROL_VERIFY_TLS \
+  CRM_INDEX_HTTP_PORT MCP_HTTP_PORT
+
+log() { printf '[entrypoint] %s\n' "$*" >&2; }
+
+if [[ "${1:-}" == "--once" ]]; then
+  shift
+  log "one-shot refresh"
+  exec "${CLI[@]}" refresh --once "$@"
+fi
+
+if (($# == 0)); then
+  main_cmd=("${CLI[@]}" mcp --http --host "$MCP_HTTP_HOST" --port "$MCP_HTTP_PORT")
+else
+  main_cmd=("${CLI[@]}" "$@")
+fi
+
+# Same rule as followerDecision() in startos/env.ts.
+follower_reason=''
+if [[ "${1:-mcp}" != "mcp" ]]; then
+  follower_reason="the main command is '${1}', not the MCP server"
+  [[ "$1" == "follow" ]] && follower_reason="the main command is follow itself"
+elif [[ "${CRM_INDEX_STORE:-}" == "embedded" ]]; then
+  follower_reason=''
+elif [[ -z "${SPARK_CONTROL_URL:-}" && -z "${QDRANT_URL:-}" ]]; then
+  follower_reason='SPARK_CONTROL_URL and QDRANT_URL are not set and CRM_INDEX_STORE is not embedded'
+elif [[ -z "${SPARK_CONTROL_URL:-}" ]]; then
+  follower_reason='SPARK_CONTROL_URL is not set and CRM_INDEX_STORE is not embedded'
+elif [[ -z "${QDRANT_URL:-}" ]]; then
+  follower_reason='QDRANT_URL is not set and CRM_INDEX_STORE is not embedded'
+fi
+
+declare -A running=() # pid -> name
+stopping=0
+
+stop_children() {
+  local pid
+  for pid in "${!running[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+}
+
+# shellcheck disable=SC2317 # called by the traps below
+on_signal() {
+  log "received SIG$1; stopping ${running[*]}"
+  stopping=1
+  # Children get SIGTERM for INT too: background jobs of a script ignore SIGINT.
+  stop_children
+}
+trap 'on_signal TERM' TERM
+trap 'on_signal INT' INT
+
+"${main_cmd[@]}" &
+running[$!]=main
+main_pid=$!
+
+if [[ -z "$follower_reason" ]]; then
+  log "ingest follower: STARTED"
+  "${CLI[@]}" follow &
+  running[$!]=follower
+else
+  log "ingest follower: SKIPPED ($follower_reason)"
+fi
+
+exit_status=''
+while ((${#running[@]} > 0)); do
+  finished=''
+  status=0
+  wait -n -p finished "${!running[@]}" || status=$?
+  # An empty pid means a trapped signal interrupted wait; the handler already forwarded it.
+  [[ -z "${finished:-}" ]] && continue
+  name="${running[$finished]}"
+  unset "running[$finished]"
+  log "$name exited with status $status"
+  if [[ -z "$exit_status" ]]; then
+    # Under a forwarded signal the main process's status is the container's; otherwise the first to exit.
+    if ((stopping == 0)) || [[ "$finished" == "$main_pid" ]]; then
+      exit_status=$status
+    fi
+    if ((stopping == 0)) && ((${#running[@]} > 0)); then
+      log "stopping ${running[*]} because $name exited"
+      stopping=1
+      stop_children
+    fi
+  fi
+done
+exit "${exit_status:-0}"
