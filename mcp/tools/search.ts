@@ -5,7 +5,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { DEFAULT_LIMIT, MAX_CONTEXT, MAX_LIMIT, type SearchFilter } from '../../search/engine.js';
-import { MAX_LIST, MAX_TEXT, idStr, isoDate, result, shortStr, type ToolEnv } from './common.js';
+import { MAX_LIST, MAX_TEXT, idStr, isoDate, result, type ToolEnv } from './common.js';
 
 const list = (what: string) =>
   z.array(idStr(what)).max(MAX_LIST, `${what} has more than ${MAX_LIST} items`).optional();
