@@ -223,6 +223,12 @@ export const SETTINGS = {
     secret: true,
     doc: 'When set, `crm-index embed-server` requires "Authorization: Bearer <key>".',
   }),
+  cacheDir: spec({
+    env: 'CRM_INDEX_CACHE_DIR',
+    default: undefined as string | undefined,
+    parse: path,
+    doc: 'Where the local embedder keeps its converted GloVe cache (~140 MB). Unset: $XDG_CACHE_HOME/crm-index or ~/.cache/crm-index.',
+  }),
   qdrantUrl: spec({
     env: 'QDRANT_URL',
     flag: 'qdrant-url',
