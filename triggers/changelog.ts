@@ -14,7 +14,7 @@
  *   _cdc_changelog is AUTOINCREMENT and maxSeq reads sqlite_sequence.
  */
 import { LeaseError, SourceError } from '../config/errors.js';
-import type { Db } from '../crm/db.js';
+import { classifySqliteError, type Db } from '../crm/db.js';
 
 export interface ChangeRow {
   seq: number;
@@ -32,6 +32,19 @@ export interface ConsumerInfo {
   leaseExpiresAt: number | null;
 }
 
+/**
+ * Run one changelog operation; SQLite errors become kinds (a lock held past the
+ * busy timeout is a TransientError the caller retries), our own errors pass through.
+ */
+function op<T>(doing: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof LeaseError || err instanceof SourceError) throw err;
+    throw classifySqliteError(err, doing);
+  }
+}
+
 function unknownConsumer(name: string): SourceError {
   return new SourceError(
     `No changelog consumer named "${name}" in _cdc_consumers; create it with ensureConsumer first (crm-index install sets up capture).`,
@@ -40,55 +53,74 @@ function unknownConsumer(name: string): SourceError {
 
 /** Create consumer `name` if absent: from the first retained change, or from the current end of the log. */
 export function ensureConsumer(db: Db, name: string, startAt: 'beginning' | 'now' = 'beginning'): void {
-  db.prepare(
-    `INSERT INTO _cdc_consumers (name, seq, updated_at) VALUES (?, ${
-      startAt === 'now' ? `coalesce((SELECT seq FROM sqlite_sequence WHERE name = '_cdc_changelog'), 0)` : '0'
-    }, ?) ON CONFLICT (name) DO NOTHING`,
-  ).run(name, Date.now());
+  return op('ensureConsumer on the changelog', () => {
+    db.prepare(
+      `INSERT INTO _cdc_consumers (name, seq, updated_at) VALUES (?, ${
+        startAt === 'now'
+          ? `coalesce((SELECT seq FROM sqlite_sequence WHERE name = '_cdc_changelog'), 0)`
+          : '0'
+      }, ?) ON CONFLICT (name) DO NOTHING`,
+    ).run(name, Date.now());
+  });
 }
 
 /** The last seq consumer `name` has processed. */
 export function getCursor(db: Db, name: string): number {
-  const row = db.prepare(`SELECT seq FROM _cdc_consumers WHERE name = ?`).get(name) as { seq: number } | undefined;
-  if (!row) throw unknownConsumer(name);
-  return row.seq;
+  return op('getCursor on the changelog', () => {
+    const row = db.prepare(`SELECT seq FROM _cdc_consumers WHERE name = ?`).get(name) as
+      { seq: number } | undefined;
+    if (!row) throw unknownConsumer(name);
+    return row.seq;
+  });
 }
 
 /** Up to `limit` changes after `afterSeq`, oldest first. */
 export function readChanges(db: Db, afterSeq: number, limit: number): ChangeRow[] {
-  return db
-    .prepare(
-      `SELECT c.seq AS seq, t.name AS "table", c.row_key AS pk, c.op AS op, c.at AS at
-       FROM _cdc_changelog c JOIN _cdc_tables t ON t.id = c.table_id
-       WHERE c.seq > ? ORDER BY c.seq LIMIT ?`,
-    )
-    .all(afterSeq, limit) as ChangeRow[];
+  return op('readChanges on the changelog', () => {
+    return db
+      .prepare(
+        `SELECT c.seq AS seq, t.name AS "table", c.row_key AS pk, c.op AS op, c.at AS at
+         FROM _cdc_changelog c JOIN _cdc_tables t ON t.id = c.table_id
+         WHERE c.seq > ? ORDER BY c.seq LIMIT ?`,
+      )
+      .all(afterSeq, limit) as ChangeRow[];
+  });
 }
 
 /**
  * Move consumer `name` to `seq` (never backwards). With `owner`, only while
  * that owner holds an unexpired lease on the consumer; otherwise LeaseError.
  */
-export function advanceCursor(db: Db, name: string, seq: number, owner?: string, now: number = Date.now()): void {
-  if (owner === undefined) {
-    const r = db.prepare(`UPDATE _cdc_consumers SET seq = max(seq, ?), updated_at = ? WHERE name = ?`).run(seq, now, name);
-    if (r.changes === 0) throw unknownConsumer(name);
-    return;
-  }
-  const r = db
-    .prepare(
-      `UPDATE _cdc_consumers SET seq = max(seq, ?), updated_at = ?
-       WHERE name = ? AND lease_owner = ? AND lease_expires_at > ?`,
-    )
-    .run(seq, now, name, owner, now);
-  if (r.changes === 1) return;
-  const holder = leaseHolder(db, name, now);
-  if (holder === null && !consumerExists(db, name)) throw unknownConsumer(name);
-  throw new LeaseError(
-    holder
-      ? `Cannot advance cursor "${name}": its lease is held by "${holder.owner}" until ${new Date(holder.expiresAt).toISOString()}, not by "${owner}". Only one process may advance a cursor; stop the other one or wait for its lease to expire.`
-      : `Cannot advance cursor "${name}": "${owner}" no longer holds its lease (it expired or was released). Acquire the lease again before advancing.`,
-  );
+export function advanceCursor(
+  db: Db,
+  name: string,
+  seq: number,
+  owner?: string,
+  now: number = Date.now(),
+): void {
+  return op('advanceCursor on the changelog', () => {
+    if (owner === undefined) {
+      const r = db
+        .prepare(`UPDATE _cdc_consumers SET seq = max(seq, ?), updated_at = ? WHERE name = ?`)
+        .run(seq, now, name);
+      if (r.changes === 0) throw unknownConsumer(name);
+      return;
+    }
+    const r = db
+      .prepare(
+        `UPDATE _cdc_consumers SET seq = max(seq, ?), updated_at = ?
+         WHERE name = ? AND lease_owner = ? AND lease_expires_at > ?`,
+      )
+      .run(seq, now, name, owner, now);
+    if (r.changes === 1) return;
+    const holder = leaseHolder(db, name, now);
+    if (holder === null && !consumerExists(db, name)) throw unknownConsumer(name);
+    throw new LeaseError(
+      holder
+        ? `Cannot advance cursor "${name}": its lease is held by "${holder.owner}" until ${new Date(holder.expiresAt).toISOString()}, not by "${owner}". Only one process may advance a cursor; stop the other one or wait for its lease to expire.`
+        : `Cannot advance cursor "${name}": "${owner}" no longer holds its lease (it expired or was released). Acquire the lease again before advancing.`,
+    );
+  });
 }
 
 function consumerExists(db: Db, name: string): boolean {
@@ -97,30 +129,37 @@ function consumerExists(db: Db, name: string): boolean {
 
 /** The highest seq ever assigned (0 if none): from sqlite_sequence, so correct even after pruning to empty. */
 export function maxSeq(db: Db): number {
-  const row = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = '_cdc_changelog'`).get() as { seq: number } | undefined;
-  return row?.seq ?? 0;
+  return op('maxSeq on the changelog', () => {
+    const row = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = '_cdc_changelog'`).get() as
+      { seq: number } | undefined;
+    return row?.seq ?? 0;
+  });
 }
 
 /** Exact number of changes consumer `name` has not processed yet. */
 export function backlog(db: Db, name: string): number {
-  const row = db
-    .prepare(
-      `SELECT count(*) AS n FROM _cdc_changelog WHERE seq > (SELECT seq FROM _cdc_consumers WHERE name = ?)`,
-    )
-    .get(name) as { n: number };
-  if (row.n === 0 && !consumerExists(db, name)) throw unknownConsumer(name);
-  return row.n;
+  return op('backlog on the changelog', () => {
+    const row = db
+      .prepare(
+        `SELECT count(*) AS n FROM _cdc_changelog WHERE seq > (SELECT seq FROM _cdc_consumers WHERE name = ?)`,
+      )
+      .get(name) as { n: number };
+    if (row.n === 0 && !consumerExists(db, name)) throw unknownConsumer(name);
+    return row.n;
+  });
 }
 
 /** When the oldest unprocessed change of consumer `name` was written (epoch ms), or null if it is caught up. */
 export function oldestPendingAt(db: Db, name: string): number | null {
-  const row = db
-    .prepare(
-      `SELECT at FROM _cdc_changelog WHERE seq > (SELECT seq FROM _cdc_consumers WHERE name = ?) ORDER BY seq LIMIT 1`,
-    )
-    .get(name) as { at: number } | undefined;
-  if (!row && !consumerExists(db, name)) throw unknownConsumer(name);
-  return row?.at ?? null;
+  return op('oldestPendingAt on the changelog', () => {
+    const row = db
+      .prepare(
+        `SELECT at FROM _cdc_changelog WHERE seq > (SELECT seq FROM _cdc_consumers WHERE name = ?) ORDER BY seq LIMIT 1`,
+      )
+      .get(name) as { at: number } | undefined;
+    if (!row && !consumerExists(db, name)) throw unknownConsumer(name);
+    return row?.at ?? null;
+  });
 }
 
 /**
@@ -129,19 +168,21 @@ export function oldestPendingAt(db: Db, name: string): number | null {
  * consumers nothing is deleted: nobody has read those changes yet.
  */
 export function pruneChangelog(db: Db, batchSize: number): number {
-  const size = Math.max(1, Math.floor(batchSize));
-  const floor = db.prepare(`SELECT min(seq) AS s FROM _cdc_consumers`).get() as { s: number | null };
-  if (floor.s === null) return 0;
-  // Each statement is its own short transaction, so the CRM waits at most one batch for the write lock.
-  const del = db.prepare(
-    `DELETE FROM _cdc_changelog WHERE seq IN (SELECT seq FROM _cdc_changelog WHERE seq <= ? ORDER BY seq LIMIT ?)`,
-  );
-  let total = 0;
-  for (;;) {
-    const n = del.run(floor.s, size).changes;
-    total += n;
-    if (n < size) return total;
-  }
+  return op('pruneChangelog on the changelog', () => {
+    const size = Math.max(1, Math.floor(batchSize));
+    const floor = db.prepare(`SELECT min(seq) AS s FROM _cdc_consumers`).get() as { s: number | null };
+    if (floor.s === null) return 0;
+    // Each statement is its own short transaction, so the CRM waits at most one batch for the write lock.
+    const del = db.prepare(
+      `DELETE FROM _cdc_changelog WHERE seq IN (SELECT seq FROM _cdc_changelog WHERE seq <= ? ORDER BY seq LIMIT ?)`,
+    );
+    let total = 0;
+    for (;;) {
+      const n = del.run(floor.s, size).changes;
+      total += n;
+      if (n < size) return total;
+    }
+  });
 }
 
 /**
@@ -149,15 +190,23 @@ export function pruneChangelog(db: Db, batchSize: number): number {
  * is free, expired, or already `owner`'s; one statement, so two processes
  * racing for it cannot both win.
  */
-export function acquireLease(db: Db, consumer: string, owner: string, ttlMs: number, now: number = Date.now()): boolean {
-  const r = db
-    .prepare(
-      `UPDATE _cdc_consumers SET lease_owner = ?, lease_expires_at = ?
-       WHERE name = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires_at IS NULL OR lease_expires_at <= ?)`,
-    )
-    .run(owner, now + ttlMs, consumer, owner, now);
-  if (r.changes === 0 && !consumerExists(db, consumer)) throw unknownConsumer(consumer);
-  return r.changes === 1;
+export function acquireLease(
+  db: Db,
+  consumer: string,
+  owner: string,
+  ttlMs: number,
+  now: number = Date.now(),
+): boolean {
+  return op('acquireLease on the changelog', () => {
+    const r = db
+      .prepare(
+        `UPDATE _cdc_consumers SET lease_owner = ?, lease_expires_at = ?
+         WHERE name = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_expires_at IS NULL OR lease_expires_at <= ?)`,
+      )
+      .run(owner, now + ttlMs, consumer, owner, now);
+    if (r.changes === 0 && !consumerExists(db, consumer)) throw unknownConsumer(consumer);
+    return r.changes === 1;
+  });
 }
 
 /**
@@ -165,36 +214,54 @@ export function acquireLease(db: Db, consumer: string, owner: string, ttlMs: num
  * nobody else took is still renewable: no other process can have advanced
  * the cursor without acquiring it first.
  */
-export function renewLease(db: Db, consumer: string, owner: string, ttlMs: number, now: number = Date.now()): boolean {
-  const r = db
-    .prepare(`UPDATE _cdc_consumers SET lease_expires_at = ? WHERE name = ? AND lease_owner = ?`)
-    .run(now + ttlMs, consumer, owner);
-  return r.changes === 1;
+export function renewLease(
+  db: Db,
+  consumer: string,
+  owner: string,
+  ttlMs: number,
+  now: number = Date.now(),
+): boolean {
+  return op('renewLease on the changelog', () => {
+    const r = db
+      .prepare(`UPDATE _cdc_consumers SET lease_expires_at = ? WHERE name = ? AND lease_owner = ?`)
+      .run(now + ttlMs, consumer, owner);
+    return r.changes === 1;
+  });
 }
 
 /** Give the lease up, if `owner` holds it; a no-op otherwise. */
 export function releaseLease(db: Db, consumer: string, owner: string): void {
-  db.prepare(
-    `UPDATE _cdc_consumers SET lease_owner = NULL, lease_expires_at = NULL WHERE name = ? AND lease_owner = ?`,
-  ).run(consumer, owner);
+  return op('releaseLease on the changelog', () => {
+    db.prepare(
+      `UPDATE _cdc_consumers SET lease_owner = NULL, lease_expires_at = NULL WHERE name = ? AND lease_owner = ?`,
+    ).run(consumer, owner);
+  });
 }
 
 /** Who holds an unexpired lease on `consumer`, or null. */
-export function leaseHolder(db: Db, consumer: string, now: number = Date.now()): { owner: string; expiresAt: number } | null {
-  const row = db
-    .prepare(
-      `SELECT lease_owner AS owner, lease_expires_at AS expiresAt FROM _cdc_consumers
-       WHERE name = ? AND lease_owner IS NOT NULL AND lease_expires_at > ?`,
-    )
-    .get(consumer, now) as { owner: string; expiresAt: number } | undefined;
-  return row ?? null;
+export function leaseHolder(
+  db: Db,
+  consumer: string,
+  now: number = Date.now(),
+): { owner: string; expiresAt: number } | null {
+  return op('leaseHolder on the changelog', () => {
+    const row = db
+      .prepare(
+        `SELECT lease_owner AS owner, lease_expires_at AS expiresAt FROM _cdc_consumers
+         WHERE name = ? AND lease_owner IS NOT NULL AND lease_expires_at > ?`,
+      )
+      .get(consumer, now) as { owner: string; expiresAt: number } | undefined;
+    return row ?? null;
+  });
 }
 
 export function listConsumers(db: Db): ConsumerInfo[] {
-  return db
-    .prepare(
-      `SELECT name, seq, updated_at AS updatedAt, lease_owner AS leaseOwner, lease_expires_at AS leaseExpiresAt
-       FROM _cdc_consumers ORDER BY name`,
-    )
-    .all() as ConsumerInfo[];
+  return op('listConsumers on the changelog', () => {
+    return db
+      .prepare(
+        `SELECT name, seq, updated_at AS updatedAt, lease_owner AS leaseOwner, lease_expires_at AS leaseExpiresAt
+         FROM _cdc_consumers ORDER BY name`,
+      )
+      .all() as ConsumerInfo[];
+  });
 }

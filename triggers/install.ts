@@ -79,7 +79,8 @@ function readTableIds(db: Db): Map<string, number> {
 function readMeta(db: Db): { version: number | null; fingerprint: string | null } {
   if (!tableExists(db, '_cdc_meta')) return { version: null, fingerprint: null };
   const get = (k: string): string | null =>
-    (db.prepare(`SELECT value FROM _cdc_meta WHERE key = ?`).get(k) as { value: string } | undefined)?.value ?? null;
+    (db.prepare(`SELECT value FROM _cdc_meta WHERE key = ?`).get(k) as { value: string } | undefined)
+      ?.value ?? null;
   const v = get(META_VERSION);
   return { version: v === null ? null : Number(v), fingerprint: get(META_FINGERPRINT) };
 }
@@ -92,13 +93,18 @@ function installedTriggers(db: Db): Map<string, string> {
 }
 
 /** The plan for `map` given the table ids already assigned in this database. */
-export function planCapture(db: Db, map: SourceMap, existingIds: ReadonlyMap<string, number> = readTableIds(db)): CapturePlan {
+export function planCapture(
+  db: Db,
+  map: SourceMap,
+  existingIds: ReadonlyMap<string, number> = readTableIds(db),
+): CapturePlan {
   const ids = assignTableIds(map, existingIds);
   return {
     ids,
     tables: map.tables.map((t) => {
       const info = inspectTable(db, t.table);
-      const rowidAlias = info.kind === 'table' && t.key.length === 1 && info.rowidAlias === t.key[0] ? info.rowidAlias : null;
+      const rowidAlias =
+        info.kind === 'table' && t.key.length === 1 && info.rowidAlias === t.key[0] ? info.rowidAlias : null;
       return { map: t, id: ids.get(t.table)!, rowidAlias };
     }),
   };
@@ -107,7 +113,9 @@ export function planCapture(db: Db, map: SourceMap, existingIds: ReadonlyMap<str
 function diff(expected: readonly TriggerDef[], installed: ReadonlyMap<string, string>) {
   const want = new Map(expected.map((t) => [t.name, t]));
   const missing = expected.filter((t) => !installed.has(t.name)).map((t) => t.name);
-  const stale = expected.filter((t) => installed.has(t.name) && installed.get(t.name) !== t.sql).map((t) => t.name);
+  const stale = expected
+    .filter((t) => installed.has(t.name) && installed.get(t.name) !== t.sql)
+    .map((t) => t.name);
   const extra = [...installed.keys()].filter((n) => !want.has(n)).sort();
   return { missing, stale, extra };
 }
@@ -174,7 +182,9 @@ export function installCapture(db: Db, map: SourceMap): InstallReport {
     const toCreate = new Set([...missing, ...replaced]);
     for (const t of expected) if (toCreate.has(t.name)) db.exec(t.sql);
 
-    const setMeta = db.prepare(`INSERT INTO _cdc_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`);
+    const setMeta = db.prepare(
+      `INSERT INTO _cdc_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+    );
     if (upgrade) {
       setMeta.run(META_VERSION, String(CAPTURE_VERSION));
       setMeta.run(META_FINGERPRINT, fingerprint);
@@ -204,7 +214,9 @@ function dropAll(db: Db, globs: readonly string[], names: readonly string[]): Un
   const run = db.transaction((): UninstallReport => {
     const where = globs.map(() => 'name GLOB ?').join(' OR ');
     const triggers = (
-      db.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND name GLOB '_cdc_*' ORDER BY name`).all() as {
+      db
+        .prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND name GLOB '_cdc_*' ORDER BY name`)
+        .all() as {
         name: string;
       }[]
     ).map((r) => r.name);
@@ -216,7 +228,9 @@ function dropAll(db: Db, globs: readonly string[], names: readonly string[]): Un
       names.length === 0
         ? []
         : (db
-            .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (${names.map(() => '?').join(', ')}) ORDER BY name`)
+            .prepare(
+              `SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (${names.map(() => '?').join(', ')}) ORDER BY name`,
+            )
             .all(...names) as { name: string }[]);
     const tables = [...byGlob, ...byName].map((r) => r.name);
     // Dropping an AUTOINCREMENT table also deletes its sqlite_sequence row.

@@ -17,7 +17,13 @@
  * compare strings.
  */
 import { createHash } from 'node:crypto';
-import { watchedColumns, type LinkTableMap, type RecordTableMap, type SourceMap, type TableMap } from '../crm/sourceMap.js';
+import {
+  watchedColumns,
+  type LinkTableMap,
+  type RecordTableMap,
+  type SourceMap,
+  type TableMap,
+} from '../crm/sourceMap.js';
 
 /** Bump when the generated SQL changes shape; install then replaces every trigger. */
 export const CAPTURE_VERSION = 1;
@@ -109,7 +115,11 @@ function recordTriggers(p: TablePlan & { map: RecordTableMap }): TriggerDef[] {
   const nonKey = watched.filter((c) => !t.key.includes(c));
   const def = (suffix: 'ai' | 'ad' | 'au' | 'ak', head: string, body: string[]): TriggerDef => {
     const name = triggerName(t.table, suffix);
-    return { name, table: t.table, sql: `CREATE TRIGGER ${quoteIdent(name)} ${head} BEGIN ${body.join(' ')} END` };
+    return {
+      name,
+      table: t.table,
+      sql: `CREATE TRIGGER ${quoteIdent(name)} ${head} BEGIN ${body.join(' ')} END`,
+    };
   };
   const out = [
     def('ai', `AFTER INSERT ON ${q}`, [insertRow(p.id, keyNew, 'I')]),
@@ -124,9 +134,11 @@ function recordTriggers(p: TablePlan & { map: RecordTableMap }): TriggerDef[] {
     // UPDATE OF skips statements that do not name a watched column; the WHEN skips ORMs that
     // rewrite every column with the same value (only updated_at really changed).
     out.push(
-      def('au', `AFTER UPDATE OF ${nonKey.map(quoteIdent).join(', ')} ON ${q} WHEN (${sameSql(t.key)}) AND (${changedSql(nonKey)})`, [
-        insertRow(p.id, keyNew, 'U'),
-      ]),
+      def(
+        'au',
+        `AFTER UPDATE OF ${nonKey.map(quoteIdent).join(', ')} ON ${q} WHEN (${sameSql(t.key)}) AND (${changedSql(nonKey)})`,
+        [insertRow(p.id, keyNew, 'U')],
+      ),
     );
   }
   return out;
@@ -148,7 +160,11 @@ function linkTriggers(p: TablePlan & { map: LinkTableMap }, ids: ReadonlyMap<str
   const watched = watchedColumns(t);
   const def = (suffix: 'ai' | 'ad' | 'au', head: string, body: string[]): TriggerDef => {
     const name = triggerName(t.table, suffix);
-    return { name, table: t.table, sql: `CREATE TRIGGER ${quoteIdent(name)} ${head} BEGIN ${body.join(' ')} END` };
+    return {
+      name,
+      table: t.table,
+      sql: `CREATE TRIGGER ${quoteIdent(name)} ${head} BEGIN ${body.join(' ')} END`,
+    };
   };
   return [
     // A link row is not a record: its write changes how both sides render, so both sides are recorded.

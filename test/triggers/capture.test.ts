@@ -15,9 +15,9 @@ afterEach(() => db.close());
 
 describe('every kind of write is captured once with the right op', () => {
   it('records an INSERT as I with the new key', () => {
-    expect(captured(db, () => db.exec(`INSERT INTO organizations (id, name) VALUES (3, 'Initech')`))).toEqual([
-      'organizations:3:I',
-    ]);
+    expect(captured(db, () => db.exec(`INSERT INTO organizations (id, name) VALUES (3, 'Initech')`))).toEqual(
+      ['organizations:3:I'],
+    );
   });
 
   it('records an INSERT with an automatically assigned rowid key', () => {
@@ -33,62 +33,73 @@ describe('every kind of write is captured once with the right op', () => {
   });
 
   it('does not record an UPDATE of updated_at alone', () => {
-    expect(captured(db, () => db.exec(`UPDATE organizations SET updated_at = '2030-01-01' WHERE id = 1`))).toEqual([]);
+    expect(
+      captured(db, () => db.exec(`UPDATE organizations SET updated_at = '2030-01-01' WHERE id = 1`)),
+    ).toEqual([]);
   });
 
   it('does not record an UPDATE of an unmapped column (archived, phone)', () => {
     expect(captured(db, () => db.exec(`UPDATE organizations SET archived = 1 WHERE id = 1`))).toEqual([]);
-    expect(captured(db, () => db.exec(`UPDATE people SET phone = '555', archived = 1 WHERE id = 10`))).toEqual([]);
+    expect(
+      captured(db, () => db.exec(`UPDATE people SET phone = '555', archived = 1 WHERE id = 10`)),
+    ).toEqual([]);
   });
 
   it('records an UPDATE of a watch-only column (captured for entity resolution, not rendered)', () => {
-    expect(captured(db, () => db.exec(`UPDATE organizations SET website = 'acme.example' WHERE id = 1`))).toEqual([
-      'organizations:1:U',
-    ]);
+    expect(
+      captured(db, () => db.exec(`UPDATE organizations SET website = 'acme.example' WHERE id = 1`)),
+    ).toEqual(['organizations:1:U']);
   });
 
   it('does not record an UPDATE that rewrites mapped columns with their current values', () => {
     // ORMs often write every column; only updated_at really changes here.
     expect(
-      captured(db, () => db.exec(`UPDATE organizations SET name = name, kind = kind, updated_at = 'later' WHERE id = 1`)),
+      captured(db, () =>
+        db.exec(`UPDATE organizations SET name = name, kind = kind, updated_at = 'later' WHERE id = 1`),
+      ),
     ).toEqual([]);
   });
 
   it('records a DELETE as D with the old key', () => {
-    expect(captured(db, () => db.exec(`DELETE FROM deals; DELETE FROM people WHERE id = 11`))).toEqual(['people:11:D']);
+    expect(captured(db, () => db.exec(`DELETE FROM deals; DELETE FROM people WHERE id = 11`))).toEqual([
+      'people:11:D',
+    ]);
   });
 
   it('records a primary-key change as D of the old key and I of the new key', () => {
-    expect(captured(db, () => db.exec(`UPDATE people SET id = 12 WHERE id = 11`))).toEqual(['people:11:D', 'people:12:I']);
+    expect(captured(db, () => db.exec(`UPDATE people SET id = 12 WHERE id = 11`))).toEqual([
+      'people:11:D',
+      'people:12:I',
+    ]);
   });
 
   it('records a primary-key change together with a text change only as D + I', () => {
-    expect(captured(db, () => db.exec(`UPDATE people SET id = 13, full_name = 'Robert' WHERE id = 11`))).toEqual([
-      'people:11:D',
-      'people:13:I',
-    ]);
+    expect(
+      captured(db, () => db.exec(`UPDATE people SET id = 13, full_name = 'Robert' WHERE id = 11`)),
+    ).toEqual(['people:11:D', 'people:13:I']);
   });
 
   it('records INSERT OR REPLACE of an existing key once, as I', () => {
     // REPLACE deletes the old row without firing DELETE triggers (recursive_triggers is off); the INSERT trigger sees it.
     db.exec(`INSERT INTO organizations (id, name) VALUES (7, 'Hooli')`);
-    expect(captured(db, () => db.exec(`INSERT OR REPLACE INTO organizations (id, name) VALUES (7, 'Hooli 2')`))).toEqual([
-      'organizations:7:I',
-    ]);
+    expect(
+      captured(db, () => db.exec(`INSERT OR REPLACE INTO organizations (id, name) VALUES (7, 'Hooli 2')`)),
+    ).toEqual(['organizations:7:I']);
   });
 
   it('records the foreign-key side effects of INSERT OR REPLACE on rows that pointed at the replaced one', () => {
     // The replaced organization's delete runs ON DELETE SET NULL on people.organization_id: a real change to Bob.
-    expect(captured(db, () => db.exec(`INSERT OR REPLACE INTO organizations (id, name) VALUES (2, 'Globex 2')`))).toEqual([
-      'people:11:U',
-      'organizations:2:I',
-    ]);
+    expect(
+      captured(db, () => db.exec(`INSERT OR REPLACE INTO organizations (id, name) VALUES (2, 'Globex 2')`)),
+    ).toEqual(['people:11:U', 'organizations:2:I']);
   });
 
   it('records INSERT ... ON CONFLICT DO UPDATE of an existing key once, as U', () => {
     expect(
       captured(db, () =>
-        db.exec(`INSERT INTO organizations (id, name) VALUES (2, 'Globex 3') ON CONFLICT (id) DO UPDATE SET name = excluded.name`),
+        db.exec(
+          `INSERT INTO organizations (id, name) VALUES (2, 'Globex 3') ON CONFLICT (id) DO UPDATE SET name = excluded.name`,
+        ),
       ),
     ).toEqual(['organizations:2:U']);
   });
@@ -96,7 +107,9 @@ describe('every kind of write is captured once with the right op', () => {
   it('records INSERT ... ON CONFLICT DO UPDATE of a new key as I', () => {
     expect(
       captured(db, () =>
-        db.exec(`INSERT INTO organizations (id, name) VALUES (9, 'New') ON CONFLICT (id) DO UPDATE SET name = excluded.name`),
+        db.exec(
+          `INSERT INTO organizations (id, name) VALUES (9, 'New') ON CONFLICT (id) DO UPDATE SET name = excluded.name`,
+        ),
       ),
     ).toEqual(['organizations:9:I']);
   });
@@ -104,7 +117,9 @@ describe('every kind of write is captured once with the right op', () => {
   it('records each row of multi-row INSERT, UPDATE and DELETE statements', () => {
     expect(
       captured(db, () => {
-        db.exec(`INSERT INTO notes (id, subject_table, subject_id, body) VALUES (1, 'people', 10, 'a'), (2, 'people', 11, 'b'), (3, 'organizations', 1, 'c')`);
+        db.exec(
+          `INSERT INTO notes (id, subject_table, subject_id, body) VALUES (1, 'people', 10, 'a'), (2, 'people', 11, 'b'), (3, 'organizations', 1, 'c')`,
+        );
         db.exec(`UPDATE notes SET body = body || '!' WHERE subject_table = 'people'`);
         db.exec(`DELETE FROM notes WHERE id IN (1, 3)`);
       }),
@@ -112,10 +127,11 @@ describe('every kind of write is captured once with the right op', () => {
   });
 
   it('records a link-table INSERT and DELETE as U of the records on both sides', () => {
-    expect(captured(db, () => db.exec(`INSERT INTO interaction_people (interaction_id, person_id) VALUES (100, 10)`))).toEqual([
-      'interactions:100:U',
-      'people:10:U',
-    ]);
+    expect(
+      captured(db, () =>
+        db.exec(`INSERT INTO interaction_people (interaction_id, person_id) VALUES (100, 10)`),
+      ),
+    ).toEqual(['interactions:100:U', 'people:10:U']);
     expect(captured(db, () => db.exec(`DELETE FROM interaction_people WHERE interaction_id = 100`))).toEqual([
       'interactions:100:U',
       'people:10:U',
@@ -124,11 +140,9 @@ describe('every kind of write is captured once with the right op', () => {
 
   it('records a link-table UPDATE as U of the old and the new side records', () => {
     db.exec(`INSERT INTO interaction_people (interaction_id, person_id) VALUES (100, 10)`);
-    expect(captured(db, () => db.exec(`UPDATE interaction_people SET person_id = 11 WHERE person_id = 10`))).toEqual([
-      'people:10:U',
-      'interactions:100:U',
-      'people:11:U',
-    ]);
+    expect(
+      captured(db, () => db.exec(`UPDATE interaction_people SET person_id = 11 WHERE person_id = 10`)),
+    ).toEqual(['people:10:U', 'interactions:100:U', 'people:11:U']);
   });
 
   it('does not record a link-table UPDATE of an unmapped column (role)', () => {
@@ -184,7 +198,8 @@ describe('every kind of write is captured once with the right op', () => {
     const t0 = Date.now();
     db.exec(`UPDATE organizations SET name = 'Now' WHERE id = 2`);
     const t1 = Date.now();
-    const at = (db.prepare(`SELECT at FROM _cdc_changelog ORDER BY seq DESC LIMIT 1`).get() as { at: number }).at;
+    const at = (db.prepare(`SELECT at FROM _cdc_changelog ORDER BY seq DESC LIMIT 1`).get() as { at: number })
+      .at;
     expect(Number.isInteger(at)).toBe(true);
     // julianday('now') has millisecond resolution; allow a couple of ms of rounding either side.
     expect(at).toBeGreaterThanOrEqual(t0 - 2);

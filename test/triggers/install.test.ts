@@ -3,7 +3,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../crm/db.js';
 import { DEFAULT_SOURCE_MAP, type SourceMap } from '../../crm/sourceMap.js';
 import { REFERENCE_TABLES } from '../../crm/schema.js';
-import { installCapture, uninstallCapture, uninstallEverything, verifyCapture } from '../../triggers/install.js';
+import {
+  installCapture,
+  uninstallCapture,
+  uninstallEverything,
+  verifyCapture,
+} from '../../triggers/install.js';
 import { ensureConsumer, maxSeq } from '../../triggers/changelog.js';
 import { captured, referenceCrm } from './helpers.js';
 
@@ -17,7 +22,11 @@ function crmHash(d: Db): string {
     h.update((d.prepare(`SELECT sql FROM sqlite_master WHERE name = ?`).get(t) as { sql: string }).sql);
     for (const row of d.prepare(`SELECT * FROM "${t}" ORDER BY 1, 2`).all()) h.update(JSON.stringify(row));
   }
-  for (const r of d.prepare(`SELECT type, name, sql FROM sqlite_master WHERE name NOT GLOB '_cdc_*' AND name != 'sqlite_sequence' ORDER BY name`).all())
+  for (const r of d
+    .prepare(
+      `SELECT type, name, sql FROM sqlite_master WHERE name NOT GLOB '_cdc_*' AND name != 'sqlite_sequence' ORDER BY name`,
+    )
+    .all())
     h.update(JSON.stringify(r));
   return h.digest('hex');
 }
@@ -70,7 +79,13 @@ describe('install / verify / uninstall', () => {
     seed(db);
     const seqBefore = maxSeq(db);
     const again = installCapture(db, DEFAULT_SOURCE_MAP);
-    expect(again).toMatchObject({ changed: false, created: [], replaced: [], dropped: [], upgradedFrom: null });
+    expect(again).toMatchObject({
+      changed: false,
+      created: [],
+      replaced: [],
+      dropped: [],
+      upgradedFrom: null,
+    });
     expect(maxSeq(db)).toBe(seqBefore);
     expect((db.prepare(`SELECT count(*) AS n FROM _cdc_changelog`).get() as { n: number }).n).toBe(seqBefore);
   });
@@ -81,18 +96,27 @@ describe('install / verify / uninstall', () => {
     rebuildPeople(db);
     const report = verifyCapture(db, DEFAULT_SOURCE_MAP);
     expect(report.ok).toBe(false);
-    expect(report.missing.sort()).toEqual(['_cdc_people_ad', '_cdc_people_ai', '_cdc_people_ak', '_cdc_people_au']);
+    expect(report.missing.sort()).toEqual([
+      '_cdc_people_ad',
+      '_cdc_people_ai',
+      '_cdc_people_ak',
+      '_cdc_people_au',
+    ]);
     // Silently dropped: a write to people is not captured until install runs again.
     expect(captured(db, () => db!.exec(`UPDATE people SET full_name = 'Ada L' WHERE id = 10`))).toEqual([]);
     const fix = installCapture(db, DEFAULT_SOURCE_MAP);
     expect(fix.created.sort()).toEqual(report.missing);
     expect(verifyCapture(db, DEFAULT_SOURCE_MAP).ok).toBe(true);
-    expect(captured(db, () => db!.exec(`UPDATE people SET full_name = 'Ada Lovelace' WHERE id = 10`))).toEqual(['people:10:U']);
+    expect(
+      captured(db, () => db!.exec(`UPDATE people SET full_name = 'Ada Lovelace' WHERE id = 10`)),
+    ).toEqual(['people:10:U']);
   });
 
   it('reports triggers as stale when their text was changed, and install replaces them', () => {
     db = referenceCrm().db;
-    db.exec(`DROP TRIGGER "_cdc_deals_au"; CREATE TRIGGER "_cdc_deals_au" AFTER UPDATE ON deals BEGIN SELECT 1; END`);
+    db.exec(
+      `DROP TRIGGER "_cdc_deals_au"; CREATE TRIGGER "_cdc_deals_au" AFTER UPDATE ON deals BEGIN SELECT 1; END`,
+    );
     const report = verifyCapture(db, DEFAULT_SOURCE_MAP);
     expect(report).toMatchObject({ ok: false, missing: [], stale: ['_cdc_deals_au'], extra: [] });
     expect(installCapture(db, DEFAULT_SOURCE_MAP).replaced).toEqual(['_cdc_deals_au']);
@@ -101,13 +125,20 @@ describe('install / verify / uninstall', () => {
 
   it('reports triggers for tables no longer in the map as extra, and install drops them', () => {
     db = referenceCrm().db;
-    const smaller: SourceMap = { version: 1, tables: DEFAULT_SOURCE_MAP.tables.filter((t) => t.table !== 'notes') };
+    const smaller: SourceMap = {
+      version: 1,
+      tables: DEFAULT_SOURCE_MAP.tables.filter((t) => t.table !== 'notes'),
+    };
     const report = verifyCapture(db, smaller);
     expect(report.extra).toEqual(['_cdc_notes_ad', '_cdc_notes_ai', '_cdc_notes_ak', '_cdc_notes_au']);
     const fix = installCapture(db, smaller);
     expect(fix.dropped).toEqual(report.extra);
     expect(verifyCapture(db, smaller).ok).toBe(true);
-    expect(captured(db, () => db!.exec(`INSERT INTO notes (subject_table, subject_id, body) VALUES ('people', 1, 'x')`))).toEqual([]);
+    expect(
+      captured(db, () =>
+        db!.exec(`INSERT INTO notes (subject_table, subject_id, body) VALUES ('people', 1, 'x')`),
+      ),
+    ).toEqual([]);
   });
 
   it('rebuilds every trigger when the stored version or fingerprint differs (upgrade)', () => {
@@ -146,7 +177,7 @@ describe('install / verify / uninstall', () => {
     expect(captured2(db)).toBe(0);
   });
 
-  it('uninstallEverything drops the other layers\' tables too, but only those', () => {
+  it("uninstallEverything drops the other layers' tables too, but only those", () => {
     db = referenceCrm().db;
     db.exec(`
       CREATE TABLE _index_state (k TEXT); CREATE TABLE entities (id TEXT); CREATE TABLE entity_links (a TEXT);
@@ -155,15 +186,34 @@ describe('install / verify / uninstall', () => {
     `);
     const report = uninstallEverything(db);
     expect(report.tables.sort()).toEqual(
-      ['_cdc_changelog', '_cdc_consumers', '_cdc_meta', '_cdc_tables', '_index_state', 'entities', 'entity_links', 'entity_overrides', 'mcp_write_log'].sort(),
+      [
+        '_cdc_changelog',
+        '_cdc_consumers',
+        '_cdc_meta',
+        '_cdc_tables',
+        '_index_state',
+        'entities',
+        'entity_links',
+        'entity_overrides',
+        'mcp_write_log',
+      ].sort(),
     );
-    const left = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
-    expect(left).toEqual(expect.arrayContaining(['xcdcx_lookalike', 'entities_crm', 'index_stats', ...REFERENCE_TABLES]));
+    const left = (
+      db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as {
+        name: string;
+      }[]
+    ).map((r) => r.name);
+    expect(left).toEqual(
+      expect.arrayContaining(['xcdcx_lookalike', 'entities_crm', 'index_stats', ...REFERENCE_TABLES]),
+    );
   });
 });
 
 /** Writes after uninstall fail nothing and are not captured anywhere (no _cdc_changelog to write to). */
 function captured2(d: Db): number {
-  d.exec(`INSERT INTO organizations (id, name) VALUES (77, 'after uninstall'); DELETE FROM organizations WHERE id = 77`);
-  return (d.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE type = 'trigger'`).get() as { n: number }).n;
+  d.exec(
+    `INSERT INTO organizations (id, name) VALUES (77, 'after uninstall'); DELETE FROM organizations WHERE id = 77`,
+  );
+  return (d.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE type = 'trigger'`).get() as { n: number })
+    .n;
 }

@@ -36,8 +36,24 @@ const AWKWARD_MAP: SourceMap = {
       text: [{ column: 'first name' }, { column: 'select', label: 'Select' }],
       payload: {},
     },
-    { kind: 'record', table: 'we"ird', key: ['k"ey'], label: 'Weird', titleColumn: 'val ue', text: [{ column: 'val ue' }], payload: {} },
-    { kind: 'record', table: 'tags', key: ['a', 'b'], label: 'Tag', titleColumn: 'label', text: [{ column: 'label' }], payload: {} },
+    {
+      kind: 'record',
+      table: 'we"ird',
+      key: ['k"ey'],
+      label: 'Weird',
+      titleColumn: 'val ue',
+      text: [{ column: 'val ue' }],
+      payload: {},
+    },
+    {
+      kind: 'record',
+      table: 'tags',
+      key: ['a', 'b'],
+      label: 'Tag',
+      titleColumn: 'label',
+      text: [{ column: 'label' }],
+      payload: {},
+    },
     {
       kind: 'link',
       table: 'order_tags',
@@ -61,7 +77,9 @@ describe('trigger SQL', () => {
 
   it('escapes only non-rowid key columns', () => {
     expect(keySql('NEW', ['id'], 'id')).toBe('CAST(NEW."id" AS TEXT)');
-    expect(keySql('OLD', ['a', 'b'])).toContain(`replace(replace(coalesce(OLD."a",''),'%','%25'),'/','%2F') || '/' ||`);
+    expect(keySql('OLD', ['a', 'b'])).toContain(
+      `replace(replace(coalesce(OLD."a",''),'%','%25'),'/','%2F') || '/' ||`,
+    );
   });
 
   it('uses no pragma functions and no JSON functions in any trigger body', () => {
@@ -105,7 +123,9 @@ describe('trigger SQL', () => {
   it('records the composite-key side of a link row with an escaped key', () => {
     const d = freshDb(AWKWARD_SCHEMA);
     installCapture(d, AWKWARD_MAP);
-    d.exec(`INSERT INTO "order" (id, "first name") VALUES (5, 'o'); INSERT INTO tags (a, b) VALUES ('x/y', 2)`);
+    d.exec(
+      `INSERT INTO "order" (id, "first name") VALUES (5, 'o'); INSERT INTO tags (a, b) VALUES ('x/y', 2)`,
+    );
     expect(captured(d, () => d.exec(`INSERT INTO order_tags VALUES (5, 'x/y', 2)`))).toEqual([
       'order:5:U',
       `tags:${encodePk(['x/y', 2])}:U`,
@@ -116,7 +136,10 @@ describe('trigger SQL', () => {
     const d = freshDb(AWKWARD_SCHEMA);
     installCapture(d, AWKWARD_MAP);
     d.exec(`INSERT INTO "we""ird" VALUES ('a/b', 'v')`);
-    expect(captured(d, () => d.exec(`UPDATE "we""ird" SET "k""ey" = '50%'`))).toEqual(['we"ird:a%2Fb:D', 'we"ird:50%25:I']);
+    expect(captured(d, () => d.exec(`UPDATE "we""ird" SET "k""ey" = '50%'`))).toEqual([
+      'we"ird:a%2Fb:D',
+      'we"ird:50%25:I',
+    ]);
   });
 
   it('records a case-only edit of a NOCASE column as a change', () => {
