@@ -1,0 +1,609 @@
+/**
+ * The embedded `VectorStore`: one SQLite file (WAL, synchronous=NORMAL) holding
+ * every point as one row with compact dense and sparse blobs, searched through an
+ * in-memory mirror (stores/embedded/mirror.ts) built lazily on the first search.
+ *
+ * Invariants:
+ * - Ack after write: every write method commits before it resolves (WAL +
+ *   synchronous=NORMAL: durable across a process crash, searchable at once).
+ * - Readers see fresh data: each write appends the changed row ids to `_store_log`
+ *   in the same transaction; a search first checks `PRAGMA data_version` (moves
+ *   when another connection commits) and replays the log since its mirror's last
+ *   seq, or reloads in full when the log was pruned past it.
+ * - Searches keep working during a rebuild: a generation is a table; activation
+ *   flips `_store_meta.active` and drops the old table in one transaction, and a
+ *   search resolves the active generation and reads it inside one read
+ *   transaction, so it sees either the old generation or the new, never neither.
+ * - Sparse scores use Qdrant's IDF over all points of the generation, and hybrid
+ *   uses Qdrant's RRF/DBSF (stores/fusion.ts), so rankings match a Qdrant store.
+ */
+import fs from 'node:fs';
+import nodePath from 'node:path';
+import Database from 'better-sqlite3';
+import { PermanentError, StoreError, TransientError } from '../config/index.js';
+import { defaultPrefetchLimit, fuse } from './fusion.js';
+import { Mirror, normalise, type Hit } from './embedded/mirror.js';
+import {
+  SCHEMA_SQL,
+  createGenerationSql,
+  decodeDense,
+  decodeSparse,
+  encodeDense,
+  encodeSparse,
+  pointsTable,
+  prepareGen,
+  upsertParams,
+  type GenStatements,
+  type PointRow,
+} from './embedded/sql.js';
+import type {
+  ChunkPayload,
+  ChunkPoint,
+  CollectionSpec,
+  RecordState,
+  ScoredChunk,
+  SearchRequest,
+  VectorStore,
+} from './types.js';
+
+/** Log rows kept for other connections to catch up from; a reader further behind reloads in full. */
+const LOG_KEEP = 200_000;
+/** Prune the log after this many logged changes (amortises the DELETE). */
+const PRUNE_EVERY = 20_000;
+const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
+const DEFAULT_SCROLL_PAGE = 1_000;
+
+export interface EmbeddedOptions {
+  /** Open without writing (e.g. a search-only process); the file must exist. */
+  readonly?: boolean;
+  busyTimeoutMs?: number;
+  /** Change-log tuning (tests shrink these to exercise the full-reload path). */
+  logKeep?: number;
+  pruneEvery?: number;
+}
+
+interface GenInfo {
+  dim: number;
+  model: string;
+}
+
+/** Per-connection state shared by the main handle and the generation handles it begins. */
+class Connection {
+  readonly stmts = new Map<string, GenStatements>();
+  readonly mirrors = new Map<string, Mirror & { dataVersion?: number }>();
+  readonly gens = new Map<string, GenInfo>();
+  /** Bumped after each local commit: `data_version` does not move for our own writes. */
+  localWrites = 0;
+  loggedSincePrune = 0;
+  closed = false;
+  constructor(
+    readonly db: Database.Database,
+    readonly path: string,
+    readonly logKeep: number,
+    readonly pruneEvery: number,
+  ) {}
+
+  gen(gen: string): GenStatements {
+    let s = this.stmts.get(gen);
+    if (!s) {
+      s = prepareGen(this.db, gen);
+      this.stmts.set(gen, s);
+    }
+    return s;
+  }
+
+  info(gen: string): GenInfo | undefined {
+    let i = this.gens.get(gen);
+    if (!i) {
+      const row = this.db.prepare('SELECT dim, model FROM _store_generations WHERE name = ?').get(gen) as
+        GenInfo | undefined;
+      if (row) this.gens.set(gen, (i = row));
+    }
+    return i;
+  }
+
+  active(): string | undefined {
+    const v = this.db.prepare("SELECT value FROM _store_meta WHERE key = 'active'").pluck().get() as
+      string | undefined;
+    return v;
+  }
+
+  forget(gen: string): void {
+    this.stmts.delete(gen);
+    this.mirrors.delete(gen);
+    this.gens.delete(gen);
+  }
+}
+
+function sqliteCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown })?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Map SQLite and file-system failures to errors that say where and what to do. */
+export function storeError(err: unknown, path: string, doing: string): Error {
+  if (err instanceof StoreError || err instanceof TransientError || err instanceof PermanentError) return err;
+  const code = sqliteCode(err) ?? '';
+  const msg = err instanceof Error ? err.message : String(err);
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC') {
+    return new StoreError(
+      `The disk holding the embedded index ${path} is full (while ${doing}); free space or set CRM_INDEX_PATH to a larger disk.`,
+      { cause: err },
+    );
+  }
+  if (
+    code.startsWith('SQLITE_READONLY') ||
+    code.startsWith('SQLITE_CANTOPEN') ||
+    code === 'SQLITE_PERM' ||
+    code === 'EACCES' ||
+    code === 'EROFS' ||
+    code === 'EPERM' ||
+    code === 'ENOTDIR' ||
+    code === 'EEXIST'
+  ) {
+    return new StoreError(
+      `The embedded index ${path} cannot be written (${code}: ${msg}) while ${doing}; fix the permissions of the file and its folder, or set CRM_INDEX_PATH to a writable location.`,
+      { cause: err },
+    );
+  }
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new TransientError(
+      `The embedded index ${path} is locked by another process (while ${doing}); retrying.`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
+    return new StoreError(
+      `The embedded index ${path} is not a valid index database (${code}) while ${doing}; move it aside and run \`crm-index rebuild\`.`,
+      { cause: err },
+    );
+  }
+  if (code.startsWith('SQLITE_IOERR')) {
+    return new StoreError(
+      `I/O error on the embedded index ${path} (${code}) while ${doing}; check the disk.`,
+      {
+        cause: err,
+      },
+    );
+  }
+  return err instanceof Error ? err : new Error(msg);
+}
+
+export function openEmbeddedStore(path: string, opts: EmbeddedOptions = {}): EmbeddedStore {
+  const abs = nodePath.resolve(path);
+  const readonly = opts.readonly ?? false;
+  if (!readonly) {
+    try {
+      fs.mkdirSync(nodePath.dirname(abs), { recursive: true });
+    } catch (err) {
+      throw storeError(err, abs, 'creating its folder');
+    }
+  } else if (!fs.existsSync(abs)) {
+    throw new StoreError(
+      `No embedded index at ${abs}; run \`crm-index rebuild\` first or check CRM_INDEX_PATH.`,
+    );
+  }
+  let db: Database.Database;
+  try {
+    db = new Database(abs, { readonly, fileMustExist: readonly });
+  } catch (err) {
+    throw storeError(err, abs, 'opening it');
+  }
+  try {
+    db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS}`);
+    if (!readonly) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.exec(SCHEMA_SQL);
+      // SQLite silently falls back to read-only when the file is not writable: probe.
+      db.exec('BEGIN IMMEDIATE; COMMIT;');
+    }
+  } catch (err) {
+    db.close();
+    throw storeError(err, abs, 'preparing it');
+  }
+  return new EmbeddedStore(new Connection(db, abs, opts.logKeep ?? LOG_KEEP, opts.pruneEvery ?? PRUNE_EVERY));
+}
+
+function newGenerationName(): string {
+  return `g${Date.now().toString(36)}_${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
+}
+
+function toMirrorRow(r: PointRow) {
+  const sp = decodeSparse(r.sparse);
+  return {
+    rid: r.rid,
+    id: r.id,
+    recordKey: r.record_key,
+    table: r.tbl,
+    kind: r.kind,
+    stage: r.stage,
+    organizationId: r.organization_id,
+    date: r.date,
+    owner: r.owner,
+    entityIds: JSON.parse(r.entity_ids) as string[],
+    dense: decodeDense(r.dense),
+    sparseIdx: sp.indices,
+    sparseVal: sp.values,
+  };
+}
+
+export class EmbeddedStore implements VectorStore {
+  readonly kind = 'embedded' as const;
+
+  constructor(
+    private readonly c: Connection,
+    /** Set for a handle from beginGeneration; unset: follow the active generation. */
+    private readonly pinned?: string,
+  ) {}
+
+  get path(): string {
+    return this.c.path;
+  }
+
+  get generation(): string {
+    return this.pinned ?? this.c.active() ?? '';
+  }
+
+  private read<T>(doing: string, fn: () => T): T {
+    this.checkOpen();
+    try {
+      return this.c.db.transaction(fn).deferred();
+    } catch (err) {
+      throw storeError(err, this.c.path, doing);
+    }
+  }
+
+  private write<T>(doing: string, fn: () => T): T {
+    this.checkOpen();
+    let out: T;
+    try {
+      out = this.c.db.transaction(fn).immediate();
+    } catch (err) {
+      throw storeError(err, this.c.path, doing);
+    }
+    this.c.localWrites++;
+    return out;
+  }
+
+  private checkOpen(): void {
+    if (this.c.closed) throw new StoreError(`The embedded index ${this.c.path} was closed; open it again.`);
+  }
+
+  /** The generation to use inside a transaction; throws when there is none yet. */
+  private current(): string {
+    const gen = this.pinned ?? this.c.active();
+    if (!gen || !this.c.info(gen)) {
+      throw new StoreError(
+        this.pinned
+          ? `Generation ${this.pinned} of ${this.c.path} no longer exists (dropped or replaced); begin a new one.`
+          : `The embedded index ${this.c.path} has no collection yet; call ensure() (the pipeline does) or run \`crm-index rebuild\`.`,
+      );
+    }
+    return gen;
+  }
+
+  private dimMismatch(gen: string, have: number, want: number): StoreError {
+    return new StoreError(
+      `The embedded index ${this.c.path} (generation ${gen}) holds ${have}-dimensional vectors, but the embedder produces ${want}; run \`crm-index rebuild\` to re-index with the current model, or set EMBEDDING_DIM=${have} / use the model that built it.`,
+    );
+  }
+
+  async ensure(spec: CollectionSpec): Promise<void> {
+    this.write('creating its schema', () => {
+      if (this.pinned) {
+        const info = this.c.info(this.pinned);
+        if (!info) throw new StoreError(`Generation ${this.pinned} of ${this.c.path} no longer exists.`);
+        if (info.dim !== spec.dim) throw this.dimMismatch(this.pinned, info.dim, spec.dim);
+        return;
+      }
+      const active = this.c.active();
+      const info = active ? this.c.info(active) : undefined;
+      if (active && info) {
+        if (info.dim !== spec.dim) throw this.dimMismatch(active, info.dim, spec.dim);
+        return;
+      }
+      const gen = this.createGeneration(spec);
+      this.c.db.prepare("INSERT OR REPLACE INTO _store_meta (key, value) VALUES ('active', ?)").run(gen);
+    });
+  }
+
+  private createGeneration(spec: CollectionSpec): string {
+    const gen = newGenerationName();
+    this.c.db.exec(createGenerationSql(gen));
+    this.c.db
+      .prepare('INSERT INTO _store_generations (name, dim, model, created_at) VALUES (?, ?, ?, ?)')
+      .run(gen, spec.dim, spec.model, new Date().toISOString());
+    return gen;
+  }
+
+  async upsert(points: ChunkPoint[]): Promise<void> {
+    if (points.length === 0) return;
+    // Encode outside the write lock: the transaction only does inserts.
+    const encoded = points.map((p) => {
+      if (p.sparse.indices.length !== p.sparse.values.length) {
+        throw new PermanentError(
+          `Point ${p.id} (${p.payload.record_key}#${p.payload.chunk_index}) has ${p.sparse.indices.length} sparse indices but ${p.sparse.values.length} values.`,
+        );
+      }
+      const dense = normalise(p.dense);
+      for (let i = 0; i < dense.length; i++) {
+        if (!Number.isFinite(dense[i]!)) {
+          throw new PermanentError(
+            `Point ${p.id} (${p.payload.record_key}) has a non-finite dense value; not stored.`,
+          );
+        }
+      }
+      return { p, dense, sparse: encodeSparse(p.sparse.indices, p.sparse.values) };
+    });
+    this.write('writing points', () => {
+      const gen = this.current();
+      const dim = this.c.info(gen)!.dim;
+      const st = this.c.gen(gen);
+      for (const { p, dense, sparse } of encoded) {
+        if (dense.length !== dim) {
+          throw new PermanentError(
+            `Point ${p.id} (${p.payload.record_key}#${p.payload.chunk_index}) has ${dense.length} dims; generation ${gen} of ${this.c.path} holds ${dim}. Run \`crm-index rebuild\` after changing the embedder.`,
+          );
+        }
+        const { rid } = st.upsert.get(...upsertParams(p.payload, p.id, encodeDense(dense), sparse)) as {
+          rid: number;
+        };
+        st.log.run(rid);
+      }
+    });
+    this.afterLogged(points.length);
+  }
+
+  async deleteRecords(recordKeys: string[]): Promise<void> {
+    if (recordKeys.length === 0) return;
+    const n = this.write('deleting records', () => {
+      const st = this.c.gen(this.current());
+      let logged = 0;
+      for (const key of recordKeys) {
+        for (const { rid } of st.deleteRecord.all(key) as { rid: number }[]) {
+          st.log.run(rid);
+          logged++;
+        }
+      }
+      return logged;
+    });
+    this.afterLogged(n);
+  }
+
+  async deleteChunksFrom(entries: { recordKey: string; fromIndex: number }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const n = this.write('deleting chunks', () => {
+      const st = this.c.gen(this.current());
+      let logged = 0;
+      for (const e of entries) {
+        for (const { rid } of st.deleteFrom.all(e.recordKey, e.fromIndex) as { rid: number }[]) {
+          st.log.run(rid);
+          logged++;
+        }
+      }
+      return logged;
+    });
+    this.afterLogged(n);
+  }
+
+  /** Keep `_store_log` bounded; readers behind the cut reload in full. */
+  private afterLogged(n: number): void {
+    this.c.loggedSincePrune += n;
+    if (this.c.loggedSincePrune < this.c.pruneEvery) return;
+    this.c.loggedSincePrune = 0;
+    this.write('pruning its change log', () => {
+      const max = (this.c.db
+        .prepare("SELECT seq FROM sqlite_sequence WHERE name = '_store_log'")
+        .pluck()
+        .get() ?? 0) as number;
+      const cut = max - this.c.logKeep;
+      if (cut <= 0) return;
+      const done = this.c.db.prepare('DELETE FROM _store_log WHERE seq <= ?').run(cut).changes;
+      if (done > 0) {
+        this.c.db
+          .prepare(
+            `INSERT INTO _store_meta (key, value) VALUES ('log_pruned_through', ?)
+             ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)`,
+          )
+          .run(cut);
+      }
+    });
+  }
+
+  async getRecordStates(recordKeys: string[]): Promise<Map<string, RecordState>> {
+    const out = new Map<string, RecordState>();
+    if (recordKeys.length === 0) return out;
+    const rows = this.read('reading record states', () => {
+      const active = this.pinned ?? this.c.active();
+      if (!active || !this.c.info(active)) return [];
+      return this.c.gen(active).states.all(JSON.stringify(recordKeys)) as {
+        record_key: string;
+        fingerprint: string;
+        chunk_count: number;
+      }[];
+    });
+    for (const r of rows) {
+      out.set(r.record_key, {
+        recordKey: r.record_key,
+        fingerprint: r.fingerprint,
+        chunkCount: r.chunk_count,
+      });
+    }
+    return out;
+  }
+
+  async *scrollRecordStates(pageSize: number = DEFAULT_SCROLL_PAGE): AsyncIterable<RecordState[]> {
+    let after = '';
+    for (;;) {
+      // One short read transaction per page: never hold a snapshot across the sweep.
+      const rows = this.read('scrolling record states', () => {
+        const active = this.pinned ?? this.c.active();
+        if (!active || !this.c.info(active)) return [];
+        return this.c.gen(active).scrollStates.all(after, pageSize) as {
+          record_key: string;
+          fingerprint: string;
+          chunk_count: number;
+        }[];
+      });
+      if (rows.length === 0) return;
+      yield rows.map((r) => ({
+        recordKey: r.record_key,
+        fingerprint: r.fingerprint,
+        chunkCount: r.chunk_count,
+      }));
+      if (rows.length < pageSize) return;
+      after = rows[rows.length - 1]!.record_key;
+    }
+  }
+
+  async count(): Promise<number> {
+    return this.read('counting points', () => {
+      const active = this.pinned ?? this.c.active();
+      if (!active || !this.c.info(active)) return 0;
+      return this.c.gen(active).count.get() as number;
+    });
+  }
+
+  /** The up-to-date mirror of `gen`; call inside a read transaction. */
+  private mirror(gen: string, dataVersion: number): Mirror {
+    const c = this.c;
+    let m = c.mirrors.get(gen);
+    if (m && m.dataVersion === dataVersion && m.localSeen === c.localWrites && !m.needsCompaction) return m;
+    const st = c.gen(gen);
+    const prunedThrough = Number(
+      c.db.prepare("SELECT value FROM _store_meta WHERE key = 'log_pruned_through'").pluck().get() ?? 0,
+    );
+    if (!m || m.lastSeq < prunedThrough || m.needsCompaction) {
+      const fresh: Mirror & { dataVersion?: number } = new Mirror(c.info(gen)!.dim);
+      fresh.lastSeq = (c.db
+        .prepare("SELECT seq FROM sqlite_sequence WHERE name = '_store_log'")
+        .pluck()
+        .get() ?? 0) as number;
+      for (const r of st.all.iterate() as IterableIterator<PointRow>) fresh.upsert(toMirrorRow(r));
+      m = fresh;
+      c.mirrors.set(gen, m);
+    } else {
+      const changed = c.db
+        .prepare('SELECT seq, rid FROM _store_log WHERE seq > ? AND gen = ? ORDER BY seq')
+        .all(m.lastSeq, gen) as { seq: number; rid: number }[];
+      const rids = new Set<number>();
+      for (const ch of changed) {
+        rids.add(ch.rid);
+        m.lastSeq = ch.seq;
+      }
+      for (const rid of rids) {
+        const row = st.byRid.get(rid) as PointRow | undefined;
+        if (row) m.upsert(toMirrorRow(row));
+        else m.remove(rid);
+      }
+    }
+    m.dataVersion = dataVersion;
+    m.localSeen = c.localWrites;
+    return m;
+  }
+
+  async search(req: SearchRequest): Promise<ScoredChunk[]> {
+    if (req.limit <= 0) return [];
+    this.checkOpen();
+    // Read before the snapshot starts: a commit after this read moves it again,
+    // so the next search catches up (never records a version it has not seen).
+    const dataVersion = this.c.db.pragma('data_version', { simple: true }) as number;
+    return this.read('searching', () => {
+      const gen = this.pinned ?? this.c.active();
+      if (!gen || !this.c.info(gen)) return [];
+      const m = this.mirror(gen, dataVersion);
+      const mask = m.mask(req.filter);
+      const denseLeg = (k: number): Hit[] => {
+        if (!req.dense)
+          throw new TypeError(`search mode "${req.mode}" needs a dense query vector (req.dense)`);
+        if (req.dense.length !== m.dim) throw this.dimMismatch(gen, m.dim, req.dense.length);
+        return m.searchDense(Float32Array.from(req.dense), k, mask);
+      };
+      const sparseLeg = (k: number): Hit[] => {
+        if (!req.sparse)
+          throw new TypeError(`search mode "${req.mode}" needs a sparse query vector (req.sparse)`);
+        return m.searchSparse(req.sparse.indices, req.sparse.values, k, mask);
+      };
+      let hits: Hit[];
+      if (req.mode === 'dense') hits = denseLeg(req.limit);
+      else if (req.mode === 'sparse') hits = sparseLeg(req.limit);
+      else {
+        const k = req.prefetchLimit ?? defaultPrefetchLimit(req.limit);
+        const asRanked = (h: Hit[]) => h.map((x) => ({ id: m.ids[x.slot]!, score: x.score, slot: x.slot }));
+        // Same leg order as the Qdrant query body (sparse, then dense).
+        hits = fuse(req.fusion ?? 'rrf', [asRanked(sparseLeg(k)), asRanked(denseLeg(k))]).slice(0, req.limit);
+      }
+      if (hits.length === 0) return [];
+      const rids = hits.map((h) => m.rids[h.slot]!);
+      const payloads = new Map<number, string>();
+      for (const r of this.c.gen(gen).payloads.all(JSON.stringify(rids)) as {
+        rid: number;
+        payload: string;
+      }[]) {
+        payloads.set(r.rid, r.payload);
+      }
+      return hits.map((h) => ({
+        id: m.ids[h.slot]!,
+        score: h.score,
+        payload: JSON.parse(payloads.get(m.rids[h.slot]!) ?? 'null') as ChunkPayload,
+      }));
+    });
+  }
+
+  async beginGeneration(spec: CollectionSpec): Promise<VectorStore> {
+    const gen = this.write('creating a generation', () => this.createGeneration(spec));
+    return new EmbeddedStore(this.c, gen);
+  }
+
+  private ownGeneration(other: VectorStore, doing: string): string {
+    if (!(other instanceof EmbeddedStore) || other.c.path !== this.c.path || !other.pinned) {
+      throw new StoreError(
+        `Cannot ${doing}: the handle is not a generation begun on the embedded index ${this.c.path} (use beginGeneration on the same store).`,
+      );
+    }
+    return other.pinned;
+  }
+
+  async activateGeneration(next: VectorStore): Promise<void> {
+    const gen = this.ownGeneration(next, 'activate a generation');
+    const old = this.write('switching generations', () => {
+      if (!this.c.info(gen))
+        throw new StoreError(`Generation ${gen} of ${this.c.path} does not exist any more.`);
+      const prev = this.c.active();
+      this.c.db.prepare("INSERT OR REPLACE INTO _store_meta (key, value) VALUES ('active', ?)").run(gen);
+      if (prev && prev !== gen) this.dropTables(prev);
+      return prev;
+    });
+    if (old && old !== gen) this.c.forget(old);
+  }
+
+  async dropGeneration(g: VectorStore): Promise<void> {
+    const gen = this.ownGeneration(g, 'drop a generation');
+    this.write('dropping a generation', () => {
+      if (this.c.active() === gen) {
+        throw new StoreError(
+          `Generation ${gen} is the one being served from ${this.c.path}; it cannot be dropped.`,
+        );
+      }
+      this.dropTables(gen);
+    });
+    this.c.forget(gen);
+  }
+
+  private dropTables(gen: string): void {
+    this.c.stmts.delete(gen);
+    this.c.db.exec(`DROP TABLE IF EXISTS ${pointsTable(gen)}`);
+    this.c.db.prepare('DELETE FROM _store_generations WHERE name = ?').run(gen);
+    this.c.db.prepare('DELETE FROM _store_log WHERE gen = ?').run(gen);
+  }
+
+  async close(): Promise<void> {
+    // Generation handles share the main handle's connection; only the main one closes it.
+    if (this.pinned || this.c.closed) return;
+    this.c.closed = true;
+    this.c.db.close();
+  }
+}
