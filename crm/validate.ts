@@ -21,7 +21,8 @@ export interface ColumnInfo {
 
 export type TableInfo =
   | { name: string; kind: 'missing' }
-  | { name: string; kind: 'view' | 'virtual' }
+  | { name: string; kind: 'view' }
+  | { name: string; kind: 'virtual' }
   | {
       name: string;
       kind: 'table';
@@ -40,7 +41,9 @@ const quoteIdent = (s: string): string => `"${s.replace(/"/g, '""')}"`;
 /** What `name` is in the live database, with its columns and keys when it is an ordinary table. */
 export function inspectTable(db: Db, name: string): TableInfo {
   const row = db
-    .prepare(`SELECT type, name, sql FROM sqlite_master WHERE type IN ('table','view') AND name = ? COLLATE NOCASE`)
+    .prepare(
+      `SELECT type, name, sql FROM sqlite_master WHERE type IN ('table','view') AND name = ? COLLATE NOCASE`,
+    )
     .get(name) as { type: string; name: string; sql: string | null } | undefined;
   if (!row) return { name, kind: 'missing' };
   if (row.type === 'view') return { name: row.name, kind: 'view' };
@@ -56,9 +59,15 @@ export function inspectTable(db: Db, name: string): TableInfo {
     .sort((a, b) => a.pk - b.pk)
     .map((c) => c.name);
   const uniqueKeys: string[][] = [];
-  for (const ix of db.pragma(`index_list(${quoteIdent(row.name)})`) as { name: string; unique: number; partial: number }[]) {
+  for (const ix of db.pragma(`index_list(${quoteIdent(row.name)})`) as {
+    name: string;
+    unique: number;
+    partial: number;
+  }[]) {
     if (!ix.unique || ix.partial) continue;
-    const cols = (db.pragma(`index_info(${quoteIdent(ix.name)})`) as { name: string | null }[]).map((c) => c.name);
+    const cols = (db.pragma(`index_info(${quoteIdent(ix.name)})`) as { name: string | null }[]).map(
+      (c) => c.name,
+    );
     if (cols.every((c): c is string => c !== null)) uniqueKeys.push(cols);
   }
   // Table options follow the closing parenthesis of the column list: "...) STRICT, WITHOUT ROWID".
@@ -111,7 +120,8 @@ export function checkSourceMapConsistency(map: SourceMap): void {
   const byName = new Map<string, TableMap>();
   for (const t of map.tables) {
     const lower = t.table.toLowerCase();
-    if (seen.has(lower)) throw new SourceMapError(`The source map lists table "${t.table}" twice; keep one entry.`);
+    if (seen.has(lower))
+      throw new SourceMapError(`The source map lists table "${t.table}" twice; keep one entry.`);
     seen.add(lower);
     byName.set(lower, t);
     if (t.table.includes(':')) {
@@ -120,9 +130,14 @@ export function checkSourceMapConsistency(map: SourceMap): void {
       );
     }
     if (/^(_cdc_|sqlite_)/i.test(t.table)) {
-      throw new SourceMapError(`The source map names "${t.table}", a table crm-index or SQLite owns; remove it from the map.`);
+      throw new SourceMapError(
+        `The source map names "${t.table}", a table crm-index or SQLite owns; remove it from the map.`,
+      );
     }
-    if (t.key.length === 0) throw new SourceMapError(`Table "${t.table}" in the source map has no key columns; list its primary key in "key".`);
+    if (t.key.length === 0)
+      throw new SourceMapError(
+        `Table "${t.table}" in the source map has no key columns; list its primary key in "key".`,
+      );
   }
   const record = (name: string): RecordTableMap | undefined => {
     const t = byName.get(name.toLowerCase());
@@ -130,7 +145,10 @@ export function checkSourceMapConsistency(map: SourceMap): void {
   };
   for (const t of map.tables) {
     if (t.kind === 'link') {
-      if (t.sides.length === 0) throw new SourceMapError(`Link table "${t.table}" in the source map has no sides; list the two tables it links.`);
+      if (t.sides.length === 0)
+        throw new SourceMapError(
+          `Link table "${t.table}" in the source map has no sides; list the two tables it links.`,
+        );
       for (const [i, s] of t.sides.entries()) {
         const target = record(s.table);
         if (!target) {
@@ -149,7 +167,9 @@ export function checkSourceMapConsistency(map: SourceMap): void {
     const textCols = new Set(t.text.map((f) => f.column));
     for (const c of t.chunkColumns ?? []) {
       if (!textCols.has(c)) {
-        throw new SourceMapError(`Table "${t.table}": chunk column "${c}" is not one of its text columns; add it to "text" or remove it from "chunkColumns".`);
+        throw new SourceMapError(
+          `Table "${t.table}": chunk column "${c}" is not one of its text columns; add it to "text" or remove it from "chunkColumns".`,
+        );
       }
     }
     for (const r of t.relations ?? []) {

@@ -7,7 +7,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SourceError, TransientError } from '../../config/errors.js';
 import { openCrm, type Db } from '../../crm/db.js';
 import { DEFAULT_SOURCE_MAP } from '../../crm/sourceMap.js';
-import { advanceCursor, ensureConsumer, getCursor, pruneChangelog, readChanges } from '../../triggers/changelog.js';
+import {
+  advanceCursor,
+  ensureConsumer,
+  getCursor,
+  pruneChangelog,
+  readChanges,
+} from '../../triggers/changelog.js';
 import { installCapture } from '../../triggers/install.js';
 import { referenceCrm, tempDir } from './helpers.js';
 
@@ -20,7 +26,9 @@ afterEach(() => {
 });
 
 function run(script: string, args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [path.join(fixtures, script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(fixtures, script), ...args], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   children.push(child);
   return child;
 }
