@@ -32,16 +32,17 @@ export function register(program: Command): void {
         });
         const { loadSourceMap } = await import('../../crm/loadSourceMap.js');
         const { createMcpContext } = await import('../../mcp/context.js');
-        const { openSearchEngine } = await import('../../search/open.js');
         const { logger } = await import('../../config/log.js');
         const log = logger('mcp');
-        let opened: Awaited<ReturnType<typeof openSearchEngine>> | undefined;
+        let opened: import('../../search/open.js').OpenedEngine | undefined;
         const ctx = createMcpContext({
           dbPath: config.dbPath,
           sourceMap: loadSourceMap(config.sourceMapPath),
           readOnly: config.mcpReadOnly,
           busyTimeoutMs: config.busyTimeoutMs,
+          // Imported on first search: opening the store and embedder is slow, and the read tools do not need them.
           engine: async () => {
+            const { openSearchEngine } = await import('../../search/open.js');
             opened ??= await openSearchEngine(config);
             return opened.engine;
           },
