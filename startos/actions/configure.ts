@@ -129,6 +129,34 @@ export const configureSpec = InputSpec.of({
 
 export type ConfigureInput = typeof configureSpec._TYPE;
 
+/** Which pattern each text field must match when not empty, with its label for messages. */
+const fieldPatterns: [keyof ConfigureInput, string, { regex: string; description: string }][] = [
+  ['embeddingsUrl', 'Embeddings URL', patterns.httpUrl],
+  ['embeddingsApiKey', 'Embeddings API key', patterns.secret],
+  ['embeddingModel', 'Embedding model', patterns.model],
+  ['qdrantUrl', 'Qdrant URL', patterns.httpUrl],
+  ['qdrantApiKey', 'Qdrant API key', patterns.secret],
+  ['collection', 'Collection name', patterns.collection],
+  ['mcpAuthToken', 'MCP token', patterns.mcpToken],
+];
+
+/**
+ * The form's patterns, checked again on the server: the SDK's validator only
+ * checks types, and the store schema would quietly turn a bad value into
+ * "unset" (an MCP server without a token, say). Returns one line per problem.
+ */
+export function inputProblems(input: ConfigureInput): string[] {
+  const problems: string[] = [];
+  // The MCP server listens beyond loopback, where the CLI refuses to start without a token.
+  if (input.mcpAuthToken.trim() === '') problems.push('MCP token: required; use the generate button.');
+  for (const [key, label, pattern] of fieldPatterns) {
+    const value = input[key];
+    if (typeof value !== 'string' || value.trim() === '') continue;
+    if (!new RegExp(pattern.regex).test(value.trim())) problems.push(`${label}: ${pattern.description}.`);
+  }
+  return problems;
+}
+
 /** Form values from the store (prefill). */
 export function inputFromStore(store: Store): ConfigureInput {
   return { ...store, mcpAuthToken: store.mcpAuthToken ?? '' };
@@ -165,6 +193,8 @@ export const configure = sdk.Action.withInput(
   configureSpec,
   async () => inputFromStore((await storeJson.read().once()) ?? emptyStore()),
   async ({ effects, input }) => {
+    const problems = inputProblems(input);
+    if (problems.length > 0) throw new Error(`Configure was not saved:\n${problems.join('\n')}`);
     // A Qdrant store without a URL is allowed: the indexer then shows SKIPPED with the reason.
     await storeJson.merge(effects, storeFromInput(input));
     return null;
