@@ -402,6 +402,12 @@ export const SETTINGS = {
     parse: int(1, 1_000_000),
     doc: 'Changelog rows deleted per prune transaction; small enough to never hold the write lock long.',
   }),
+  entityWriteBatch: spec({
+    env: 'ENTITY_WRITE_BATCH',
+    default: 2_000,
+    parse: int(1, 1_000_000),
+    doc: 'Entity-table rows written per transaction; a few ms of write lock each, so the CRM never waits long.',
+  }),
   logLevel: spec({
     env: 'LOG_LEVEL',
     flag: 'log-level',
