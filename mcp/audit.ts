@@ -45,7 +45,11 @@ export interface AuditRow {
 }
 
 /** Run `fn` and record it in one transaction; returns the result and the audit row id. */
-export function loggedWrite<T>(db: Db, entry: WriteEntry, fn: () => WriteOutcome<T>): { result: T; auditId: number } {
+export function loggedWrite<T>(
+  db: Db,
+  entry: WriteEntry,
+  fn: () => WriteOutcome<T>,
+): { result: T; auditId: number } {
   const insert = db.prepare(
     `INSERT INTO ${WRITE_LOG_TABLE} (at, tool, arguments, before, after, client) VALUES (?, ?, ?, ?, ?, ?)`,
   );

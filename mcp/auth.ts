@@ -86,7 +86,11 @@ export function checkRequest(
     };
   }
   if (policy.requireAuth && !tokenMatches(policy.token ?? '', headers.authorization)) {
-    return { ok: false, status: 401, message: 'missing or wrong bearer token; send "Authorization: Bearer <MCP_AUTH_TOKEN>".' };
+    return {
+      ok: false,
+      status: 401,
+      message: 'missing or wrong bearer token; send "Authorization: Bearer <MCP_AUTH_TOKEN>".',
+    };
   }
   return { ok: true };
 }

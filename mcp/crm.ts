@@ -71,7 +71,9 @@ export class CrmReader {
     const t = recordTables(this.map).find((x) => x.table === table);
     if (!t) {
       const names = recordTables(this.map).map((x) => x.table);
-      throw new ToolError(`table "${table}" is not an indexed record table; use one of: ${names.join(', ')}.`);
+      throw new ToolError(
+        `table "${table}" is not an indexed record table; use one of: ${names.join(', ')}.`,
+      );
     }
     return t;
   }
@@ -87,7 +89,10 @@ export class CrmReader {
   }
 
   hasTable(table: string): boolean {
-    return this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(table) !== undefined;
+    return (
+      this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(table) !==
+      undefined
+    );
   }
 
   /** Key, title, text, payload, relation and writable columns that exist in the live table. */
@@ -122,9 +127,9 @@ export class CrmReader {
     const vals = this.keyValues(t, id);
     const cols = this.mappedColumns(t);
     const where = t.key.map((k) => `${q(k)} = ?`).join(' AND ');
-    const r = this.db.prepare(`SELECT ${cols.map(q).join(', ')} FROM ${q(t.table)} WHERE ${where}`).get(...vals) as
-      | Record<string, unknown>
-      | undefined;
+    const r = this.db
+      .prepare(`SELECT ${cols.map(q).join(', ')} FROM ${q(t.table)} WHERE ${where}`)
+      .get(...vals) as Record<string, unknown> | undefined;
     return r ? cleanRow(r) : undefined;
   }
 
@@ -167,7 +172,9 @@ export class CrmReader {
     const parts = decodePk(id);
     if (parts.length !== t.key.length) return undefined;
     const where = t.key.map((k) => `a.${q(k)} = ?`).join(' AND ');
-    const r = this.db.prepare(`SELECT ${this.refSelect(t, 'a')} FROM ${q(t.table)} a WHERE ${where}`).get(...parts);
+    const r = this.db
+      .prepare(`SELECT ${this.refSelect(t, 'a')} FROM ${q(t.table)} a WHERE ${where}`)
+      .get(...parts);
     return r ? this.toRefs(relation, t, [r])[0] : undefined;
   }
 
@@ -194,7 +201,16 @@ export class CrmReader {
           if (ref) out.push(ref);
         }
       } else {
-        out.push(...this.viaLink(r, r.name, this.recordTableOrNull(r.table), r.localColumns, r.remoteColumns, keyVals));
+        out.push(
+          ...this.viaLink(
+            r,
+            r.name,
+            this.recordTableOrNull(r.table),
+            r.localColumns,
+            r.remoteColumns,
+            keyVals,
+          ),
+        );
       }
     }
     for (const u of recordTables(this.map)) {

@@ -35,7 +35,12 @@ export interface McpHttpServer {
 const CLIENT_NAME_MAX = 120;
 
 export async function startMcpHttp(opts: McpHttpOptions): Promise<McpHttpServer> {
-  const policy = authPolicy({ host: opts.host, token: opts.token, allowedHosts: opts.allowedHosts, requireAuth: opts.requireAuth });
+  const policy = authPolicy({
+    host: opts.host,
+    token: opts.token,
+    allowedHosts: opts.allowedHosts,
+    requireAuth: opts.requireAuth,
+  });
   const log = logger('mcp-http');
 
   const server = http.createServer((req, res) => {
@@ -49,24 +54,36 @@ export async function startMcpHttp(opts: McpHttpOptions): Promise<McpHttpServer>
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') {
-      if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'use GET' }, { Allow: 'GET' });
+      if (req.method !== 'GET' && req.method !== 'HEAD')
+        return sendJson(res, 405, { error: 'use GET' }, { Allow: 'GET' });
       return sendJson(res, 200, { status: 'ok', readOnly: opts.ctx.readOnly });
     }
     if (path !== '/mcp') return sendJson(res, 404, { error: 'not found; the MCP endpoint is /mcp' });
-    const verdict = checkRequest(policy, { host: req.headers.host, authorization: req.headers.authorization });
+    const verdict = checkRequest(policy, {
+      host: req.headers.host,
+      authorization: req.headers.authorization,
+    });
     if (!verdict.ok) {
       const extra: Record<string, string> = verdict.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {};
       return sendJson(res, verdict.status, jsonRpcError(-32001, verdict.message), extra);
     }
     if (req.method !== 'POST') {
       // Stateless: no server-initiated stream (GET) and no session to delete (DELETE).
-      return sendJson(res, 405, jsonRpcError(-32000, 'method not allowed: this server is stateless; POST JSON-RPC to /mcp'), {
-        Allow: 'POST',
-      });
+      return sendJson(
+        res,
+        405,
+        jsonRpcError(-32000, 'method not allowed: this server is stateless; POST JSON-RPC to /mcp'),
+        {
+          Allow: 'POST',
+        },
+      );
     }
     const ua = req.headers['user-agent'];
     const mcp = buildMcpServer(opts.ctx, { fallbackClient: ua ? ua.slice(0, CLIENT_NAME_MAX) : 'http' });
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+    });
     res.on('close', () => {
       void transport.close();
       void mcp.close();
@@ -101,8 +118,17 @@ function jsonRpcError(code: number, message: string) {
   return { jsonrpc: '2.0', error: { code, message }, id: null };
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }

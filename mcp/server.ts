@@ -13,7 +13,13 @@ import { registerWriteTools } from './tools/write.js';
 export const SERVER_NAME = 'crm-index';
 export const SERVER_VERSION = '0.1.0';
 
-export const READ_TOOLS = ['search', 'get_record', 'get_entity', 'list_recent_interactions', 'describe_schema'] as const;
+export const READ_TOOLS = [
+  'search',
+  'get_record',
+  'get_entity',
+  'list_recent_interactions',
+  'describe_schema',
+] as const;
 export const WRITE_TOOLS = ['add_note', 'log_interaction', 'update_fields'] as const;
 
 export interface BuildOptions {

@@ -137,11 +137,15 @@ export function normaliseOptions(query: string, opts: SearchOptions): Normalised
   }
   const limit = opts.limit ?? DEFAULT_LIMIT;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-    throw new ConfigError(`search: limit=${limit} is out of range; give a whole number from 1 to ${MAX_LIMIT}.`);
+    throw new ConfigError(
+      `search: limit=${limit} is out of range; give a whole number from 1 to ${MAX_LIMIT}.`,
+    );
   }
   const context = opts.context ?? 0;
   if (!Number.isInteger(context) || context < 0 || context > MAX_CONTEXT) {
-    throw new ConfigError(`search: context=${context} is out of range; give a whole number from 0 to ${MAX_CONTEXT}.`);
+    throw new ConfigError(
+      `search: context=${context} is out of range; give a whole number from 0 to ${MAX_CONTEXT}.`,
+    );
   }
   return { query: q, mode, filter: cleanFilter(opts.filter), limit, fusion, context };
 }

@@ -17,9 +17,14 @@ interface McpOpts {
 export function register(program: Command): void {
   program
     .command('mcp')
-    .description('serve the CRM and its search index to agents over MCP (stdio; --http for Streamable HTTP at /mcp)')
+    .description(
+      'serve the CRM and its search index to agents over MCP (stdio; --http for Streamable HTTP at /mcp)',
+    )
     .option('--http', 'serve stateless Streamable HTTP at /mcp (with GET /healthz) instead of stdio')
-    .option('--host <host>', 'HTTP bind address (env MCP_HTTP_HOST); beyond loopback MCP_AUTH_TOKEN is required')
+    .option(
+      '--host <host>',
+      'HTTP bind address (env MCP_HTTP_HOST); beyond loopback MCP_AUTH_TOKEN is required',
+    )
     .option('--port <port>', 'HTTP port (env MCP_HTTP_PORT; 0 picks a free port)')
     .option('--read-only', 'remove the write tools (env MCP_READ_ONLY)')
     .option('--require-auth', 'demand the bearer token even on loopback (e.g. behind a proxy)')

@@ -31,7 +31,10 @@ export const isoDate = (what: string) =>
   z
     .string()
     .max(40, `${what} is longer than 40 characters`)
-    .regex(/^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/, `${what} is not an ISO date (YYYY-MM-DD or an ISO datetime)`);
+    .regex(
+      /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/,
+      `${what} is not an ISO date (YYYY-MM-DD or an ISO datetime)`,
+    );
 
 export const bodyStr = (what: string) =>
   z

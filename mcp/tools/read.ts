@@ -11,7 +11,12 @@ import { FUSIONS, MAX_CONTEXT, MAX_LIMIT, SEARCH_MODES } from '../../search/engi
 import { cleanRow, q, shortTitle, ToolError, type CrmReader } from '../crm.js';
 import { cellSchema, idStr, isoDate, relatedSchema, result, shortStr, type ToolEnv } from './common.js';
 
-const READ = { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false } as const;
+const READ = {
+  readOnlyHint: true,
+  destructiveHint: false,
+  idempotentHint: true,
+  openWorldHint: false,
+} as const;
 /** Characters of an interaction's body shown in listings; get_record has the whole text. */
 export const EXCERPT_CHARS = 300;
 export const ENTITY_RECORDS_LIMIT = 500;
@@ -58,7 +63,13 @@ export function registerReadTools(server: McpServer, env: ToolEnv): void {
           member_count: z.number().nullable(),
         }),
         records: z.array(
-          z.object({ key: z.string(), table: z.string(), id: z.string(), title: z.string().nullable(), evidence: z.string().nullable() }),
+          z.object({
+            key: z.string(),
+            table: z.string(),
+            id: z.string(),
+            title: z.string().nullable(),
+            evidence: z.string().nullable(),
+          }),
         ),
       },
       annotations: READ,
@@ -66,17 +77,24 @@ export function registerReadTools(server: McpServer, env: ToolEnv): void {
     async ({ id }) => {
       const r = env.ctx.reader();
       if (!r.hasTable('entities') || !r.hasTable('entity_links')) throw new ToolError(ENTITIES_MISSING);
-      const e = r.db.prepare(`SELECT * FROM entities WHERE id = ?`).get(id) as Record<string, unknown> | undefined;
-      if (!e) throw new ToolError(`no entity with id ${id}; entity ids appear in search hits (payload.entity_ids).`);
+      const e = r.db.prepare(`SELECT * FROM entities WHERE id = ?`).get(id) as
+        Record<string, unknown> | undefined;
+      if (!e)
+        throw new ToolError(
+          `no entity with id ${id}; entity ids appear in search hits (payload.entity_ids).`,
+        );
       const links = r.db
-        .prepare(`SELECT record_key, evidence FROM entity_links WHERE entity_id = ? ORDER BY record_key LIMIT ${ENTITY_RECORDS_LIMIT}`)
+        .prepare(
+          `SELECT record_key, evidence FROM entity_links WHERE entity_id = ? ORDER BY record_key LIMIT ${ENTITY_RECORDS_LIMIT}`,
+        )
         .all(id) as { record_key: string; evidence: unknown }[];
       const ent = cleanRow(e);
       return result({
         entity: {
           id: String(ent.id),
           kind: ent.kind === undefined || ent.kind === null ? null : String(ent.kind),
-          display_name: ent.display_name === undefined || ent.display_name === null ? null : String(ent.display_name),
+          display_name:
+            ent.display_name === undefined || ent.display_name === null ? null : String(ent.display_name),
           member_count: typeof ent.member_count === 'number' ? ent.member_count : null,
         },
         records: links.map((l) => {
@@ -153,7 +171,9 @@ export function registerReadTools(server: McpServer, env: ToolEnv): void {
             title_column: z.string(),
             text_columns: z.array(z.string()),
             filter_fields: z.record(z.string(), z.string()),
-            relations: z.array(z.object({ name: z.string(), kind: z.string(), table: z.string().nullable() })),
+            relations: z.array(
+              z.object({ name: z.string(), kind: z.string(), table: z.string().nullable() }),
+            ),
             writable: z.array(z.string()),
           }),
         ),
@@ -226,7 +246,14 @@ export function interactionsMap(r: CrmReader): {
 
 export function listInteractions(
   r: CrmReader,
-  f: { organization_id?: string; person_id?: string; kind?: string; date_from?: string; date_to?: string; limit: number },
+  f: {
+    organization_id?: string;
+    person_id?: string;
+    kind?: string;
+    date_from?: string;
+    date_to?: string;
+    limit: number;
+  },
 ) {
   const m = interactionsMap(r);
   const { t } = m;
@@ -234,7 +261,10 @@ export function listInteractions(
   const where: string[] = [];
   const params: unknown[] = [];
   const need = (col: string | undefined, what: string) => {
-    if (!col) throw new ToolError(`the source map gives interactions no ${what} column, so it cannot be filtered on.`);
+    if (!col)
+      throw new ToolError(
+        `the source map gives interactions no ${what} column, so it cannot be filtered on.`,
+      );
     return col;
   };
   if (f.organization_id !== undefined) {
@@ -255,7 +285,8 @@ export function listInteractions(
   }
   const people = (t.relations ?? []).find((x) => x.kind === 'manyToMany' && x.table === 'people');
   if (f.person_id !== undefined) {
-    if (!people || people.kind !== 'manyToMany') throw new ToolError('the source map links no people to interactions.');
+    if (!people || people.kind !== 'manyToMany')
+      throw new ToolError('the source map links no people to interactions.');
     where.push(
       `EXISTS (SELECT 1 FROM ${q(people.via)} v WHERE v.${q(people.localColumns[0]!)} = a.${q(keyCol)} AND v.${q(people.remoteColumns[0]!)} = ?)`,
     );

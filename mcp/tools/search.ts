@@ -39,15 +39,23 @@ export const searchInput = {
     .min(0, 'context must be at least 0')
     .max(MAX_CONTEXT, `context must be at most ${MAX_CONTEXT}`)
     .optional()
-    .describe('Neighbouring chunks to include before and after the matching chunk of long records (default 0).'),
+    .describe(
+      'Neighbouring chunks to include before and after the matching chunk of long records (default 0).',
+    ),
   filters: z
     .object({
       tables: list('filters.tables').describe('Record tables, e.g. ["interactions", "notes"].'),
-      kinds: list('filters.kinds').describe('Record kinds, e.g. interaction kind "meeting" or organization kind "portfolio".'),
+      kinds: list('filters.kinds').describe(
+        'Record kinds, e.g. interaction kind "meeting" or organization kind "portfolio".',
+      ),
       stages: list('filters.stages').describe('Deal stages: sourced, diligence, term_sheet, closed, passed.'),
       organization_ids: list('filters.organization_ids').describe('Only records about these organizations.'),
-      entity_ids: list('filters.entity_ids').describe('Only records linked to these canonical entities (see get_entity).'),
-      date_from: isoDate('filters.date_from').optional().describe('Inclusive lower bound on the record date.'),
+      entity_ids: list('filters.entity_ids').describe(
+        'Only records linked to these canonical entities (see get_entity).',
+      ),
+      date_from: isoDate('filters.date_from')
+        .optional()
+        .describe('Inclusive lower bound on the record date.'),
       date_to: isoDate('filters.date_to').optional().describe('Inclusive upper bound on the record date.'),
     })
     .strict()

@@ -11,7 +11,19 @@ import type { Db } from '../../crm/db.js';
 import { encodePk, recordKey, recordTables, type RecordTableMap } from '../../crm/sourceMap.js';
 import { loggedWrite } from '../audit.js';
 import { cleanRow, CrmReader, q, ToolError, type Row } from '../crm.js';
-import { MAX_BODY_BYTES, MAX_LIST, MAX_SHORT, MAX_TEXT, bodyStr, cellSchema, idStr, isoDate, result, shortStr, type ToolEnv } from './common.js';
+import {
+  MAX_BODY_BYTES,
+  MAX_LIST,
+  MAX_SHORT,
+  MAX_TEXT,
+  bodyStr,
+  cellSchema,
+  idStr,
+  isoDate,
+  result,
+  shortStr,
+  type ToolEnv,
+} from './common.js';
 
 const WRITE = { readOnlyHint: false, openWorldHint: false } as const;
 /** Fields per update_fields call: a form's worth. */
@@ -45,25 +57,36 @@ export function registerWriteTools(server: McpServer, env: ToolEnv): void {
       const r = new CrmReader(db, env.ctx.sourceMap);
       const notes = notesMap(r);
       const subject = r.recordTable(args.subject_table);
-      if (subject.table === notes.t.table) throw new ToolError('subject_table cannot be the notes table itself; attach the note to the record it is about.');
+      if (subject.table === notes.t.table)
+        throw new ToolError(
+          'subject_table cannot be the notes table itself; attach the note to the record it is about.',
+        );
       const values: Record<string, unknown> = {
         [notes.tableCol]: args.subject_table,
         [notes.idCol]: args.subject_id,
         [notes.bodyCol]: args.body,
       };
       if (args.author !== undefined) {
-        if (!notes.authorCol) throw new ToolError('the source map gives notes no author (payload owner) column; omit author.');
+        if (!notes.authorCol)
+          throw new ToolError('the source map gives notes no author (payload owner) column; omit author.');
         values[notes.authorCol] = args.author;
       }
       const out = loggedWrite(db, { tool: 'add_note', args, client: env.client() }, () => {
         if (!r.getRow(subject, args.subject_id)) {
-          throw new ToolError(`subject_id: no record ${recordKey(args.subject_table, args.subject_id)} to attach the note to.`);
+          throw new ToolError(
+            `subject_id: no record ${recordKey(args.subject_table, args.subject_id)} to attach the note to.`,
+          );
         }
         const id = insertRow(db, notes.t, values, 'add_note');
         const after = r.getRow(notes.t, id)!;
         return { before: null, after, result: { id, after } };
       });
-      return result({ key: recordKey(notes.t.table, out.result.id), id: out.result.id, audit_id: out.auditId, record: out.result.after });
+      return result({
+        key: recordKey(notes.t.table, out.result.id),
+        id: out.result.id,
+        audit_id: out.auditId,
+        record: out.result.after,
+      });
     },
   );
 
@@ -76,10 +99,16 @@ export function registerWriteTools(server: McpServer, env: ToolEnv): void {
       inputSchema: {
         kind: shortStr('kind').describe('meeting, call, email, intro or event'),
         occurred_at: isoDate('occurred_at'),
-        subject: z.string().min(1, 'subject is empty').max(MAX_TEXT, `subject is longer than ${MAX_TEXT} characters`),
+        subject: z
+          .string()
+          .min(1, 'subject is empty')
+          .max(MAX_TEXT, `subject is longer than ${MAX_TEXT} characters`),
         body: bodyStr('body').optional(),
         organization_id: idStr('organization_id').optional(),
-        person_ids: z.array(idStr('person_ids')).max(MAX_LIST, `person_ids has more than ${MAX_LIST} items`).optional(),
+        person_ids: z
+          .array(idStr('person_ids'))
+          .max(MAX_LIST, `person_ids has more than ${MAX_LIST} items`)
+          .optional(),
         owner: shortStr('owner').optional(),
       },
       outputSchema: { ...writeOutput, participants: z.array(z.string()) },
@@ -91,7 +120,8 @@ export function registerWriteTools(server: McpServer, env: ToolEnv): void {
       const t = r.recordTable('interactions');
       const live = r.tableColumns(t.table);
       const col = (c: string | undefined, what: string) => {
-        if (!c || !live.has(c)) throw new ToolError(`the source map gives interactions no ${what} column; omit ${what}.`);
+        if (!c || !live.has(c))
+          throw new ToolError(`the source map gives interactions no ${what} column; omit ${what}.`);
         return c;
       };
       const values: Record<string, unknown> = {
@@ -100,24 +130,30 @@ export function registerWriteTools(server: McpServer, env: ToolEnv): void {
         [t.titleColumn]: args.subject,
       };
       if (args.body !== undefined) values[col(t.chunkColumns?.[0], 'body')] = args.body;
-      if (args.organization_id !== undefined) values[col(t.payload.organization_id, 'organization_id')] = args.organization_id;
+      if (args.organization_id !== undefined)
+        values[col(t.payload.organization_id, 'organization_id')] = args.organization_id;
       if (args.owner !== undefined) values[col(t.payload.owner, 'owner')] = args.owner;
       const people = (t.relations ?? []).find((x) => x.kind === 'manyToMany' && x.table === 'people');
       const personIds = [...new Set(args.person_ids ?? [])];
       const out = loggedWrite(db, { tool: 'log_interaction', args, client: env.client() }, () => {
-        if (args.organization_id !== undefined && !r.getRow(r.recordTable('organizations'), args.organization_id)) {
+        if (
+          args.organization_id !== undefined &&
+          !r.getRow(r.recordTable('organizations'), args.organization_id)
+        ) {
           throw new ToolError(`organization_id: no organization with id ${args.organization_id}.`);
         }
         const id = insertRow(db, t, values, 'log_interaction');
         if (personIds.length) {
-          if (!people || people.kind !== 'manyToMany') throw new ToolError('person_ids: the source map links no people to interactions.');
+          if (!people || people.kind !== 'manyToMany')
+            throw new ToolError('person_ids: the source map links no people to interactions.');
           const pt = r.recordTable('people');
           const link = db.prepare(
             `INSERT INTO ${q(people.via)} (${q(people.localColumns[0]!)}, ${q(people.remoteColumns[0]!)}) VALUES (?, ?)`,
           );
           for (const p of personIds) {
             // Checked inside the transaction: a missing person rolls back the interaction too.
-            if (!r.getRow(pt, p)) throw new ToolError(`person_ids: no person with id ${p}; nothing was written.`);
+            if (!r.getRow(pt, p))
+              throw new ToolError(`person_ids: no person with id ${p}; nothing was written.`);
             link.run(id, p);
           }
         }
@@ -145,7 +181,10 @@ export function registerWriteTools(server: McpServer, env: ToolEnv): void {
         id: idStr('id'),
         fields: z
           .record(
-            z.string().min(1, 'fields has an empty field name').max(MAX_SHORT, 'fields has a field name that is too long'),
+            z
+              .string()
+              .min(1, 'fields has an empty field name')
+              .max(MAX_SHORT, 'fields has a field name that is too long'),
             z.union([
               z.string().refine((s) => Buffer.byteLength(s, 'utf8') <= MAX_BODY_BYTES, {
                 message: `fields has a value larger than ${MAX_BODY_BYTES} bytes (64 KB)`,
@@ -154,8 +193,12 @@ export function registerWriteTools(server: McpServer, env: ToolEnv): void {
               z.null(),
             ]),
           )
-          .refine((o) => Object.keys(o).length >= 1, { message: 'fields is empty; give at least one field to change' })
-          .refine((o) => Object.keys(o).length <= MAX_FIELDS, { message: `fields has more than ${MAX_FIELDS} entries` }),
+          .refine((o) => Object.keys(o).length >= 1, {
+            message: 'fields is empty; give at least one field to change',
+          })
+          .refine((o) => Object.keys(o).length <= MAX_FIELDS, {
+            message: `fields has more than ${MAX_FIELDS} entries`,
+          }),
       },
       outputSchema: { ...writeOutput, before: z.record(z.string(), cellSchema) },
       annotations: { ...WRITE, destructiveHint: true, idempotentHint: true },
@@ -178,10 +221,17 @@ export function registerWriteTools(server: McpServer, env: ToolEnv): void {
       const pick = (row: Row) => Object.fromEntries(names.map((n) => [n, row[n] ?? null]));
       const out = loggedWrite(db, { tool: 'update_fields', args, client: env.client() }, () => {
         const before = r.getRow(t, args.id);
-        if (!before) throw new ToolError(`id: no record ${recordKey(t.table, args.id)}; nothing was written.`);
+        if (!before)
+          throw new ToolError(`id: no record ${recordKey(t.table, args.id)}; nothing was written.`);
         const set = names.map((n) => `${q(n)} = ?`).join(', ');
         const where = t.key.map((k) => `${q(k)} = ?`).join(' AND ');
-        runWrite(() => db.prepare(`UPDATE ${q(t.table)} SET ${set} WHERE ${where}`).run(...names.map((n) => args.fields[n]), ...vals), 'update_fields');
+        runWrite(
+          () =>
+            db
+              .prepare(`UPDATE ${q(t.table)} SET ${set} WHERE ${where}`)
+              .run(...names.map((n) => args.fields[n]), ...vals),
+          'update_fields',
+        );
         const after = r.getRow(t, args.id)!;
         return { before: pick(before), after: pick(after), result: { before: pick(before), after } };
       });
@@ -197,7 +247,13 @@ export function registerWriteTools(server: McpServer, env: ToolEnv): void {
 }
 
 /** The notes table: the record table with a polymorphic "about" relation. */
-function notesMap(r: CrmReader): { t: RecordTableMap; tableCol: string; idCol: string; bodyCol: string; authorCol?: string } {
+function notesMap(r: CrmReader): {
+  t: RecordTableMap;
+  tableCol: string;
+  idCol: string;
+  bodyCol: string;
+  authorCol?: string;
+} {
   for (const t of recordTables(r.map)) {
     const rel = (t.relations ?? []).find((x) => x.kind === 'polymorphic');
     if (rel && rel.kind === 'polymorphic') {
@@ -212,7 +268,9 @@ function notesMap(r: CrmReader): { t: RecordTableMap; tableCol: string; idCol: s
       };
     }
   }
-  throw new ToolError('the source map has no notes table (a record table with a polymorphic relation); add_note is unavailable.');
+  throw new ToolError(
+    'the source map has no notes table (a record table with a polymorphic relation); add_note is unavailable.',
+  );
 }
 
 /** Insert a row and return its pk text; a constraint failure becomes a tool error naming the tool. */
@@ -221,14 +279,16 @@ function insertRow(db: Db, t: RecordTableMap, values: Record<string, unknown>, t
   const info = runWrite(
     () =>
       db
-        .prepare(`INSERT INTO ${q(t.table)} (${cols.map(q).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`)
+        .prepare(
+          `INSERT INTO ${q(t.table)} (${cols.map(q).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`,
+        )
         .run(...cols.map((c) => values[c])),
     tool,
   );
   // Read the key back by rowid: the key column need not be the rowid alias.
-  const row = db.prepare(`SELECT ${t.key.map(q).join(', ')} FROM ${q(t.table)} WHERE rowid = ?`).get(info.lastInsertRowid) as
-    | Record<string, unknown>
-    | undefined;
+  const row = db
+    .prepare(`SELECT ${t.key.map(q).join(', ')} FROM ${q(t.table)} WHERE rowid = ?`)
+    .get(info.lastInsertRowid) as Record<string, unknown> | undefined;
   return encodePk(t.key.map((k) => cleanRow(row ?? {})[k]));
 }
 
@@ -238,7 +298,9 @@ function runWrite<T>(fn: () => T, tool: string): T {
   } catch (err) {
     const code = (err as { code?: string }).code ?? '';
     if (code.startsWith('SQLITE_CONSTRAINT')) {
-      throw new ToolError(`${tool}: the CRM refused the values (${(err as Error).message}); nothing was written.`);
+      throw new ToolError(
+        `${tool}: the CRM refused the values (${(err as Error).message}); nothing was written.`,
+      );
     }
     throw err;
   }

@@ -29,7 +29,11 @@ export async function connect(ctx: McpContext, clientName = 'vitest-agent'): Pro
   return client;
 }
 
-export async function call(client: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
+export async function call(
+  client: Client,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<CallToolResult> {
   return (await client.callTool({ name, arguments: args })) as CallToolResult;
 }
 

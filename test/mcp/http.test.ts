@@ -22,7 +22,14 @@ beforeAll(async () => {
   ctx = fixtureContext(fx);
   open = await startMcpHttp({ ctx, host: '127.0.0.1', port: 0 });
   // requireAuth simulates a bind beyond loopback while listening on 127.0.0.1.
-  authed = await startMcpHttp({ ctx, host: '127.0.0.1', port: 0, token: TOKEN, requireAuth: true, allowedHosts: ['crm.example'] });
+  authed = await startMcpHttp({
+    ctx,
+    host: '127.0.0.1',
+    port: 0,
+    token: TOKEN,
+    requireAuth: true,
+    allowedHosts: ['crm.example'],
+  });
 });
 
 afterAll(async () => {
@@ -39,7 +46,13 @@ function raw(
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, method: opts.method ?? 'POST', path: opts.path ?? '/mcp', headers: opts.headers },
+      {
+        host: '127.0.0.1',
+        port,
+        method: opts.method ?? 'POST',
+        path: opts.path ?? '/mcp',
+        headers: opts.headers,
+      },
       (res) => {
         let body = '';
         res.on('data', (c: Buffer) => (body += c.toString()));
@@ -77,7 +90,10 @@ describe('MCP over stateless Streamable HTTP', () => {
   });
 
   it('refuses a request without a token when auth is required (401)', async () => {
-    const r = await raw(authed.port, { headers: { ...mcpHeaders, Host: `127.0.0.1:${authed.port}` }, body: listBody });
+    const r = await raw(authed.port, {
+      headers: { ...mcpHeaders, Host: `127.0.0.1:${authed.port}` },
+      body: listBody,
+    });
     expect(r.status).toBe(401);
     expect(r.body).toMatch(/bearer token/);
   });
@@ -113,7 +129,11 @@ describe('MCP over stateless Streamable HTTP', () => {
         jsonrpc: '2.0',
         id: 1,
         method: 'initialize',
-        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+        params: {
+          protocolVersion: '2025-06-18',
+          capabilities: {},
+          clientInfo: { name: 'raw', version: '1' },
+        },
       }),
     });
     expect(r.status).toBe(200);
@@ -126,7 +146,10 @@ describe('MCP over stateless Streamable HTTP', () => {
   });
 
   it('answers GET /mcp with 405: the server is stateless', async () => {
-    const r = await raw(open.port, { method: 'GET', headers: { Accept: 'text/event-stream', Host: 'localhost' } });
+    const r = await raw(open.port, {
+      method: 'GET',
+      headers: { Accept: 'text/event-stream', Host: 'localhost' },
+    });
     expect(r.status).toBe(405);
   });
 });
@@ -152,8 +175,12 @@ describe('auth policy', () => {
   });
   it('accepts the bind address itself as a Host', () => {
     const p = authPolicy({ host: '10.0.0.5', token: TOKEN });
-    expect(checkRequest(p, { host: '10.0.0.5:8788', authorization: `Bearer ${TOKEN}` })).toEqual({ ok: true });
-    expect(checkRequest(p, { host: '10.0.0.6:8788', authorization: `Bearer ${TOKEN}` })).toMatchObject({ status: 403 });
+    expect(checkRequest(p, { host: '10.0.0.5:8788', authorization: `Bearer ${TOKEN}` })).toEqual({
+      ok: true,
+    });
+    expect(checkRequest(p, { host: '10.0.0.6:8788', authorization: `Bearer ${TOKEN}` })).toMatchObject({
+      status: 403,
+    });
   });
   it('compares tokens exactly', () => {
     expect(tokenMatches(TOKEN, `Bearer ${TOKEN}`)).toBe(true);

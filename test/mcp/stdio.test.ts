@@ -15,8 +15,11 @@ import { makeCrm, tempDir } from '../search/fixtures.js';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const MAIN = path.join(ROOT, 'cli/main.ts');
 /** The search tool needs the configured embedder and store factories (encoders/, stores/). */
-const haveFactories = fs.existsSync(path.join(ROOT, 'stores/factory.ts')) && fs.existsSync(path.join(ROOT, 'encoders/factory.ts'));
-if (!haveFactories) console.warn('stdio search test skipped: stores/factory.ts or encoders/factory.ts is not in the tree yet');
+const haveFactories =
+  fs.existsSync(path.join(ROOT, 'stores/factory.ts')) &&
+  fs.existsSync(path.join(ROOT, 'encoders/factory.ts'));
+if (!haveFactories)
+  console.warn('stdio search test skipped: stores/factory.ts or encoders/factory.ts is not in the tree yet');
 
 let dir: string;
 let crmPath: string;
@@ -59,7 +62,10 @@ describe('crm-index mcp over stdio', () => {
     try {
       const { tools } = await client.listTools();
       expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(['search', 'get_record', 'add_note']));
-      const rec = (await client.callTool({ name: 'get_record', arguments: { table: 'people', id: 1 } })) as CallToolResult;
+      const rec = (await client.callTool({
+        name: 'get_record',
+        arguments: { table: 'people', id: 1 },
+      })) as CallToolResult;
       expect((rec.structuredContent as { record: { full_name: string } }).record.full_name).toBe('Jane Doe');
       const add = (await client.callTool({
         name: 'add_note',
@@ -87,14 +93,21 @@ describe('crm-index mcp over stdio', () => {
   });
 
   it.skipIf(!haveFactories)('searches an index built by crm-index rebuild', async () => {
-    execFileSync(process.execPath, ['--import', 'tsx', MAIN, 'rebuild', '--db', crmPath, '--index', indexPath], {
-      cwd: ROOT,
-      env: cliEnv(),
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    execFileSync(
+      process.execPath,
+      ['--import', 'tsx', MAIN, 'rebuild', '--db', crmPath, '--index', indexPath],
+      {
+        cwd: ROOT,
+        env: cliEnv(),
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     const { client } = await spawnClient();
     try {
-      const res = (await client.callTool({ name: 'search', arguments: { query: 'Zyxwv quantum', mode: 'sparse' } })) as CallToolResult;
+      const res = (await client.callTool({
+        name: 'search',
+        arguments: { query: 'Zyxwv quantum', mode: 'sparse' },
+      })) as CallToolResult;
       expect(res.isError).toBeFalsy();
       expect((res.structuredContent as { hits: { key: string }[] }).hits[0]?.key).toBe('notes:1');
     } finally {

@@ -81,7 +81,11 @@ describe('collapsing and context', () => {
   });
 
   it('gives only an after-context for a first chunk', async () => {
-    const [hit] = await engine.search('hiring plans warehouse team', { mode: 'sparse', limit: 1, context: 2 });
+    const [hit] = await engine.search('hiring plans warehouse team', {
+      mode: 'sparse',
+      limit: 1,
+      context: 2,
+    });
     expect(hit?.chunkIndex).toBe(0);
     expect(hit?.context?.before).toBeUndefined();
     expect(hit?.context?.after).toBe(`${LONG_MEETING_CHUNKS[1]}\n${LONG_MEETING_CHUNKS[2]}`);
@@ -93,7 +97,14 @@ describe('collapsing and context', () => {
       search: fx.store.search.bind(fx.store),
       getChunks: async (refs: { recordKey: string; chunkIndex: number }[]) => {
         asked.push(...refs.map((r) => `${r.recordKey}#${r.chunkIndex}`));
-        return refs.map((r) => ({ record_key: r.recordKey, chunk_index: r.chunkIndex, text: `chunk ${r.chunkIndex}` }) as ChunkPayload);
+        return refs.map(
+          (r) =>
+            ({
+              record_key: r.recordKey,
+              chunk_index: r.chunkIndex,
+              text: `chunk ${r.chunkIndex}`,
+            }) as ChunkPayload,
+        );
       },
     });
     const e = createSearchEngine({ store, dense: fx.dense, sparse: fx.sparse });
@@ -126,7 +137,9 @@ describe('filters', () => {
     expect(hits.map((h) => h.key)).toEqual(['people:1']);
   });
   it('restricts to a date range, with a bare end date covering that whole day', async () => {
-    const hits = await engine.search(q, { filter: { tables: ['interactions'], dateFrom: '2024-01-01', dateTo: '2024-05-01' } });
+    const hits = await engine.search(q, {
+      filter: { tables: ['interactions'], dateFrom: '2024-01-01', dateTo: '2024-05-01' },
+    });
     expect(hits.map((h) => h.key)).toEqual(['interactions:1']);
   });
 });
@@ -153,7 +166,10 @@ describe('pure helpers', () => {
     payload: { record_key: key, chunk_index: idx, chunk_count: 3 } as ChunkPayload,
   });
   it('collapseByRecord keeps the best chunk per record in score order', () => {
-    const out = collapseByRecord([chunk('a', 0, 0.5), chunk('b', 1, 0.9), chunk('a', 2, 0.7), chunk('c', 0, 0.1)], 2);
+    const out = collapseByRecord(
+      [chunk('a', 0, 0.5), chunk('b', 1, 0.9), chunk('a', 2, 0.7), chunk('c', 0, 0.1)],
+      2,
+    );
     expect(out.map((c) => c.id)).toEqual(['b#1', 'a#2']);
   });
   it('neighbourRefs stays inside the record', () => {
