@@ -1,0 +1,319 @@
+/**
+ * The Qdrant `VectorStore`: generations are collections `${alias}_g${stamp}` behind
+ * the alias (config `collection`, default `crm_chunks`); every request body comes
+ * from stores/qdrantRequests.ts.
+ *
+ * Invariants:
+ * - Ack after write: every write carries `wait: true`, so it resolves once the
+ *   points are searchable.
+ * - Searches keep working during a rebuild: the main handle always addresses the
+ *   alias; `activateGeneration` re-points it in one `updateCollectionAliases`
+ *   call (delete_alias + create_alias are applied atomically) and only then drops
+ *   the old collection.
+ * - Errors have a kind: network failures, timeouts, 429 and 5xx are
+ *   TransientError (retry); other 4xx on writes are PermanentError; schema
+ *   problems are StoreError.
+ */
+import { QdrantClient, type Schemas } from '@qdrant/js-client-rest';
+import { PermanentError, StoreError, TransientError } from '../config/index.js';
+import {
+  createCollectionBody,
+  deleteChunksFromBody,
+  deleteRecordsBody,
+  denseSizeOf,
+  generationName,
+  payloadIndexBodies,
+  queryBody,
+  recordStatesScrollBody,
+  scrollStatesBody,
+  swapAliasActions,
+  upsertBody,
+  type ClusterSettings,
+} from './qdrantRequests.js';
+import type {
+  ChunkPayload,
+  ChunkPoint,
+  CollectionSpec,
+  RecordState,
+  ScoredChunk,
+  SearchRequest,
+  VectorStore,
+} from './types.js';
+
+export interface QdrantStoreOptions {
+  url: string;
+  apiKey?: string;
+  /** The alias searches and writes address (config `collection`). */
+  alias: string;
+  cluster: ClusterSettings;
+  /** Per-request timeout in ms. */
+  timeoutMs?: number;
+}
+
+/** Keys per scroll request when fetching record states (keeps the filter small). */
+const STATE_BATCH = 1_000;
+const DEFAULT_SCROLL_PAGE = 1_000;
+
+/** Classify a client failure; `doing` says what we were doing, for the message. */
+export function qdrantError(err: unknown, url: string, doing: string): Error {
+  if (err instanceof StoreError || err instanceof TransientError || err instanceof PermanentError) return err;
+  const e = err as {
+    status?: unknown;
+    retry_after?: unknown;
+    name?: unknown;
+    message?: unknown;
+    data?: unknown;
+  };
+  const msg = typeof e?.message === 'string' ? e.message : String(err);
+  const detail = e?.data ? ` ${JSON.stringify(e.data).slice(0, 300)}` : '';
+  const status = typeof e?.status === 'number' ? e.status : undefined;
+  if (typeof e?.retry_after === 'number') {
+    return new TransientError(`Qdrant at ${url} is rate-limiting (while ${doing}); retrying.`, {
+      cause: err,
+      retryAfterMs: e.retry_after * 1000,
+    });
+  }
+  if (status === undefined || status === 429 || status >= 500) {
+    return new TransientError(`Qdrant at ${url} failed while ${doing}: ${msg}${detail}; will retry.`, {
+      cause: err,
+    });
+  }
+  if (status === 401 || status === 403) {
+    return new StoreError(
+      `Qdrant at ${url} refused the request (HTTP ${status}) while ${doing}; check QDRANT_API_KEY.`,
+      { cause: err },
+    );
+  }
+  return new PermanentError(
+    `Qdrant at ${url} rejected the request (HTTP ${status}) while ${doing}: ${msg}${detail}`,
+    {
+      cause: err,
+    },
+  );
+}
+
+export function openQdrantStore(opts: QdrantStoreOptions): QdrantStore {
+  const client = new QdrantClient({
+    url: opts.url,
+    ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
+    ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+    checkCompatibility: false,
+  });
+  return new QdrantStore(client, opts);
+}
+
+let stampCounter = 0;
+/** Unique, sortable generation stamps even when two begin in the same millisecond. */
+function nextStamp(): string {
+  stampCounter = (stampCounter + 1) % 1000;
+  return `${Date.now()}${String(stampCounter).padStart(3, '0')}`;
+}
+
+export class QdrantStore implements VectorStore {
+  readonly kind = 'qdrant' as const;
+  /** The collection currently behind the alias, as last seen (for `generation`). */
+  private resolved: string | undefined;
+
+  constructor(
+    private readonly client: QdrantClient,
+    private readonly opts: QdrantStoreOptions,
+    private readonly pinned?: string,
+  ) {}
+
+  get generation(): string {
+    return this.pinned ?? this.resolved ?? this.opts.alias;
+  }
+
+  /** What requests address: the pinned collection, or the alias (so activation is seen at once). */
+  private get target(): string {
+    return this.pinned ?? this.opts.alias;
+  }
+
+  private async call<T>(doing: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw qdrantError(err, this.opts.url, doing);
+    }
+  }
+
+  private async aliasTarget(): Promise<string | undefined> {
+    const res = await this.call('reading aliases', () => this.client.getAliases());
+    return res.aliases.find((a) => a.alias_name === this.opts.alias)?.collection_name;
+  }
+
+  private async checkDim(collection: string, spec: CollectionSpec): Promise<void> {
+    const info = await this.call(`reading collection ${collection}`, () =>
+      this.client.getCollection(collection),
+    );
+    const have = denseSizeOf(info);
+    if (have === undefined) {
+      throw new StoreError(
+        `Qdrant collection ${collection} at ${this.opts.url} has no "dense" vector; it was not built by crm-index. Run \`crm-index rebuild\` (it creates a new generation behind the alias ${this.opts.alias}).`,
+      );
+    }
+    if (have !== spec.dim) {
+      throw new StoreError(
+        `Qdrant collection ${collection} at ${this.opts.url} holds ${have}-dimensional dense vectors, but the embedder produces ${spec.dim}; run \`crm-index rebuild\` to re-index with the current model, or set EMBEDDING_DIM=${have} / use the model that built it.`,
+      );
+    }
+  }
+
+  private async createGeneration(spec: CollectionSpec): Promise<string> {
+    const name = generationName(this.opts.alias, nextStamp());
+    await this.call(`creating collection ${name}`, () =>
+      this.client.createCollection(name, createCollectionBody(spec, this.opts.cluster)),
+    );
+    for (const idx of payloadIndexBodies()) {
+      await this.call(`indexing ${idx.field_name} on ${name}`, () =>
+        this.client.createPayloadIndex(name, { ...idx, wait: true }),
+      );
+    }
+    return name;
+  }
+
+  async ensure(spec: CollectionSpec): Promise<void> {
+    if (this.pinned) return this.checkDim(this.pinned, spec);
+    const current = await this.aliasTarget();
+    if (current) {
+      await this.checkDim(current, spec);
+      this.resolved = current;
+      return;
+    }
+    const plain = await this.call('checking collections', () =>
+      this.client.collectionExists(this.opts.alias),
+    );
+    if (plain.exists) {
+      // A plain collection under the alias name (e.g. made by the older Python tools): serve it as is.
+      await this.checkDim(this.opts.alias, spec);
+      this.resolved = this.opts.alias;
+      return;
+    }
+    const gen = await this.createGeneration(spec);
+    await this.call('creating the alias', () =>
+      this.client.updateCollectionAliases(swapAliasActions(this.opts.alias, gen, false)),
+    );
+    this.resolved = gen;
+  }
+
+  async upsert(points: ChunkPoint[]): Promise<void> {
+    if (points.length === 0) return;
+    await this.call(`writing ${points.length} points`, () =>
+      this.client.upsert(this.target, upsertBody(points)),
+    );
+  }
+
+  async deleteRecords(recordKeys: string[]): Promise<void> {
+    if (recordKeys.length === 0) return;
+    await this.call('deleting records', () => this.client.delete(this.target, deleteRecordsBody(recordKeys)));
+  }
+
+  async deleteChunksFrom(entries: { recordKey: string; fromIndex: number }[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.call('deleting chunks', () => this.client.delete(this.target, deleteChunksFromBody(entries)));
+  }
+
+  async getRecordStates(recordKeys: string[]): Promise<Map<string, RecordState>> {
+    const out = new Map<string, RecordState>();
+    for (let i = 0; i < recordKeys.length; i += STATE_BATCH) {
+      const batch = recordKeys.slice(i, i + STATE_BATCH);
+      const res = await this.call('reading record states', () =>
+        this.client.scroll(this.target, recordStatesScrollBody(batch)),
+      );
+      for (const p of res.points) {
+        const s = stateOf(p.payload);
+        if (s) out.set(s.recordKey, s);
+      }
+    }
+    return out;
+  }
+
+  async *scrollRecordStates(pageSize: number = DEFAULT_SCROLL_PAGE): AsyncIterable<RecordState[]> {
+    let offset: Schemas['ExtendedPointId'] | null | undefined;
+    for (;;) {
+      const res = await this.call('scrolling record states', () =>
+        this.client.scroll(this.target, scrollStatesBody(pageSize, offset)),
+      );
+      const page = res.points.map((p) => stateOf(p.payload)).filter((s): s is RecordState => s !== undefined);
+      if (page.length) yield page;
+      offset = res.next_page_offset as Schemas['ExtendedPointId'] | null | undefined;
+      if (offset === null || offset === undefined) return;
+    }
+  }
+
+  async search(req: SearchRequest): Promise<ScoredChunk[]> {
+    const body = queryBody(req);
+    const res = await this.call(`searching (${req.mode})`, () => this.client.query(this.target, body));
+    return res.points.map((p) => ({
+      id: String(p.id),
+      score: p.score,
+      payload: (p.payload ?? {}) as ChunkPayload,
+    }));
+  }
+
+  async count(): Promise<number> {
+    const res = await this.call('counting points', () => this.client.count(this.target, { exact: true }));
+    return res.count;
+  }
+
+  async beginGeneration(spec: CollectionSpec): Promise<VectorStore> {
+    const name = await this.createGeneration(spec);
+    return new QdrantStore(this.client, this.opts, name);
+  }
+
+  private generationOf(other: VectorStore, doing: string): string {
+    if (!(other instanceof QdrantStore) || !other.pinned || other.opts.alias !== this.opts.alias) {
+      throw new StoreError(
+        `Cannot ${doing}: the handle is not a generation begun behind the alias ${this.opts.alias} (use beginGeneration on the same store).`,
+      );
+    }
+    return other.pinned;
+  }
+
+  async activateGeneration(next: VectorStore): Promise<void> {
+    const gen = this.generationOf(next, 'activate a generation');
+    const old = await this.aliasTarget();
+    if (!old) {
+      const plain = await this.call('checking collections', () =>
+        this.client.collectionExists(this.opts.alias),
+      );
+      if (plain.exists) {
+        // An alias cannot share a name with a collection, so a plain collection must go
+        // first: the one moment searches can fail, and only on the first migration.
+        await this.call(`dropping the plain collection ${this.opts.alias}`, () =>
+          this.client.deleteCollection(this.opts.alias),
+        );
+      }
+    }
+    await this.call('switching the alias', () =>
+      this.client.updateCollectionAliases(swapAliasActions(this.opts.alias, gen, old !== undefined)),
+    );
+    this.resolved = gen;
+    if (old && old !== gen) {
+      await this.call(`dropping the old generation ${old}`, () => this.client.deleteCollection(old));
+    }
+  }
+
+  async dropGeneration(g: VectorStore): Promise<void> {
+    const gen = this.generationOf(g, 'drop a generation');
+    if ((await this.aliasTarget()) === gen) {
+      throw new StoreError(
+        `Generation ${gen} is the one served under ${this.opts.alias}; it cannot be dropped.`,
+      );
+    }
+    await this.call(`dropping generation ${gen}`, () => this.client.deleteCollection(gen));
+  }
+
+  async close(): Promise<void> {
+    // The REST client holds no connection that needs closing.
+  }
+}
+
+function stateOf(payload: Record<string, unknown> | null | undefined): RecordState | undefined {
+  if (!payload || typeof payload.record_key !== 'string') return undefined;
+  return {
+    recordKey: payload.record_key,
+    fingerprint: String(payload.fingerprint ?? ''),
+    chunkCount: Number(payload.chunk_count ?? 0),
+  };
+}
