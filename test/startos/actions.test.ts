@@ -84,8 +84,9 @@ describe('action registry', () => {
       'refresh-search-index': { name: 'Refresh search index', hasInput: false },
       'index-status': { name: 'Index status', hasInput: false },
     };
-    for (const id of Object.keys(expected)) {
-      const meta = await actions.get(id as keyof typeof expected & string).exportMetadata({ effects });
+    const ids = ['configure', 'build-search-index', 'refresh-search-index', 'index-status'] as const;
+    for (const id of ids) {
+      const meta = await actions.get(id).exportMetadata({ effects });
       expect(meta.name).toBe(expected[id]!.name);
       expect(meta.hasInput).toBe(expected[id]!.hasInput);
       expect(meta.allowedStatuses).toBe('any');
