@@ -204,11 +204,15 @@ export class HttpEmbedder implements DenseEmbedder {
               'text longer than EMBED_MAX_TOKENS_PER_REQUEST was truncated before embedding',
             );
           }
-          return this.queue
-            .add(() => this.sendWithRetries(b.texts, signal), { signal, throwOnTimeout: true })
-            .then((vecs) => {
-              for (let k = 0; k < vecs.length; k++) out[b.start + k] = vecs[k]!;
-            });
+          return (
+            this.queue
+              // No queue-level signal: p-queue would add one abort listener per batch. A task that
+              // starts after an abort fails at once in sendWithRetries instead.
+              .add(() => this.sendWithRetries(b.texts, signal), { throwOnTimeout: true })
+              .then((vecs) => {
+                for (let k = 0; k < vecs.length; k++) out[b.start + k] = vecs[k]!;
+              })
+          );
         }),
       );
     } catch (err) {

@@ -180,18 +180,26 @@ export function statusError(
  */
 export class MalformedReplyError extends TransientError {}
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Little-endian float32, as OpenAI-compatible servers encode `encoding_format: base64`. */
 export function decodeBase64Float32(b64: string): Float32Array | undefined {
   const buf = Buffer.from(b64, 'base64');
   if (buf.byteLength % 4 !== 0) return undefined;
+  if (LITTLE_ENDIAN) {
+    // One copy into an aligned buffer (Buffer's pool offset may not be a multiple of 4).
+    return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  }
   const out = new Float32Array(buf.byteLength / 4);
   for (let i = 0; i < out.length; i++) out[i] = buf.readFloatLE(i * 4);
   return out;
 }
 
 export function encodeBase64Float32(v: Float32Array | readonly number[]): string {
-  const buf = Buffer.alloc(v.length * 4);
-  for (let i = 0; i < v.length; i++) buf.writeFloatLE(v[i]!, i * 4);
+  const f = v instanceof Float32Array ? v : Float32Array.from(v);
+  if (LITTLE_ENDIAN) return Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
+  const buf = Buffer.alloc(f.length * 4);
+  for (let i = 0; i < f.length; i++) buf.writeFloatLE(f[i]!, i * 4);
   return buf.toString('base64');
 }
 

@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .action(
       action(async (opts: { host?: string; port?: string }, cmd: Command) => {
         const config = configFrom(cmd, { 'embed-server-host': opts.host, 'embed-server-port': opts.port });
-        const { LOCAL_MODEL, logger } = await import('../../config/index.js');
+        const { logger } = await import('../../config/index.js');
         const { createDenseEmbedder } = await import('../../encoders/factory.js');
         const { startEmbedServer } = await import('../../encoders/embedServer.js');
         const log = logger('embed-server');
@@ -28,14 +28,8 @@ export function register(program: Command): void {
             'SPARK_CONTROL_URL is ignored: embed-server serves the local model',
           );
         }
-        const embedder = await createDenseEmbedder({
-          ...config,
-          sparkControlUrl: undefined,
-          embedderKind: 'local',
-          embeddingDim: undefined,
-          embeddingModel: undefined,
-          resolvedModel: LOCAL_MODEL,
-        });
+        // The factory picks by embedderKind alone; forcing it never proxies SPARK_CONTROL_URL.
+        const embedder = await createDenseEmbedder({ ...config, embedderKind: 'local' });
         const server = await startEmbedServer({
           embedder,
           host: config.embedServerHost,

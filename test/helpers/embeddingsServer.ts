@@ -116,9 +116,11 @@ export function expectedVector(text: string, dim: number): Float32Array {
 }
 
 function toBase64(v: ArrayLike<number>): string {
-  const buf = Buffer.alloc(v.length * 4);
-  for (let i = 0; i < v.length; i++) buf.writeFloatLE(v[i]!, i * 4);
-  return buf.toString('base64');
+  const f = Float32Array.from(v);
+  // Explicit little-endian, whatever the host order, as the protocol requires.
+  const view = new DataView(f.buffer);
+  for (let i = 0; i < f.length; i++) view.setFloat32(i * 4, v[i]!, true);
+  return Buffer.from(f.buffer).toString('base64');
 }
 
 export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}): Promise<EmbeddingsServer> {
