@@ -247,7 +247,9 @@ export class Bm25Encoder implements SparseEncoder {
       }
       const slot = this.lookup(s, start, i, h);
       if (slot < 0) continue;
-      if (this.counts[slot]++ === 0) touched.push(slot);
+      const counts = this.counts;
+      if (counts[slot] === 0) touched.push(slot);
+      counts[slot] = counts[slot]! + 1;
       docLen++;
     }
     this.docLen = docLen;

@@ -26,17 +26,13 @@ function murmur3(bytes: Uint8Array): number {
     h = (h << 13) | (h >>> 19);
     h = (Math.imul(h, 5) + 0xe6546b64) | 0;
   }
-  let r = 0;
-  switch (bytes.length & 3) {
-    case 3:
-      r ^= bytes[tail + 2]! << 16;
-    // falls through
-    case 2:
-      r ^= bytes[tail + 1]! << 8;
-    // falls through
-    case 1:
-      r ^= bytes[tail]!;
-      h ^= k(r);
+  const rest = bytes.length & 3;
+  if (rest > 0) {
+    let r = 0;
+    if (rest === 3) r ^= bytes[tail + 2]! << 16;
+    if (rest >= 2) r ^= bytes[tail + 1]! << 8;
+    r ^= bytes[tail]!;
+    h ^= k(r);
   }
   h ^= bytes.length;
   h ^= h >>> 16;
