@@ -1,14 +1,16 @@
 /**
  * Stateless Streamable HTTP for the MCP server: POST /mcp, plus GET /healthz
- * for supervisors. Each request gets a fresh McpServer and transport (the
- * SDK's documented stateless pattern, `sessionIdGenerator: undefined`); the
- * CRM connections and search engine live in the shared context.
+ * for supervisors. Each request gets a fresh transport with
+ * `sessionIdGenerator: undefined` (the SDK's stateless pattern) and an McpServer
+ * not connected to anything else; the CRM connections and search engine live in
+ * the shared context.
  *
  * Invariant: off loopback nothing reaches a tool without the bearer token and
  * an allowed Host header (auth.ts); /healthz reveals nothing but liveness.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { logger } from '../config/log.js';
 import { authPolicy, checkRequest } from './auth.js';
@@ -33,6 +35,8 @@ export interface McpHttpServer {
 
 /** Longest User-Agent kept as the audit log's client name. */
 const CLIENT_NAME_MAX = 120;
+/** Idle McpServer instances kept for reuse; about the concurrency one process serves well. */
+const POOL_MAX = 32;
 
 export async function startMcpHttp(opts: McpHttpOptions): Promise<McpHttpServer> {
   const policy = authPolicy({
@@ -79,17 +83,37 @@ export async function startMcpHttp(opts: McpHttpOptions): Promise<McpHttpServer>
       );
     }
     const ua = req.headers['user-agent'];
-    const mcp = buildMcpServer(opts.ctx, { fallbackClient: ua ? ua.slice(0, CLIENT_NAME_MAX) : 'http' });
+    const pooled = idle.pop() ?? newPooled();
+    pooled.client = ua ? ua.slice(0, CLIENT_NAME_MAX) : 'http';
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
       enableJsonResponse: true,
     });
     res.on('close', () => {
-      void transport.close();
-      void mcp.close();
+      void transport
+        .close()
+        .then(() => pooled.server.close())
+        .then(() => {
+          if (idle.length < POOL_MAX) idle.push(pooled);
+        });
     });
-    await mcp.connect(transport);
+    await pooled.server.connect(transport);
     await transport.handleRequest(req, res);
+  }
+
+  // A fresh transport per request (stateless), but McpServer instances are
+  // reused once their request is done: registering the tools costs tens of
+  // milliseconds, far more than a search. A pooled server serves one request
+  // at a time, so its client name is that request's.
+  interface Pooled {
+    server: McpServer;
+    client: string;
+  }
+  const idle: Pooled[] = [];
+  function newPooled(): Pooled {
+    const p: Pooled = { server: undefined as unknown as McpServer, client: 'http' };
+    p.server = buildMcpServer(opts.ctx, { fallbackClient: () => p.client, useClientInfo: false });
+    return p;
   }
 
   await new Promise<void>((resolve, reject) => {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import Database from 'better-sqlite3';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../config/errors.js';
@@ -143,6 +144,25 @@ describe('MCP over stateless Streamable HTTP', () => {
   it('refuses a bad Host on loopback too (DNS rebinding)', async () => {
     const r = await raw(open.port, { headers: { ...mcpHeaders, Host: 'attacker.example' }, body: listBody });
     expect(r.status).toBe(403);
+  });
+
+  it('logs an HTTP write under the User-Agent, also when a pooled server served another client before', async () => {
+    const call = (ua: string, body: string) =>
+      raw(open.port, {
+        headers: { ...mcpHeaders, Host: 'localhost', 'User-Agent': ua },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 2,
+          method: 'tools/call',
+          params: { name: 'add_note', arguments: { subject_table: 'people', subject_id: 2, body } },
+        }),
+      });
+    expect((await call('agent-one/1.0', 'first')).status).toBe(200);
+    expect((await call('agent-two/2.0', 'second')).status).toBe(200);
+    const db = new Database(fx.crmPath, { readonly: true });
+    const rows = db.prepare("SELECT client FROM mcp_write_log WHERE tool = 'add_note' ORDER BY id").all();
+    db.close();
+    expect(rows).toEqual([{ client: 'agent-one/1.0' }, { client: 'agent-two/2.0' }]);
   });
 
   it('answers GET /mcp with 405: the server is stateless', async () => {
