@@ -1,6 +1,6 @@
 /**
  * A real outside client: the MCP Inspector CLI (pinned devDependency
- * "@modelcontextprotocol/inspector": "0.x" — see docs/mcp.md) lists the tools
+ * "@modelcontextprotocol/inspector": "2.12.0" — see docs/mcp.md) lists the tools
  * and calls add_note against a demo CRM over stdio. Runs only when the
  * inspector is installed; it exits non-zero on a tool error.
  */
@@ -60,12 +60,8 @@ describe.skipIf(!haveInspector)('MCP Inspector CLI', () => {
       'tools/call',
       '--tool-name',
       'add_note',
-      '--tool-arg',
-      'subject_table=organizations',
-      '--tool-arg',
-      'subject_id=1',
-      '--tool-arg',
-      'body=Added by the inspector',
+      '--tool-args-json',
+      JSON.stringify({ subject_table: 'organizations', subject_id: 1, body: 'Added by the inspector' }),
     ]);
     const db = new Database(crmPath, { readonly: true });
     const notes = db
