@@ -12,6 +12,9 @@ import {
 import { ensureConsumer, maxSeq } from '../../triggers/changelog.js';
 import { captured, referenceCrm } from './helpers.js';
 
+/** Record tables get 4 triggers (ai, ad, ak, au), link tables 3 (ai, ad, au). */
+const TRIGGER_COUNT = DEFAULT_SOURCE_MAP.tables.reduce((n, t) => n + (t.kind === 'record' ? 4 : 3), 0);
+
 let db: Db | undefined;
 afterEach(() => db?.close());
 
@@ -147,7 +150,7 @@ describe('install / verify / uninstall', () => {
     expect(verifyCapture(db, DEFAULT_SOURCE_MAP).ok).toBe(false);
     const report = installCapture(db, DEFAULT_SOURCE_MAP);
     expect(report.upgradedFrom?.version).toBe(0);
-    expect(report.replaced).toHaveLength(23);
+    expect(report.replaced).toHaveLength(TRIGGER_COUNT);
     expect(verifyCapture(db, DEFAULT_SOURCE_MAP)).toMatchObject({ ok: true, installedVersion: 1 });
   });
 
@@ -168,7 +171,7 @@ describe('install / verify / uninstall', () => {
     db.exec(`UPDATE organizations SET name = 'Acme 2' WHERE id = 1`);
     db.exec(`UPDATE organizations SET name = 'Acme' WHERE id = 1`);
     const report = uninstallCapture(db);
-    expect(report.triggers).toHaveLength(23);
+    expect(report.triggers).toHaveLength(TRIGGER_COUNT);
     expect(report.tables.sort()).toEqual(['_cdc_changelog', '_cdc_consumers', '_cdc_meta', '_cdc_tables']);
     expect(db.prepare(`SELECT name FROM sqlite_master WHERE name GLOB '_cdc_*'`).all()).toEqual([]);
     expect(db.prepare(`SELECT * FROM sqlite_sequence WHERE name = '_cdc_changelog'`).all()).toEqual([]);
