@@ -5,7 +5,7 @@
  * settings that make up a fingerprint.
  */
 import type { Config } from '../config/index.js';
-import { logger } from '../config/log.js';
+import { logger, setLogLevel } from '../config/log.js';
 import { openCrm, type Db } from '../crm/db.js';
 import { loadSourceMap } from '../crm/loadSourceMap.js';
 import type { SourceMap } from '../crm/sourceMap.js';
@@ -47,6 +47,7 @@ export function chunkSettings(config: Config): ChunkSettings {
 }
 
 export async function openPipeline(config: Config, overrides: OpenOverrides = {}): Promise<PipelineContext> {
+  setLogLevel(config.logLevel);
   const log = logger('pipeline');
   const db = openCrm(config.dbPath, { busyTimeoutMs: config.busyTimeoutMs });
   try {

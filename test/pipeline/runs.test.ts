@@ -2,7 +2,7 @@
  * The one-shot runs against a live daemon and against searches: the lease
  * hand-over (refresh while follow runs) and the zero-downtime rebuild.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runRebuild, runRefresh } from '../../pipeline/runs.js';
 import { createStore } from '../../stores/factory.js';
@@ -14,6 +14,15 @@ import { backlog } from '../../triggers/changelog.js';
 import type { ChildProcess } from 'node:child_process';
 
 let world: World;
+
+/** Run the CLI without blocking this process: the embeddings server answering it lives here. */
+function runCli(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' }, (err, stdout, stderr) => {
+      resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
 let child: ChildProcess | null = null;
 
 beforeEach(async () => {
@@ -43,10 +52,7 @@ describe('refresh', () => {
     child.stderr!.on('data', (d) => (stderr += String(d)));
     await waitFor('follow started', () => stderr.includes('/healthz'));
     world.crm.prepare("INSERT INTO notes (subject_table, subject_id, author, body) VALUES ('organizations', 1, 'A', 'before refresh')").run();
-    const r = spawnSync(process.execPath, [CLI, 'refresh', '--json', '--wait', '30'], {
-      env: { ...process.env, ...worldEnv(world.dbPath, world.server.url) },
-      encoding: 'utf8',
-    });
+    const r = await runCli(['refresh', '--json', '--wait', '30'], worldEnv(world.dbPath, world.server.url));
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout) as { sweep: { orphans: number } };
@@ -71,10 +77,7 @@ describe('refresh', () => {
     ensureConsumer(ctx.db, 'index');
     const stubborn = new Lease(ctx.db, 'index', makeOwner('stubborn'), 60_000);
     expect(stubborn.tryAcquire()).toBe(true);
-    const r = spawnSync(process.execPath, [CLI, 'refresh', '--wait', '0.3'], {
-      env: { ...process.env, ...worldEnv(world.dbPath, world.server.url) },
-      encoding: 'utf8',
-    });
+    const r = await runCli(['refresh', '--wait', '0.3'], worldEnv(world.dbPath, world.server.url));
     expect(r.status).toBe(4);
     expect(r.stderr).toMatch(/held by stubborn@.*not handed over/);
     stubborn.release();
