@@ -207,7 +207,7 @@ export interface LoadGloveOptions {
 export function loadGlove(opts: LoadGloveOptions): GloveTable & { converted: boolean } {
   const file = cacheFile(opts.cacheDir);
   const source = opts.sourcePath ?? findGloveJson();
-  const sourceSize = source ? fs.statSync(source).size : undefined;
+  const sourceSize = source && fs.existsSync(source) ? fs.statSync(source).size : undefined;
   if (fs.existsSync(file)) {
     const table = parseCache(fs.readFileSync(file), file);
     if (sourceSize === undefined || table.sourceSize === sourceSize) return { ...table, converted: false };
