@@ -170,6 +170,21 @@ describe('incremental resolution', () => {
     expect(again.cursor).toBe(r.cursor);
   });
 
+  it('re-resolves the people of an organization whose entity changed (their name_org evidence names it)', () => {
+    const { db } = tempCrm();
+    open.push(db);
+    installCapture(db, DEFAULT_SOURCE_MAP);
+    db.exec(`INSERT INTO organizations (id, name, domain) VALUES (1, 'Acme', 'acme.com'), (2, 'Other', 'other.com');
+             INSERT INTO people (id, full_name, organization_id) VALUES (1, 'Jane Doe', 1), (2, 'Jane Doe', 2);`);
+    resolveIncremental(db);
+    expect(entityOf(db, 'people:2')).toBe('person:2');
+    db.exec(`UPDATE organizations SET domain = 'acme.com' WHERE id = 2`);
+    const r = resolveIncremental(db);
+    expect(entityOf(db, 'organizations:2')).toBe('org:1');
+    expect(entityOf(db, 'people:2')).toBe('person:1');
+    expect(r.changedRecordKeys.sort()).toEqual(['organizations:2', 'people:2']);
+  });
+
   it('refuses to run while another process holds its lease', async () => {
     const { db } = tempCrm();
     open.push(db);
