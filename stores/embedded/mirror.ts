@@ -37,10 +37,12 @@ export interface Hit {
   score: number;
 }
 
+/** Plain arrays: V8 keeps them packed (SMI / double) and pushes are far cheaper than growing typed arrays. */
 interface Postings {
-  slots: Int32Array;
-  vals: Float32Array;
-  len: number;
+  slots: number[];
+  vals: number[];
+  /** Live points holding the term. */
+  df: number;
 }
 
 /** Qdrant's IDF (BM25.md "IDF"). */
@@ -125,7 +127,6 @@ export class Mirror {
   private readonly entityIds: string[][] = [];
   private readonly sparseIdx: (Uint32Array | null)[] = [];
   private readonly postings = new Map<number, Postings>();
-  private readonly df = new Map<number, number>();
   private readonly ridToSlot = new Map<number, number>();
 
   constructor(readonly dim: number) {}
@@ -171,21 +172,12 @@ export class Mirror {
       const t = row.sparseIdx[i]!;
       let p = this.postings.get(t);
       if (!p) {
-        p = { slots: new Int32Array(4), vals: new Float32Array(4), len: 0 };
+        p = { slots: [], vals: [], df: 0 };
         this.postings.set(t, p);
       }
-      if (p.len === p.slots.length) {
-        const slots = new Int32Array(p.len * 2);
-        slots.set(p.slots);
-        const vals = new Float32Array(p.len * 2);
-        vals.set(p.vals);
-        p.slots = slots;
-        p.vals = vals;
-      }
-      p.slots[p.len] = slot;
-      p.vals[p.len] = row.sparseVal[i]!;
-      p.len++;
-      this.df.set(t, (this.df.get(t) ?? 0) + 1);
+      p.slots.push(slot);
+      p.vals.push(row.sparseVal[i]!);
+      p.df++;
     }
     this.ridToSlot.set(row.rid, slot);
     this.live++;
@@ -199,10 +191,8 @@ export class Mirror {
     const idx = this.sparseIdx[slot];
     if (idx) {
       for (let i = 0; i < idx.length; i++) {
-        const t = idx[i]!;
-        const d = (this.df.get(t) ?? 1) - 1;
-        if (d <= 0) this.df.delete(t);
-        else this.df.set(t, d);
+        const p = this.postings.get(idx[i]!);
+        if (p) p.df--;
       }
     }
     this.sparseIdx[slot] = null;
@@ -289,8 +279,10 @@ export class Mirror {
       seen.add(t);
       const p = this.postings.get(t);
       if (!p) continue;
-      const w = (values[qi] ?? 1) * idf(this.live, this.df.get(t) ?? 0);
-      for (let i = 0; i < p.len; i++) {
+      if (p.df === 0) continue;
+      const w = (values[qi] ?? 1) * idf(this.live, p.df);
+      const len = p.slots.length;
+      for (let i = 0; i < len; i++) {
         const s = p.slots[i]!;
         if (!alive[s]) continue;
         if (!hit[s]) {

@@ -1,0 +1,229 @@
+/**
+ * Embedded store benchmark: upsert throughput (batches of 256, ~120 sparse terms
+ * per point) and search latency p50/p95 per mode, at 10k and 100k points, for
+ * dim 100 (local embedder) and 768 (realistic HTTP model). Query embedding is
+ * excluded: query vectors are made up front. Also times sqlite-vec's vec0 KNN on
+ * the same vectors, the alternative the store's design was measured against.
+ *
+ *   npx tsx bench/store.ts                       # sizes 10000,100000; dims 100,768
+ *   npx tsx bench/store.ts --sizes 10000 --dims 100
+ *
+ * Targets: upsert >= 20,000 points/s; hybrid p95 <= 30 ms at 100k.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import * as sqliteVec from 'sqlite-vec';
+import { openEmbeddedStore } from '../stores/embedded.js';
+import { pointId } from '../stores/ids.js';
+import type { ChunkPoint, SearchRequest } from '../stores/types.js';
+
+const args = process.argv.slice(2);
+const arg = (name: string, def: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
+};
+const SIZES = arg('sizes', '10000,100000').split(',').map(Number);
+const DIMS = arg('dims', '100,768').split(',').map(Number);
+const BATCH = 256;
+const TERMS = 120;
+const VOCAB = 30_000;
+const QUERIES = 100;
+
+function prng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const rand = prng(42);
+/** Zipf-like term ids: a few very common terms, a long tail, like real text. */
+const term = () => Math.floor(Math.pow(VOCAB, rand())) + 1_000_000;
+const TEXT = 'lorem ipsum dolor sit amet '.repeat(40);
+const tables = ['organizations', 'people', 'deals', 'activities', 'notes'];
+
+function makePoint(i: number, dim: number): ChunkPoint {
+  const dense = new Float32Array(dim);
+  for (let d = 0; d < dim; d++) dense[d] = rand() * 2 - 1;
+  const set = new Set<number>();
+  while (set.size < TERMS) set.add(term());
+  const indices = [...set];
+  const recordKey = `${tables[i % 5]}:${i}`;
+  return {
+    id: pointId(recordKey, 0),
+    dense,
+    sparse: { indices, values: indices.map(() => 0.5 + rand()) },
+    payload: {
+      record_key: recordKey,
+      table: tables[i % 5]!,
+      chunk_index: 0,
+      chunk_count: 1,
+      fingerprint: `fp${i}`,
+      text: TEXT,
+      title: `Record ${i}`,
+      kind: i % 3 ? 'email' : 'call',
+      stage: i % 7 ? 'open' : 'won',
+      organization_id: `org-${i % 500}`,
+      date: `2024-${String((i % 12) + 1).padStart(2, '0')}-15T10:00:00Z`,
+      owner: `owner-${i % 10}`,
+      entity_ids: [`ent-${i % 1000}`],
+    },
+  };
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+interface Row {
+  dim: number;
+  n: number;
+  what: string;
+  value: string;
+}
+const rows: Row[] = [];
+const push = (dim: number, n: number, what: string, value: string) => {
+  rows.push({ dim, n, what, value });
+  console.error(`  dim ${dim} n ${n}: ${what} = ${value}`);
+};
+
+async function timeQueries(
+  fn: (i: number) => Promise<unknown> | unknown,
+): Promise<{ p50: number; p95: number }> {
+  const t: number[] = [];
+  for (let i = 0; i < QUERIES; i++) {
+    const s = performance.now();
+    await fn(i);
+    t.push(performance.now() - s);
+  }
+  return { p50: pct(t, 50), p95: pct(t, 95) };
+}
+const ms = (x: { p50: number; p95: number }) => `p50 ${x.p50.toFixed(2)} ms, p95 ${x.p95.toFixed(2)} ms`;
+
+async function run(dim: number, maxN: number): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-index-bench-'));
+  const file = path.join(dir, 'index.db');
+  try {
+    const store = openEmbeddedStore(file);
+    await store.ensure({ dim, model: 'bench' });
+    const checkpoints = SIZES.filter((s) => s <= maxN).sort((a, b) => a - b);
+    let written = 0;
+    let writeMs = 0;
+    const queries: SearchRequest[] = [];
+    for (let q = 0; q < QUERIES; q++) {
+      const p = makePoint(10_000_000 + q, dim);
+      queries.push({
+        mode: 'hybrid',
+        dense: p.dense,
+        sparse: { indices: p.sparse.indices.slice(0, 6), values: [1, 1, 1, 1, 1, 1] },
+        limit: 10,
+      });
+    }
+    for (const target of checkpoints) {
+      while (written < target) {
+        const batch: ChunkPoint[] = [];
+        for (let i = 0; i < BATCH && written + i < target; i++) batch.push(makePoint(written + i, dim));
+        const s = performance.now();
+        await store.upsert(batch);
+        writeMs += performance.now() - s;
+        written += batch.length;
+      }
+      push(
+        dim,
+        target,
+        'upsert points/s (cumulative)',
+        Math.round(written / (writeMs / 1000)).toLocaleString('en'),
+      );
+      // A fresh reader: what the MCP server pays on its first search.
+      const reader = openEmbeddedStore(file, { readonly: true });
+      const s0 = performance.now();
+      await reader.search({ ...queries[0]!, mode: 'sparse' });
+      push(dim, target, 'first search (mirror load)', `${(performance.now() - s0).toFixed(0)} ms`);
+      for (const mode of ['dense', 'sparse', 'hybrid'] as const) {
+        push(
+          dim,
+          target,
+          `${mode} search`,
+          ms(await timeQueries((i) => reader.search({ ...queries[i]!, mode }))),
+        );
+      }
+      const filter = { tables: ['deals', 'people'], dateFrom: '2024-03-01', dateTo: '2024-09-30' };
+      push(
+        dim,
+        target,
+        'hybrid + filter',
+        ms(await timeQueries((i) => reader.search({ ...queries[i]!, filter }))),
+      );
+      // Incremental freshness: another connection writes 256 points, the reader catches up.
+      const s1 = performance.now();
+      await store.upsert(Array.from({ length: BATCH }, (_, i) => makePoint(i, dim)));
+      const w1 = performance.now();
+      await reader.search(queries[1]!);
+      push(
+        dim,
+        target,
+        'catch-up after 256 foreign writes',
+        `${(performance.now() - w1).toFixed(1)} ms (write ${(w1 - s1).toFixed(1)} ms)`,
+      );
+      await reader.close();
+      vec0Compare(file, dim, target, queries);
+    }
+    await store.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** sqlite-vec vec0 on the same vectors: insert rate and unfiltered KNN latency. */
+function vec0Compare(file: string, dim: number, n: number, queries: SearchRequest[]): void {
+  const db = new Database(file);
+  sqliteVec.load(db);
+  const gen = db.prepare("SELECT value FROM _store_meta WHERE key='active'").pluck().get() as string;
+  db.exec(
+    `DROP TABLE IF EXISTS bench_vec; CREATE VIRTUAL TABLE bench_vec USING vec0(embedding float[${dim}] distance_metric=cosine)`,
+  );
+  const ins = db.prepare('INSERT INTO bench_vec(rowid, embedding) VALUES (?, ?)');
+  const s = performance.now();
+  const all = db.prepare(`SELECT rid, dense FROM pts_${gen}`).all() as { rid: number; dense: Buffer }[];
+  db.transaction(() => {
+    for (const r of all) ins.run(BigInt(r.rid), r.dense);
+  })();
+  const insMs = performance.now() - s;
+  push(dim, n, 'vec0 insert points/s (vectors only)', Math.round(n / (insMs / 1000)).toLocaleString('en'));
+  const knn = db.prepare('SELECT rowid, distance FROM bench_vec WHERE embedding MATCH ? AND k = 10');
+  const t: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    const q = Float32Array.from(queries[i]!.dense!);
+    const a = performance.now();
+    knn.all(Buffer.from(q.buffer));
+    t.push(performance.now() - a);
+  }
+  push(
+    dim,
+    n,
+    'vec0 dense KNN (unfiltered, 30 q)',
+    `p50 ${pct(t, 50).toFixed(2)} ms, p95 ${pct(t, 95).toFixed(2)} ms`,
+  );
+  db.exec('DROP TABLE bench_vec');
+  db.close();
+}
+
+const maxN = Math.max(...SIZES);
+for (const dim of DIMS) await run(dim, maxN);
+
+console.log('\n| dim | points | measure | value |\n| --- | --- | --- | --- |');
+for (const r of rows) console.log(`| ${r.dim} | ${r.n.toLocaleString('en')} | ${r.what} | ${r.value} |`);
+console.log(
+  `\nload average at end: ${os
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(
+      ' ',
+    )}; machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}; targets: upsert >= 20,000 points/s, hybrid p95 <= 30 ms at 100k`,
+);
