@@ -76,14 +76,17 @@ export class LocalGloveEmbedder implements DenseEmbedder {
     const t = this.table;
     if (!t) throw new Error('LocalGloveEmbedder.embedOne called before init()');
     const tokens = tokenize(String(text));
-    const acc = new Float64Array(t.dim);
+    const dim = t.dim;
+    const vectors = t.vectors;
+    const weights = t.weights;
+    const acc = new Float64Array(dim);
     let known = 0;
     for (const tok of tokens) {
       const row = t.lookup(tok);
       if (row < 0) continue;
-      const w = t.weights[row]!;
-      const base = row * t.dim;
-      for (let d = 0; d < t.dim; d++) acc[d]! += w * t.vectors[base + d]!;
+      const w = weights[row]!;
+      const base = row * dim;
+      for (let d = 0; d < dim; d++) acc[d] = acc[d]! + w * vectors[base + d]!;
       known++;
     }
     if (known > 0) {
