@@ -16,10 +16,12 @@ export interface OpenedEngine {
 }
 
 export async function openSearchEngine(config: Config): Promise<OpenedEngine> {
+  // Not initialised here: the engine does it on the first query that needs a dense vector,
+  // so sparse-only use never waits for the model to load.
   const dense = await createDenseEmbedder(config);
-  await dense.init();
   try {
-    const store = await createStore(config);
+    // Read-only: a search process never writes the index, and a missing index says "run rebuild".
+    const store = await createStore(config, { readonly: true });
     return {
       engine: createSearchEngine({ store, dense, sparse: new Bm25Encoder() }),
       async close() {

@@ -91,10 +91,8 @@ describe.skipIf(!haveInspector)('MCP Inspector CLI', () => {
         'tools/call',
         '--tool-name',
         'search',
-        '--tool-arg',
-        'query=Zyxwv',
-        '--tool-arg',
-        'mode=sparse',
+        '--tool-args-json',
+        JSON.stringify({ query: 'Zyxwv', mode: 'sparse' }),
       ]),
     ) as { structuredContent: { hits: { key: string }[] } };
     expect(out.structuredContent.hits[0]?.key).toBe('notes:1');
