@@ -10,8 +10,9 @@
  * - reads are single short statements, never a long read transaction, so the
  *   CRM's WAL checkpoints are never stalled (invariant 5);
  * - prune deletes only rows every consumer has passed, in bounded batches so
- *   the write lock is held briefly; seq is never reused afterwards because
- *   _cdc_changelog is AUTOINCREMENT and maxSeq reads sqlite_sequence.
+ *   the write lock is held briefly, and always keeps the newest row: seq is
+ *   the table's rowid (max+1), so that row is what keeps seq from ever being
+ *   reused after the processed changes are pruned away (see triggers/sql.ts).
  */
 import { LeaseError, SourceError } from '../config/errors.js';
 import { classifySqliteError, type Db } from '../crm/db.js';
@@ -56,9 +57,7 @@ export function ensureConsumer(db: Db, name: string, startAt: 'beginning' | 'now
   return op('ensureConsumer on the changelog', () => {
     db.prepare(
       `INSERT INTO _cdc_consumers (name, seq, updated_at) VALUES (?, ${
-        startAt === 'now'
-          ? `coalesce((SELECT seq FROM sqlite_sequence WHERE name = '_cdc_changelog'), 0)`
-          : '0'
+        startAt === 'now' ? `coalesce((SELECT max(seq) FROM _cdc_changelog), 0)` : '0'
       }, ?) ON CONFLICT (name) DO NOTHING`,
     ).run(name, Date.now());
   });
@@ -127,12 +126,14 @@ function consumerExists(db: Db, name: string): boolean {
   return db.prepare(`SELECT 1 FROM _cdc_consumers WHERE name = ?`).get(name) !== undefined;
 }
 
-/** The highest seq ever assigned (0 if none): from sqlite_sequence, so correct even after pruning to empty. */
+/**
+ * The highest seq ever assigned (0 if none). The changelog's newest row is
+ * never pruned, so max(seq) stays correct after pruning; one rowid lookup.
+ */
 export function maxSeq(db: Db): number {
   return op('maxSeq on the changelog', () => {
-    const row = db.prepare(`SELECT seq FROM sqlite_sequence WHERE name = '_cdc_changelog'`).get() as
-      { seq: number } | undefined;
-    return row?.seq ?? 0;
+    const row = db.prepare(`SELECT coalesce(max(seq), 0) AS s FROM _cdc_changelog`).get() as { s: number };
+    return row.s;
   });
 }
 
@@ -164,21 +165,26 @@ export function oldestPendingAt(db: Db, name: string): number | null {
 
 /**
  * Delete changes every consumer has processed (seq <= the smallest cursor),
- * at most `batchSize` rows per transaction, until none are left. With no
+ * at most `batchSize` rows per transaction, until none are left, keeping the
+ * newest row (the high-water mark that keeps seq from being reused). With no
  * consumers nothing is deleted: nobody has read those changes yet.
  */
 export function pruneChangelog(db: Db, batchSize: number): number {
   return op('pruneChangelog on the changelog', () => {
     const size = Math.max(1, Math.floor(batchSize));
-    const floor = db.prepare(`SELECT min(seq) AS s FROM _cdc_consumers`).get() as { s: number | null };
-    if (floor.s === null) return 0;
+    const bound = db
+      .prepare(
+        `SELECT min((SELECT min(seq) FROM _cdc_consumers), (SELECT max(seq) FROM _cdc_changelog) - 1) AS s`,
+      )
+      .get() as { s: number | null };
+    if (bound.s === null) return 0;
     // Each statement is its own short transaction, so the CRM waits at most one batch for the write lock.
     const del = db.prepare(
       `DELETE FROM _cdc_changelog WHERE seq IN (SELECT seq FROM _cdc_changelog WHERE seq <= ? ORDER BY seq LIMIT ?)`,
     );
     let total = 0;
     for (;;) {
-      const n = del.run(floor.s, size).changes;
+      const n = del.run(bound.s, size).changes;
       total += n;
       if (n < size) return total;
     }

@@ -233,7 +233,6 @@ function dropAll(db: Db, globs: readonly string[], names: readonly string[]): Un
             )
             .all(...names) as { name: string }[]);
     const tables = [...byGlob, ...byName].map((r) => r.name);
-    // Dropping an AUTOINCREMENT table also deletes its sqlite_sequence row.
     for (const t of tables) db.exec(`DROP TABLE IF EXISTS ${quoteIdent(t)}`);
     return { triggers, tables };
   });

@@ -1,0 +1,169 @@
+/**
+ * Trigger overhead: how much slower the CRM's writes get with capture
+ * installed. Same run, same machine, same workload on two fresh reference CRMs
+ * (one without capture, one with), WAL mode, at synchronous=NORMAL and FULL,
+ * for single-row commits and 100-row transactions.
+ *
+ * The workload is the CRM's typical write on `interactions`: alternately insert
+ * a meeting note (~600 bytes of body) and edit the subject and body of the row
+ * just inserted, so both the INSERT and the UPDATE OF ... WHEN triggers run.
+ *
+ * Rounds alternate which database goes first, and each cell reports the median
+ * round, so disk and CPU noise from other processes hits both sides alike.
+ *
+ * Targets (ISSUE 2): captured/uncaptured time <= 1.3x at NORMAL single-row
+ * commits, <= 1.05x at FULL.
+ *
+ * Run: npx tsx bench/trigger-overhead.ts [--rounds 5] [--dir <folder on the disk to measure>]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openCrm, type Db } from '../crm/db.js';
+import { REFERENCE_SCHEMA_SQL } from '../crm/schema.js';
+import { DEFAULT_SOURCE_MAP } from '../crm/sourceMap.js';
+import { installCapture } from '../triggers/install.js';
+
+const args = process.argv.slice(2);
+const arg = (name: string, dflt: string): string => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1]! : dflt;
+};
+const ROUNDS = Number(arg('rounds', '5'));
+const baseDir = fs.mkdtempSync(path.join(arg('dir', os.tmpdir()), 'crm-index-bench-'));
+
+type Sync = 'NORMAL' | 'FULL';
+type Shape = 'single' | 'tx100';
+
+/** Operations per measured round; FULL single-row commits fsync each time, so fewer of them. */
+const OPS: Record<Sync, Record<Shape, number>> = {
+  NORMAL: { single: 4_000, tx100: 20_000 },
+  FULL: { single: 600, tx100: 20_000 },
+};
+
+const BODY =
+  'Met with the founders to discuss the seed round, burn, hiring plan and the pilot with two banks. '.repeat(
+    6,
+  );
+
+function freshDb(name: string, sync: Sync, capture: boolean): Db {
+  const db = openCrm(path.join(baseDir, `${name}.db`), { create: true });
+  db.exec(REFERENCE_SCHEMA_SQL);
+  db.pragma(`synchronous = ${sync}`);
+  if (capture) installCapture(db, DEFAULT_SOURCE_MAP);
+  return db;
+}
+
+/** One round of `ops` writes; returns elapsed milliseconds. */
+function runRound(db: Db, shape: Shape, ops: number, startId: number): number {
+  const ins = db.prepare(
+    `INSERT INTO interactions (id, kind, subject, body, owner) VALUES (?, 'meeting', ?, ?, 'ana')`,
+  );
+  const upd = db.prepare(`UPDATE interactions SET subject = ?, body = ?, updated_at = ? WHERE id = ?`);
+  const op = (i: number): void => {
+    const id = startId + (i >> 1);
+    if (i % 2 === 0) ins.run(id, `Meeting ${id}`, BODY);
+    else upd.run(`Meeting ${id} (edited)`, BODY + ' Follow-up next week.', String(i), id);
+  };
+  const t0 = process.hrtime.bigint();
+  if (shape === 'single') {
+    for (let i = 0; i < ops; i++) op(i);
+  } else {
+    const tx = db.transaction((from: number) => {
+      for (let i = from; i < from + 100; i++) op(i);
+    });
+    for (let i = 0; i < ops; i += 100) tx(i);
+  }
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
+
+interface Row {
+  sync: Sync;
+  shape: Shape;
+  ops: number;
+  plainOps: number;
+  capturedOps: number;
+  ratio: number;
+  target: number | null;
+}
+
+const TARGET: Record<Sync, Partial<Record<Shape, number>>> = {
+  NORMAL: { single: 1.3 },
+  FULL: { single: 1.05 },
+};
+
+const rows: Row[] = [];
+for (const sync of ['NORMAL', 'FULL'] as const) {
+  for (const shape of ['single', 'tx100'] as const) {
+    const ops = OPS[sync][shape];
+    const plain = freshDb(`plain-${sync}-${shape}`, sync, false);
+    const captured = freshDb(`captured-${sync}-${shape}`, sync, true);
+    // Warm-up: page cache, statement cache, WAL file creation.
+    runRound(plain, shape, 200, 1);
+    runRound(captured, shape, 200, 1);
+    const tPlain: number[] = [];
+    const tCaptured: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const start = 1_000_000 * (r + 1);
+      if (r % 2 === 0) {
+        tPlain.push(runRound(plain, shape, ops, start));
+        tCaptured.push(runRound(captured, shape, ops, start));
+      } else {
+        tCaptured.push(runRound(captured, shape, ops, start));
+        tPlain.push(runRound(plain, shape, ops, start));
+      }
+    }
+    const changes = (captured.prepare(`SELECT count(*) AS n FROM _cdc_changelog`).get() as { n: number }).n;
+    const expected = 200 + ROUNDS * ops;
+    if (changes !== expected)
+      throw new Error(`captured ${changes} changes, expected ${expected}: capture lost writes`);
+    plain.close();
+    captured.close();
+    const mp = median(tPlain);
+    const mc = median(tCaptured);
+    rows.push({
+      sync,
+      shape,
+      ops,
+      plainOps: (ops / mp) * 1000,
+      capturedOps: (ops / mc) * 1000,
+      ratio: mc / mp,
+      target: TARGET[sync][shape] ?? null,
+    });
+  }
+}
+
+fs.rmSync(baseDir, { recursive: true, force: true });
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const header = [
+  'synchronous',
+  'writes',
+  'ops/round',
+  'uncaptured ops/s',
+  'captured ops/s',
+  'captured/uncaptured time',
+  'target',
+];
+const table = rows.map((r) => [
+  r.sync,
+  r.shape === 'single' ? 'single-row commits' : '100-row transactions',
+  fmt(r.ops),
+  fmt(r.plainOps),
+  fmt(r.capturedOps),
+  `${r.ratio.toFixed(3)}x`,
+  r.target === null ? '-' : `<= ${r.target}x ${r.ratio <= r.target ? 'met' : 'MISSED'}`,
+]);
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+const line = (cells: string[]): string => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+console.log(
+  `Trigger overhead, WAL mode, median of ${ROUNDS} rounds, node ${process.version}, ${os.cpus().length} cpus`,
+);
+console.log(line(header));
+console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+for (const row of table) console.log(line(row));
