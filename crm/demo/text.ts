@@ -111,9 +111,12 @@ export function bodyParagraphs(rng: Rng, ctx: TextContext, size: BodySize): stri
       return [paragraph(rng, ctx, 1, 5)];
     case 'medium':
       return Array.from({ length: rng.int(2, 4) }, () => paragraph(rng, ctx, 3, 7));
-    case 'long':
-      // Multi-page notes: 5-20 paragraphs of 10-18 sentences is roughly 1,000-5,000 words, several chunks.
-      return Array.from({ length: rng.int(5, 20) }, () => paragraph(rng, ctx, 10, 18));
+    case 'long': {
+      // Multi-page notes: 5-20 paragraphs totalling roughly 1,500-5,000 words (sentences average ~15 words).
+      const paragraphs = rng.int(5, 20);
+      const perParagraph = Math.min(40, Math.max(8, Math.ceil(rng.int(100, 330) / paragraphs)));
+      return Array.from({ length: paragraphs }, () => paragraph(rng, ctx, perParagraph - 2, perParagraph + 2));
+    }
   }
 }
 
