@@ -157,6 +157,7 @@ const header = [
   'captured ops/s',
   'captured/uncaptured time',
   'target',
+  'CPU time ratio',
 ];
 const table = rows.map((r) => [
   r.sync,

@@ -54,7 +54,9 @@ const linkTable = z.strictObject({
 
 export const sourceMapSchema = z.strictObject({
   version: z.literal(1),
-  tables: z.array(z.discriminatedUnion('kind', [recordTable, linkTable])).min(1, 'must list at least one table'),
+  tables: z
+    .array(z.discriminatedUnion('kind', [recordTable, linkTable]))
+    .min(1, 'must list at least one table'),
 });
 
 /** `$.tables[2].key[0]` from a zod issue path. */
@@ -62,7 +64,13 @@ function jsonPath(p: readonly PropertyKey[]): string {
   return (
     '$' +
     p
-      .map((k) => (typeof k === 'number' ? `[${k}]` : /^[A-Za-z_$][\w$]*$/.test(String(k)) ? `.${String(k)}` : `[${JSON.stringify(String(k))}]`))
+      .map((k) =>
+        typeof k === 'number'
+          ? `[${k}]`
+          : /^[A-Za-z_$][\w$]*$/.test(String(k))
+            ? `.${String(k)}`
+            : `[${JSON.stringify(String(k))}]`,
+      )
       .join('')
   );
 }
@@ -97,9 +105,12 @@ export function loadSourceMap(file?: string): SourceMap {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new SourceMapError(`The source map ${abs} is not valid JSON: ${(err as Error).message}. Fix the syntax.`, {
-      cause: err,
-    });
+    throw new SourceMapError(
+      `The source map ${abs} is not valid JSON: ${(err as Error).message}. Fix the syntax.`,
+      {
+        cause: err,
+      },
+    );
   }
   return parseSourceMap(value, abs);
 }
