@@ -427,6 +427,13 @@ export function generateDemo(db: Db, opts: GenerateOptions): DemoFacts {
     {
       const rng = root.fork('people');
       const usedEmails = new Set(RESERVED_EMAILS);
+      // Names come from a few thousand combinations; remember the verdict instead of normalizing every time.
+      const reserved = new Map<string, boolean>();
+      const isReserved = (full: string): boolean => {
+        let r = reserved.get(full);
+        if (r === undefined) reserved.set(full, (r = RESERVED_PERSON_NAMES.has(nameKey(full))));
+        return r;
+      };
       const ins = db.prepare(
         `INSERT INTO people (id, full_name, email, email_secondary, phone, title, organization_id, linkedin, notes, archived, created_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -473,7 +480,7 @@ export function generateDemo(db: Db, opts: GenerateOptions): DemoFacts {
             full = `${first[0]} ${last[0]}`;
             ascii = `${first[1]}.${last[1]}`;
           }
-        } while (RESERVED_PERSON_NAMES.has(nameKey(full)));
+        } while (isReserved(full));
         const org = rng.chance(0.85) ? rng.int(1, counts.organizations) : 0;
         personName[id] = full;
         personOrg[id] = org;

@@ -115,7 +115,9 @@ export function bodyParagraphs(rng: Rng, ctx: TextContext, size: BodySize): stri
       // Multi-page notes: 5-20 paragraphs totalling roughly 1,500-5,000 words (sentences average ~15 words).
       const paragraphs = rng.int(5, 20);
       const perParagraph = Math.min(40, Math.max(8, Math.ceil(rng.int(100, 330) / paragraphs)));
-      return Array.from({ length: paragraphs }, () => paragraph(rng, ctx, perParagraph - 2, perParagraph + 2));
+      return Array.from({ length: paragraphs }, () =>
+        paragraph(rng, ctx, perParagraph - 2, perParagraph + 2),
+      );
     }
   }
 }
