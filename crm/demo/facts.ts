@@ -68,12 +68,17 @@ interface FactTemplate {
   paraphrase: (s: Slots) => string;
 }
 
+/** "a" or "an" before a phrase, by its first letter (good enough for this vocabulary). */
+function a(phrase: string): string {
+  return `${/^[aeiou]/i.test(phrase) ? 'an' : 'a'} ${phrase}`;
+}
+
 const TEMPLATES: readonly FactTemplate[] = [
   {
     statement: (s) =>
       `${s.org} agreed to pilot the ${s.product.text} in ${s.place.text} starting in ${s.time.text}.`,
     lexical: (s) => `Which company agreed to pilot the ${s.product.text} in ${s.place.text}?`,
-    paraphrase: (s) => `who is going to trial a ${s.product.para} in ${s.place.para}`,
+    paraphrase: (s) => `who is going to trial ${a(s.product.para)} in ${s.place.para}`,
   },
   {
     statement: (s) =>
@@ -96,9 +101,9 @@ const TEMPLATES: readonly FactTemplate[] = [
   },
   {
     statement: (s) =>
-      `${s.org} signed a letter of intent to acquire a ${s.product.text} vendor based in ${s.place.text}.`,
+      `${s.org} signed a letter of intent to acquire ${a(s.product.text)} vendor based in ${s.place.text}.`,
     lexical: (s) => `letter of intent acquire ${s.product.text} vendor ${s.place.text}`,
-    paraphrase: (s) => `who plans to buy a company making a ${s.product.para} in ${s.place.para}`,
+    paraphrase: (s) => `who plans to buy a company making ${a(s.product.para)} in ${s.place.para}`,
   },
   {
     statement: (s) =>
@@ -111,7 +116,7 @@ const TEMPLATES: readonly FactTemplate[] = [
     statement: (s) =>
       `The ${s.product.text} from ${s.org} cut settlement costs by ${s.n}% for a pilot customer in ${s.place.text}.`,
     lexical: (s) => `${s.product.text} cut settlement costs ${s.place.text}`,
-    paraphrase: (s) => `savings a trial client in ${s.place.para} got from a ${s.product.para}`,
+    paraphrase: (s) => `savings a trial client in ${s.place.para} got from ${a(s.product.para)}`,
   },
   {
     statement: (s) =>
@@ -125,7 +130,7 @@ const TEMPLATES: readonly FactTemplate[] = [
       `${s.org} hired a former central-bank official from ${s.place.text} to lead the ${s.product.text} rollout.`,
     lexical: (s) => `former central-bank official ${s.place.text} ${s.product.text} rollout`,
     paraphrase: (s) =>
-      `who recruited an ex-regulator from ${s.place.para} to run the launch of a ${s.product.para}`,
+      `who recruited an ex-regulator from ${s.place.para} to run the launch of ${a(s.product.para)}`,
   },
   {
     statement: (s) =>
@@ -137,7 +142,7 @@ const TEMPLATES: readonly FactTemplate[] = [
     statement: (s) =>
       `${s.org} asked us to co-invest with a sovereign wealth fund from ${s.place.text} in the ${s.product.text} spinout.`,
     lexical: (s) => `co-invest sovereign wealth fund ${s.place.text} ${s.product.text} spinout`,
-    paraphrase: (s) => `state-owned investor from ${s.place.para} backing a ${s.product.para} carve-out`,
+    paraphrase: (s) => `state-owned investor from ${s.place.para} backing ${a(s.product.para)} carve-out`,
   },
   {
     statement: (s) =>

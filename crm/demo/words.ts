@@ -780,13 +780,14 @@ export const FACT_PLACES: readonly Paraphrased[] = [
   { text: 'Auckland', para: 'New Zealand' },
   { text: 'Ethiopia', para: 'the Horn of Africa' },
 ];
+/** Months only: the templates say "in", "by", "starting in" and "last" before them. */
 export const FACT_TIMES: readonly Paraphrased[] = [
   { text: 'March', para: 'early spring' },
-  { text: 'the third quarter', para: 'late summer' },
   { text: 'January', para: 'the start of the year' },
   { text: 'December', para: 'the end of the year' },
-  { text: 'the fall', para: 'autumn' },
   { text: 'June', para: 'early summer' },
-  { text: 'the next six weeks', para: 'about a month and a half' },
-  { text: 'Q2', para: 'the second quarter' },
+  { text: 'September', para: 'late summer' },
+  { text: 'October', para: 'mid-autumn' },
+  { text: 'April', para: 'spring' },
+  { text: 'November', para: 'late autumn' },
 ];
