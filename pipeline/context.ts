@@ -34,6 +34,8 @@ export interface PipelineContext {
   store: VectorStore;
   deps: IndexDeps;
   events: PipelineEmitter;
+  /** A one-shot run: report failures instead of retrying forever (see drain.ts). */
+  oneShot?: boolean;
   close(): Promise<void>;
 }
 

@@ -30,6 +30,9 @@ export interface DrainOptions {
   virtualCursor?: { seq: number };
 }
 
+/** How long a one-shot run (refresh, rebuild) keeps retrying a transient failure before it reports it. */
+const ONE_SHOT_GIVE_UP_MS = 10 * 60_000;
+
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal?.aborted) return resolve();
@@ -72,6 +75,7 @@ export async function indexWithRetry(
 ): Promise<{ counts: BatchCounts; failures: import('./failures.js').RecordFailure[]; done: string[] } | null> {
   const { config } = ctx;
   let attempt = 0;
+  const firstFailure = Date.now();
   for (;;) {
     if (signal?.aborted) return null;
     try {
@@ -87,6 +91,9 @@ export async function indexWithRetry(
       return { counts, failures, done };
     } catch (err) {
       const e = (err as { code?: string }).code?.startsWith('SQLITE_') ? classifySqliteError(err, 'indexing') : err;
+      // A one-shot run reports a non-transient failure (unwritable index, bad settings) at once, and gives up
+      // on a transient one after ONE_SHOT_GIVE_UP_MS; the daemon keeps retrying and reports through /healthz.
+      if (ctx.oneShot && (!(e instanceof TransientError) || Date.now() - firstFailure > ONE_SHOT_GIVE_UP_MS)) throw e;
       attempt++;
       const retryAfter = e instanceof TransientError ? (e.retryAfterMs ?? 0) : 0;
       const delayMs = Math.max(retryAfter, Math.min(config.retryMaxMs, config.retryBaseMs * 2 ** (attempt - 1)));

@@ -52,16 +52,16 @@ export interface FollowState {
 export async function startFollow(ctx: PipelineContext, opts: { waitForLeaseMs?: number } = {}): Promise<FollowHandle> {
   const { db, config } = ctx;
   const log = ctx.deps.log;
-  const lease = new Lease(db, INDEX_CONSUMER, makeOwner('follow'), config.leaseTtlMs);
-  ensureConsumer(db, INDEX_CONSUMER, 'beginning');
-  await lease.acquire(opts.waitForLeaseMs ?? 365 * 24 * 3600_000, (holder) =>
-    log.warn({ holder }, `waiting for the index cursor lease held by ${holder}`),
-  );
   const v = verifyCapture(db, ctx.map);
   if (!v.ok) {
     installCapture(db, ctx.map);
     log.warn({ missing: v.missing, stale: v.stale }, 'installed or repaired capture triggers');
   }
+  const lease = new Lease(db, INDEX_CONSUMER, makeOwner('follow'), config.leaseTtlMs);
+  ensureConsumer(db, INDEX_CONSUMER, 'beginning');
+  await lease.acquire(opts.waitForLeaseMs ?? 365 * 24 * 3600_000, (holder) =>
+    log.warn({ holder }, `waiting for the index cursor lease held by ${holder}`),
+  );
 
   const abort = new AbortController();
   const pending = new Set<Job>(['drain']);

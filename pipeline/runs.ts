@@ -31,15 +31,17 @@ export interface RefreshResult {
 
 async function withLease<T>(config: Config, role: string, opts: RunOptions, fn: (ctx: PipelineContext, lease: Lease) => Promise<T>): Promise<T> {
   const ctx = await openPipeline(config, opts.overrides);
+  ctx.oneShot = true;
   opts.onContext?.(ctx);
   const lease = new Lease(ctx.db, INDEX_CONSUMER, makeOwner(role), config.leaseTtlMs);
   try {
+    // Capture first: a CRM that never had it installed has no changelog or cursors yet.
+    const v = verifyCapture(ctx.db, ctx.map);
+    if (!v.ok) installCapture(ctx.db, ctx.map);
     ensureConsumer(ctx.db, INDEX_CONSUMER, 'beginning');
     await lease.acquire(opts.waitMs, (holder) => ctx.deps.log.info({ holder }, `asked ${holder} to hand over the index cursor; waiting`));
     const renew = setInterval(() => lease.renew(), Math.max(250, Math.floor(config.leaseTtlMs / 3)));
     try {
-      const v = verifyCapture(ctx.db, ctx.map);
-      if (!v.ok) installCapture(ctx.db, ctx.map);
       return await fn(ctx, lease);
     } finally {
       clearInterval(renew);

@@ -58,6 +58,11 @@ export interface EmbeddingsServerOptions {
   tls?: boolean;
   /** Applied to every request after the enqueued faults run out. */
   always?: Fault;
+  /**
+   * A poison input: any request with an input containing this text gets a 400
+   * (what a real server does with an input it cannot take), whatever else is queued.
+   */
+  rejectInputsContaining?: string;
 }
 
 export interface RecordedRequest {
@@ -191,6 +196,12 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
       return;
     }
     const inputs = typeof body.input === 'string' ? [body.input] : body.input;
+    if (opts.rejectInputsContaining && inputs.some((t) => t.includes(opts.rejectInputsContaining!))) {
+      sendJson(res, 400, {
+        error: { message: 'This input cannot be embedded (poison).', type: 'invalid_request_error' },
+      });
+      return;
+    }
     const wantBase64 = body.encoding_format === 'base64';
     if (wantBase64 && base64Mode === 'reject') {
       sendJson(res, 400, {
