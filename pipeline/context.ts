@@ -20,7 +20,8 @@ import { PipelineEmitter } from './events.js';
 import { ensureFailureTables } from './failures.js';
 import type { IndexDeps } from './indexer.js';
 import { Renderer } from './render.js';
-import { entityIdsProvider } from './entityIds.js';
+import { entityHooks, type EntityHooks } from './entities.js';
+import { makeOwner } from './lease.js';
 
 export const INDEX_CONSUMER = 'index';
 
@@ -33,6 +34,7 @@ export interface PipelineContext {
   sparse: SparseEncoder;
   store: VectorStore;
   deps: IndexDeps;
+  entities: EntityHooks;
   events: PipelineEmitter;
   /** A one-shot run: report failures instead of retrying forever (see drain.ts). */
   oneShot?: boolean;
@@ -62,6 +64,7 @@ export async function openPipeline(config: Config, overrides: OpenOverrides = {}
     const sparse = new Bm25Encoder();
     const store = overrides.store ?? (await createStore(config));
     await store.ensure({ dim: dense.dim, model: dense.modelId });
+    const entities = entityHooks(db, map, log, makeOwner('entities'));
     const deps: IndexDeps = {
       db,
       renderer,
@@ -69,7 +72,7 @@ export async function openPipeline(config: Config, overrides: OpenOverrides = {}
       sparse,
       chunk: chunkSettings(config),
       log,
-      entityIds: entityIdsProvider(db),
+      entityIds: (keys) => entities.idsFor(keys),
     };
     return {
       config,
@@ -80,6 +83,7 @@ export async function openPipeline(config: Config, overrides: OpenOverrides = {}
       sparse,
       store,
       deps,
+      entities,
       events: new PipelineEmitter(),
       async close() {
         await store.close().catch(() => undefined);

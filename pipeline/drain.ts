@@ -111,6 +111,8 @@ export async function indexWithRetry(
 export async function drainPage(ctx: PipelineContext, opts: DrainOptions): Promise<{ handled: number; counts: BatchCounts; seq: number } | null> {
   const { db, config } = ctx;
   const store = opts.store ?? ctx.store;
+  // Entity ids first, so the records rendered below carry current ones.
+  ctx.entities.sync();
   const cursor = opts.virtualCursor?.seq ?? getCursor(db, opts.consumer);
   const rows = readChanges(db, cursor, config.batchMaxRecords);
   const retries = dueRetries(db, config.batchMaxRecords);

@@ -90,6 +90,20 @@ export function clearRetries(db: Db, keys: string[]): void {
   for (const k of keys) del.run(k);
 }
 
+/**
+ * Queue records for (re-)indexing without a changelog row: entity id changes,
+ * operator requeues. They come back as due retries with no attempt counted.
+ */
+export function enqueueKeys(db: Db, keys: string[], why: string, now = Date.now()): void {
+  const ins = db.prepare(
+    `INSERT INTO _index_retry (record_key, attempts, next_at, step, error, first_failed_at) VALUES (?, 0, ?, 'queued', ?, ?)
+     ON CONFLICT(record_key) DO UPDATE SET next_at = min(next_at, excluded.next_at)`,
+  );
+  db.transaction(() => {
+    for (const k of keys) ins.run(k, now, why, now);
+  })();
+}
+
 /** Retries whose backoff has passed. */
 export function dueRetries(db: Db, limit: number, now = Date.now()): string[] {
   return (

@@ -1,18 +1,11 @@
 /**
- * The first step of a rebuild: a full entity resolution, when the entities
- * layer is present, so chunks carry fresh entity ids.
+ * The first step of a rebuild, as in the old "Build search index" action: a
+ * full entity resolution, so the new generation's chunks carry fresh entity ids.
  */
 import type { PipelineContext } from './context.js';
 
 export async function resolveStep(ctx: PipelineContext): Promise<void> {
-  const mod = (await import('../entities/resolve.js').catch(() => null)) as null | {
-    resolveFull?: (db: PipelineContext['db']) => unknown;
-  };
-  if (!mod?.resolveFull) {
-    ctx.deps.log.warn('entity resolution is not available; indexing without entity ids');
-    return;
-  }
   const started = performance.now();
-  mod.resolveFull(ctx.db);
-  ctx.deps.log.info({ ms: Math.round(performance.now() - started) }, 'entity resolution done');
+  const changed = ctx.entities.full();
+  ctx.deps.log.info({ ms: Math.round(performance.now() - started), changed }, 'entity resolution done');
 }

@@ -1,0 +1,66 @@
+/**
+ * Entity resolution inside the pipeline: canonical entity ids go into every
+ * chunk's payload (so search can filter by entity), and the incremental
+ * resolver runs before each drain page, so a merge or split re-indexes the
+ * records whose entity ids changed (queued as due retries, which the drain
+ * expands to their dependents like any change).
+ *
+ * Entity resolution needs the reference CRM's people and organizations; on a
+ * CRM whose source map has no such tables it is switched off with one warning.
+ */
+import { CrmIndexError, errorMessage } from '../config/errors.js';
+import type { Logger } from '../config/log.js';
+import type { Db } from '../crm/db.js';
+import type { SourceMap } from '../crm/sourceMap.js';
+import { entityIdsFor, resolveFull, resolveIncremental } from '../entities/index.js';
+import { enqueueKeys } from './failures.js';
+
+export interface EntityHooks {
+  /** Entity ids per record key (empty until entity resolution has run). */
+  idsFor(keys: string[]): Map<string, string[]>;
+  /** One incremental pass; queues re-indexing of records whose entity ids changed. Returns how many. */
+  sync(): number;
+  /** Full recompute (the first step of rebuild). */
+  full(): number;
+}
+
+export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string): EntityHooks {
+  let enabled = true;
+  const disable = (err: unknown): void => {
+    enabled = false;
+    log.warn({ err: errorMessage(err) }, `entity resolution is off: ${errorMessage(err)}`);
+  };
+  const hasLinks = (): boolean =>
+    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entity_links'").get() !== undefined;
+  const queue = (keys: string[]): number => {
+    if (keys.length > 0) enqueueKeys(db, keys, 'entity ids changed');
+    return keys.length;
+  };
+  return {
+    idsFor(keys) {
+      if (!enabled || keys.length === 0 || !hasLinks()) return new Map();
+      return entityIdsFor(db, keys, { map });
+    },
+    sync() {
+      if (!enabled) return 0;
+      try {
+        return queue(resolveIncremental(db, { owner }).changedRecordKeys);
+      } catch (err) {
+        // A schema without people/organizations, or capture missing: say so once, index without entity ids.
+        if (err instanceof CrmIndexError && err.kind !== 'transient' && err.kind !== 'lease') disable(err);
+        else log.warn({ err: errorMessage(err) }, `entity resolution pass skipped: ${errorMessage(err)}`);
+        return 0;
+      }
+    },
+    full() {
+      if (!enabled) return 0;
+      try {
+        return queue(resolveFull(db).changedRecordKeys);
+      } catch (err) {
+        if (err instanceof CrmIndexError && err.kind !== 'transient') disable(err);
+        else throw err;
+        return 0;
+      }
+    },
+  };
+}
