@@ -66,7 +66,8 @@ export function register(program: Command): void {
           ].join('\n'),
         );
         const { runFollow } = await import('../../pipeline/daemon.js');
-        await runFollow(config);
+        const { webRoutes } = await import('../../web/routes.js');
+        await runFollow(config, webRoutes);
       }),
     );
 }

@@ -4,7 +4,7 @@ import { action, configFrom } from '../context.js';
 export function register(program: Command): void {
   program
     .command('follow')
-    .description('the daemon: stream every CRM change into the index, sweep every CRM_INGEST_SYNC_INTERVAL_MIN, serve /healthz and /metrics')
+    .description('the daemon: stream every CRM change into the index, sweep every CRM_INGEST_SYNC_INTERVAL_MIN, serve /healthz, /metrics and the operator page at /')
     .option('--host <host>', 'HTTP address (env CRM_INDEX_HTTP_HOST)')
     .option('--port <port>', 'HTTP port, 0 for any (env CRM_INDEX_HTTP_PORT)')
     .option('--interval <minutes>', 'minutes between sweeps (env CRM_INGEST_SYNC_INTERVAL_MIN)')
@@ -19,7 +19,8 @@ export function register(program: Command): void {
           return;
         }
         const { runFollow } = await import('../../pipeline/daemon.js');
-        await runFollow(config);
+        const { webRoutes } = await import('../../web/routes.js');
+        await runFollow(config, webRoutes);
       }),
     );
 }
