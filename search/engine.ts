@@ -10,6 +10,7 @@
  */
 import { ConfigError } from '../config/errors.js';
 import type { DenseEmbedder, SparseEncoder } from '../encoders/types.js';
+import { RRF_K } from '../stores/fusion.js';
 import type {
   ChunkPayload,
   Fusion,
@@ -49,6 +50,12 @@ export interface SearchOptions {
   fusion?: Fusion;
   /** Neighbour chunks to return on each side of the best chunk (0 = none). */
   context?: number;
+  /**
+   * Hybrid RRF only: the dense leg's weight against the sparse leg's 1 (weighted
+   * RRF). 1 is plain RRF, fused by the store exactly as Qdrant fuses; any other
+   * value fuses the two legs here. Default: the engine's `hybridDenseWeight`.
+   */
+  denseWeight?: number;
 }
 
 export interface Hit {
@@ -80,15 +87,21 @@ export interface EngineDeps {
   store: VectorStore & Partial<ChunkLookup>;
   dense: DenseEmbedder;
   sparse: SparseEncoder;
+  /** Default `denseWeight` for hybrid RRF (1 = plain RRF); see `defaultDenseWeight` in search/open.ts. */
+  hybridDenseWeight?: number;
 }
+
+/** Bound on a leg weight: beyond this one leg simply decides alone, which `mode` already says better. */
+export const MAX_LEG_WEIGHT = 10;
 
 export function createSearchEngine(deps: EngineDeps): SearchEngine {
   const { store, dense, sparse } = deps;
+  const defaultWeight = deps.hybridDenseWeight ?? 1;
   let ready: Promise<void> | undefined;
 
   return {
     async search(query, opts = {}) {
-      const o = normaliseOptions(query, opts);
+      const o = normaliseOptions(query, { denseWeight: defaultWeight, ...opts });
       const needDense = o.mode !== 'sparse' || o.context > 0;
       let denseVec: Float32Array | undefined;
       if (needDense) {
@@ -101,7 +114,10 @@ export function createSearchEngine(deps: EngineDeps): SearchEngine {
         dense: o.mode === 'sparse' ? undefined : denseVec,
         sparse: o.mode === 'dense' ? undefined : sparse.encodeQuery(o.query),
       });
-      const chunks = await store.search(req);
+      const chunks =
+        o.mode === 'hybrid' && o.fusion === 'rrf' && o.denseWeight !== 1
+          ? await weightedHybrid(store, req, o.denseWeight)
+          : await store.search(req);
       const hits = collapseByRecord(chunks, o.limit).map(toHit);
       if (o.context > 0 && hits.length > 0) {
         const wanted = neighbourRefs(hits, o.context);
@@ -121,6 +137,7 @@ interface Normalised {
   limit: number;
   fusion: Fusion;
   context: number;
+  denseWeight: number;
 }
 
 /** Validate and default the options; errors name the bad argument. */
@@ -147,7 +164,13 @@ export function normaliseOptions(query: string, opts: SearchOptions): Normalised
       `search: context=${context} is out of range; give a whole number from 0 to ${MAX_CONTEXT}.`,
     );
   }
-  return { query: q, mode, filter: cleanFilter(opts.filter), limit, fusion, context };
+  const denseWeight = opts.denseWeight ?? 1;
+  if (!Number.isFinite(denseWeight) || denseWeight < 0 || denseWeight > MAX_LEG_WEIGHT) {
+    throw new ConfigError(
+      `search: denseWeight=${denseWeight} is out of range; give a number from 0 to ${MAX_LEG_WEIGHT} (1 = plain RRF).`,
+    );
+  }
+  return { query: q, mode, filter: cleanFilter(opts.filter), limit, fusion, context, denseWeight };
 }
 
 /** Drop empty lists and blank bounds so the store never sees "match none of []". */
@@ -189,6 +212,40 @@ export function buildRequest(
     req.prefetchLimit = chunkLimit * PREFETCH_FACTOR;
   }
   return req;
+}
+
+/**
+ * Hybrid with a weighted RRF: each leg searched on its own with the hybrid
+ * request's prefetch, then score = sum of weight / (rank + k) with Qdrant's k,
+ * so a weight of 1 on both legs ranks exactly as the store's own RRF.
+ */
+async function weightedHybrid(
+  store: VectorStore,
+  req: SearchRequest,
+  denseWeight: number,
+): Promise<ScoredChunk[]> {
+  const k = req.prefetchLimit ?? req.limit;
+  const base = req.filter ? { filter: req.filter } : {};
+  const [sparseLeg, denseLeg] = await Promise.all([
+    store.search({ ...base, mode: 'sparse', sparse: req.sparse, limit: k }),
+    store.search({ ...base, mode: 'dense', dense: req.dense, limit: k }),
+  ]);
+  return weightedRrf([sparseLeg, denseLeg], [1, denseWeight]).slice(0, req.limit);
+}
+
+/** Weighted reciprocal rank fusion of ranked legs (best first); ties keep first-seen order. */
+export function weightedRrf(legs: ScoredChunk[][], weights: number[], k: number = RRF_K): ScoredChunk[] {
+  const byId = new Map<string, ScoredChunk>();
+  legs.forEach((leg, l) => {
+    const w = weights[l] ?? 1;
+    leg.forEach((c, rank) => {
+      const s = w / (rank + k);
+      const seen = byId.get(c.id);
+      if (seen) seen.score += s;
+      else byId.set(c.id, { ...c, score: s });
+    });
+  });
+  return [...byId.values()].sort((a, b) => b.score - a.score);
 }
 
 /** Keep the best-scoring chunk of each record, in ranking order, up to `limit` records. */

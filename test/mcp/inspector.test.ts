@@ -1,15 +1,25 @@
 /**
  * A real outside client: the MCP Inspector CLI (pinned devDependency
- * "@modelcontextprotocol/inspector": "2.12.0" — see docs/mcp.md) lists the tools
- * and calls add_note against a demo CRM over stdio. Runs only when the
- * inspector is installed; it exits non-zero on a tool error.
+ * "@modelcontextprotocol/inspector": "2.12.0" — see docs/mcp.md) lists the
+ * tools, calls add_note, and calls search for a planted fact, against a demo
+ * CRM over stdio. Runs only when the inspector is installed; it exits
+ * non-zero on a tool error.
+ *
+ * The inspector starts the server without the parent's environment, and it
+ * takes some options for itself wherever they appear (its own --log-level is
+ * an MCP logging/setLevel call), so every setting goes to the server as the
+ * inspector's `-e KEY=VALUE`. The index is built with the same variables over
+ * a bare environment, so both sides see one configuration (embedded store,
+ * local embedder).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeCrm, tempDir } from '../search/fixtures.js';
+import { createDemoDatabase } from '../../crm/demo/create.js';
+import type { PlantedFact } from '../../crm/demo/facts.js';
+import { tempDir } from '../search/fixtures.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const INSPECTOR = path.join(ROOT, 'node_modules/.bin/mcp-inspector');
@@ -21,11 +31,30 @@ if (!haveInspector)
 
 let dir: string;
 let crmPath: string;
+let facts: PlantedFact[];
 
 beforeAll(() => {
   dir = tempDir('crm-index-inspector-');
-  crmPath = makeCrm(dir);
+  crmPath = path.join(dir, 'crm.db');
+  facts = createDemoDatabase({ dbPath: crmPath, records: 100, seed: 7 }).facts.retrieval;
 });
+
+/** The settings both the server and the rebuild get (the inspector passes no environment of its own). */
+const settings = (): Record<string, string> => ({
+  CRM_DB_PATH: crmPath,
+  CRM_INDEX_PATH: path.join(dir, 'index.db'),
+  LOG_LEVEL: 'warn',
+});
+
+/** What the inspector's stdio launch passes on (the SDK's default environment), and nothing else. */
+function bareEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const k of ['HOME', 'PATH', 'USER', 'LOGNAME', 'SHELL', 'TERM']) {
+    const v = process.env[k];
+    if (v !== undefined) env[k] = v;
+  }
+  return env;
+}
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function inspect(args: string[]): string {
@@ -33,16 +62,20 @@ function inspect(args: string[]): string {
     INSPECTOR,
     [
       '--cli',
+      ...Object.entries(settings()).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
       process.execPath,
       '--import',
       'tsx',
       path.join(ROOT, 'cli/main.ts'),
       'mcp',
-      '--db',
-      crmPath,
       ...args,
     ],
-    { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'warn' }, encoding: 'utf8' },
+    {
+      cwd: ROOT,
+      env: { ...process.env, LOG_LEVEL: 'warn' },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
 }
 
@@ -75,26 +108,29 @@ describe.skipIf(!haveInspector)('MCP Inspector CLI', () => {
     expect(log.n).toBe(1);
   });
 
-  it('calls search on an index built by crm-index rebuild', () => {
-    execFileSync(
-      process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'rebuild', '--db', crmPath],
-      {
-        cwd: ROOT,
-        env: { ...process.env, LOG_LEVEL: 'warn' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
-    const out = JSON.parse(
-      inspect([
-        '--method',
-        'tools/call',
-        '--tool-name',
-        'search',
-        '--tool-args-json',
-        JSON.stringify({ query: 'Zyxwv', mode: 'sparse' }),
-      ]),
-    ) as { structuredContent: { hits: { key: string }[] } };
-    expect(out.structuredContent.hits[0]?.key).toBe('notes:1');
+  it('calls search on an index built by crm-index rebuild and finds a planted fact', () => {
+    execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli/main.ts'), 'rebuild'], {
+      cwd: ROOT,
+      env: { ...bareEnv(), ...settings() },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const fact = facts.find((f) => f.style === 'lexical');
+    expect(fact, 'the demo plants lexical retrieval facts').toBeDefined();
+    for (const mode of ['sparse', 'hybrid']) {
+      const out = JSON.parse(
+        inspect([
+          '--method',
+          'tools/call',
+          '--tool-name',
+          'search',
+          '--tool-args-json',
+          JSON.stringify({ query: fact!.query, mode, limit: 10 }),
+        ]),
+      ) as { structuredContent: { hits: { key: string }[] } };
+      expect(
+        out.structuredContent.hits.map((h) => h.key),
+        mode,
+      ).toContain(fact!.answers[0]);
+    }
   });
 });

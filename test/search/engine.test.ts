@@ -8,6 +8,7 @@ import {
   dateToInclusive,
   neighbourRefs,
   type SearchEngine,
+  weightedRrf,
 } from '../../search/engine.js';
 import type { ChunkPayload, ScoredChunk } from '../../stores/types.js';
 import { LONG_MEETING_CHUNKS, makeFixture, type Fixture } from './fixtures.js';
@@ -186,5 +187,51 @@ describe('pure helpers', () => {
   it('cleanFilter drops empty lists and returns undefined when nothing is left', () => {
     expect(cleanFilter({ tables: [], kinds: [''] })).toBeUndefined();
     expect(cleanFilter({ tables: ['people'], stages: [] })).toEqual({ tables: ['people'] });
+  });
+});
+
+describe('weighted hybrid (dense leg weight)', () => {
+  it('ranks exactly as the store fusion when both legs weigh 1', async () => {
+    const q = 'gearbox supply vendor Acme Oslo';
+    const store = await engine.search(q, { mode: 'hybrid', fusion: 'rrf', limit: 10, denseWeight: 1 });
+    // A weight of 1 + 1e-9 takes the engine's own fusion path but cannot reorder distinct RRF scores.
+    const local = await engine.search(q, { mode: 'hybrid', fusion: 'rrf', limit: 10, denseWeight: 1 + 1e-9 });
+    expect(local.map((h) => h.key)).toEqual(store.map((h) => h.key));
+  });
+
+  it('with dense weight 0 ranks the sparse hits in sparse order first', async () => {
+    const sparse = await engine.search('sailing', { mode: 'sparse' });
+    const weighted = await engine.search('sailing', { mode: 'hybrid', denseWeight: 0, limit: 10 });
+    expect(weighted.slice(0, sparse.length).map((h) => h.key)).toEqual(sparse.map((h) => h.key));
+  });
+
+  it('takes its default from the engine and refuses an out-of-range weight', async () => {
+    const e = createSearchEngine({
+      store: fx.store,
+      dense: fx.dense,
+      sparse: fx.sparse,
+      hybridDenseWeight: 0,
+    });
+    const sparse = await engine.search('sailing', { mode: 'sparse' });
+    const hits = await e.search('sailing', { mode: 'hybrid' });
+    expect(hits.slice(0, sparse.length).map((h) => h.key)).toEqual(sparse.map((h) => h.key));
+    await expect(engine.search('x', { mode: 'hybrid', denseWeight: -1 })).rejects.toThrow(/denseWeight/);
+  });
+
+  it('weightedRrf sums weight / (rank + k) over the legs', () => {
+    const c = (id: string): ScoredChunk => ({ id, score: 0, payload: {} as ChunkPayload });
+    const fused = weightedRrf(
+      [
+        [c('a'), c('b')],
+        [c('b'), c('c')],
+      ],
+      [1, 0.5],
+      2,
+    );
+    expect(fused.map((x) => [x.id, x.score])).toEqual([
+      ['b', 1 / 3 + 0.5 / 2],
+      ['a', 1 / 2],
+      ['c', 0.5 / 3],
+    ]);
   });
 });
