@@ -54,7 +54,8 @@ const CHANGES = list(arg('changes', '10,100,1000'));
 const DELETES = Number(arg('deletes', '100'));
 const SEED = Number(arg('seed', '42'));
 const EMBEDDER = arg('embedder', 'bow');
-if (EMBEDDER !== 'bow' && EMBEDDER !== 'glove') throw new Error(`--embedder ${EMBEDDER}: expected bow or glove.`);
+if (EMBEDDER !== 'bow' && EMBEDDER !== 'glove')
+  throw new Error(`--embedder ${EMBEDDER}: expected bow or glove.`);
 const baseDir = fs.mkdtempSync(path.join(arg('dir', os.tmpdir()), 'crm-index-peer-'));
 
 interface Row {
@@ -64,6 +65,9 @@ interface Row {
   'peer ms': number;
   'peer load ms': number;
   ratio: string;
+  'crm-index cpu ms': number;
+  'peer cpu ms': number;
+  'cpu ratio': string;
   'crm-index embeds': number;
   'peer embeds': number;
   peer: string;
@@ -83,6 +87,24 @@ interface Check {
 const rows: Row[] = [];
 const checks: Check[] = [];
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
+
+/** This process's CPU time (user+system) since `from`: other processes on a shared machine disturb it less than wall time. */
+function cpuMs(from: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(from);
+  return (u.user + u.system) / 1000;
+}
+
+/** A GitHub-style table, ready to paste into docs/benchmarks.md. */
+function markdown(objs: object[]): string {
+  const first = objs[0];
+  if (!first) return '(no rows)';
+  const cols = Object.keys(first);
+  const cell = (v: unknown): string => String(v).replace(/\|/g, '\\|');
+  const lines = [`| ${cols.join(' | ')} |`, `|${cols.map(() => ' --- ').join('|')}|`];
+  for (const o of objs)
+    lines.push(`| ${cols.map((c) => cell((o as Record<string, unknown>)[c])).join(' | ')} |`);
+  return lines.join('\n');
+}
 
 function makeEmbedder(): DenseEmbedder {
   return EMBEDDER === 'glove' ? new LocalGloveEmbedder() : new BowEmbedder();
@@ -107,8 +129,15 @@ async function runSize(n: number): Promise<void> {
   const recordManager = new SqliteRecordManager(peerPath);
   await recordManager.createSchema();
 
-  const peerSync = async (): Promise<{ ms: number; loadMs: number; summary: string; embeds: number }> => {
+  const peerSync = async (): Promise<{
+    ms: number;
+    cpu: number;
+    loadMs: number;
+    summary: string;
+    embeds: number;
+  }> => {
     const before = peerDense.calls;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const loaded = loadCrmDocuments(crm, DEFAULT_SOURCE_MAP, chunk);
     const loadMs = performance.now() - t0;
@@ -120,17 +149,20 @@ async function runSize(n: number): Promise<void> {
     });
     const ms = performance.now() - t0;
     const summary = `+${r.numAdded} -${r.numDeleted} =${r.numSkipped}`;
-    return { ms, loadMs, summary, embeds: peerDense.calls - before };
+    return { ms, cpu: cpuMs(cpu0), loadMs, summary, embeds: peerDense.calls - before };
   };
 
-  const crmRun = async (kind: 'rebuild' | 'refresh' | 'refresh+sweep'): Promise<{ ms: number; embeds: number }> => {
+  const crmRun = async (
+    kind: 'rebuild' | 'refresh' | 'refresh+sweep',
+  ): Promise<{ ms: number; cpu: number; embeds: number }> => {
     const before = crmDense.calls;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const overrides = { dense: crmDense };
     // As `crm-index rebuild` does: entity resolution first, then the full index.
     if (kind === 'rebuild') await runRebuild(config, { waitMs: 5000, overrides, beforeIndex: resolveStep });
     else await runRefresh(config, { waitMs: 5000, sweep: kind === 'refresh+sweep', overrides });
-    return { ms: performance.now() - t0, embeds: crmDense.calls - before };
+    return { ms: performance.now() - t0, cpu: cpuMs(cpu0), embeds: crmDense.calls - before };
   };
 
   const record = async (sync: string, kind: 'rebuild' | 'refresh' | 'refresh+sweep'): Promise<void> => {
@@ -145,6 +177,9 @@ async function runSize(n: number): Promise<void> {
       'peer ms': Math.round(p.ms),
       'peer load ms': Math.round(p.loadMs),
       ratio: `${(p.ms / c.ms).toFixed(1)}x`,
+      'crm-index cpu ms': Math.round(c.cpu),
+      'peer cpu ms': Math.round(p.cpu),
+      'cpu ratio': `${(p.cpu / c.cpu).toFixed(1)}x`,
       'crm-index embeds': c.embeds,
       'peer embeds': p.embeds,
       peer: p.summary,
@@ -228,10 +263,15 @@ try {
   fs.rmSync(baseDir, { recursive: true, force: true });
 }
 
-console.log(`\nSync times (embedder: ${EMBEDDER}; ratio = peer ms / crm-index ms; peer: +added -deleted =skipped)`);
-console.table(rows);
+console.log(
+  `Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), sizes ${SIZES.join(', ')}`,
+);
+console.log(
+  `\nSync times (embedder: ${EMBEDDER}; ratio = peer ms / crm-index ms; peer: +added -deleted =skipped)`,
+);
+console.log(markdown(rows));
 console.log('\nAfter the deletes, compared with a fresh full index of the same CRM');
-console.table(checks);
+console.log(markdown(checks));
 const target = rows.find((r) => r.records === Math.max(...SIZES) && r.sync === `${CHANGES[0]} changed`);
 if (target) {
   const ratio = target['peer ms'] / target['crm-index ms'];

@@ -42,7 +42,10 @@ export class SqliteVectorStore extends VectorStore {
     return 'bench-sqlite';
   }
 
-  constructor(embeddings: EmbeddingsInterface, readonly path: string) {
+  constructor(
+    embeddings: EmbeddingsInterface,
+    readonly path: string,
+  ) {
     super(embeddings, {});
     this.db = openDb(path);
     this.db.exec(`CREATE TABLE IF NOT EXISTS lc_points (
@@ -54,12 +57,22 @@ export class SqliteVectorStore extends VectorStore {
     this.del = this.db.prepare('DELETE FROM lc_points WHERE id = ?');
   }
 
-  async addVectors(vectors: number[][], documents: DocumentInterface[], options?: { ids?: string[] }): Promise<string[]> {
+  async addVectors(
+    vectors: number[][],
+    documents: DocumentInterface[],
+    options?: { ids?: string[] },
+  ): Promise<string[]> {
     const ids = options?.ids ?? documents.map(() => crypto.randomUUID());
     this.db.transaction(() => {
       documents.forEach((d, i) => {
         const source = d.metadata['source'];
-        this.put.run(ids[i]!, typeof source === 'string' ? source : null, d.pageContent, JSON.stringify(d.metadata), toBlob(vectors[i]!));
+        this.put.run(
+          ids[i]!,
+          typeof source === 'string' ? source : null,
+          d.pageContent,
+          JSON.stringify(d.metadata),
+          toBlob(vectors[i]!),
+        );
       });
     })();
     return ids;
@@ -77,10 +90,16 @@ export class SqliteVectorStore extends VectorStore {
     })();
   }
 
-  async similaritySearchVectorWithScore(query: number[], k: number, filter?: this['FilterType']): Promise<[DocumentInterface, number][]> {
+  async similaritySearchVectorWithScore(
+    query: number[],
+    k: number,
+    filter?: this['FilterType'],
+  ): Promise<[DocumentInterface, number][]> {
     const rows = (
       filter?.source !== undefined
-        ? this.db.prepare('SELECT content, metadata, vector FROM lc_points WHERE source = ?').all(filter.source)
+        ? this.db
+            .prepare('SELECT content, metadata, vector FROM lc_points WHERE source = ?')
+            .all(filter.source)
         : this.db.prepare('SELECT content, metadata, vector FROM lc_points').all()
     ) as { content: string; metadata: string; vector: Buffer }[];
     const q = Float32Array.from(query);
@@ -91,7 +110,9 @@ export class SqliteVectorStore extends VectorStore {
       return { r, dot };
     });
     scored.sort((a, b) => b.dot - a.dot);
-    return scored.slice(0, k).map(({ r, dot }) => [new Document({ pageContent: r.content, metadata: JSON.parse(r.metadata) }), dot]);
+    return scored
+      .slice(0, k)
+      .map(({ r, dot }) => [new Document({ pageContent: r.content, metadata: JSON.parse(r.metadata) }), dot]);
   }
 
   /** Points held (chunks). */
@@ -134,7 +155,9 @@ export class SqliteRecordManager extends RecordManager {
   async update(keys: string[], opts: UpdateOptions = {}): Promise<void> {
     const groupIds = opts.groupIds ?? keys.map(() => null);
     if (groupIds.length !== keys.length) {
-      throw new Error(`SqliteRecordManager.update: ${keys.length} keys but ${groupIds.length} groupIds; pass one group id per key.`);
+      throw new Error(
+        `SqliteRecordManager.update: ${keys.length} keys but ${groupIds.length} groupIds; pass one group id per key.`,
+      );
     }
     const now = await this.getTime();
     if (opts.timeAtLeast !== undefined && now < opts.timeAtLeast) {
@@ -153,7 +176,10 @@ export class SqliteRecordManager extends RecordManager {
   async exists(keys: string[]): Promise<boolean[]> {
     if (keys.length === 0) return [];
     const have = new Set(
-      this.db.prepare('SELECT key FROM upsertion_record WHERE key IN (SELECT value FROM json_each(?))').pluck().all(JSON.stringify(keys)) as string[],
+      this.db
+        .prepare('SELECT key FROM upsertion_record WHERE key IN (SELECT value FROM json_each(?))')
+        .pluck()
+        .all(JSON.stringify(keys)) as string[],
     );
     return keys.map((k) => have.has(k));
   }
@@ -174,7 +200,10 @@ export class SqliteRecordManager extends RecordManager {
       params.push(JSON.stringify(opts.groupIds.filter((g) => g !== null)));
     }
     const sql = `SELECT key FROM upsertion_record${where.length ? ` WHERE ${where.join(' AND ')}` : ''}${opts.limit ? ` LIMIT ${Math.floor(opts.limit)}` : ''}`;
-    return this.db.prepare(sql).pluck().all(...params) as string[];
+    return this.db
+      .prepare(sql)
+      .pluck()
+      .all(...params) as string[];
   }
 
   async deleteKeys(keys: string[]): Promise<void> {
