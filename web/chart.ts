@@ -64,7 +64,9 @@ export function renderChart(points: ChartPoint[], opts: ChartOptions): string {
     parts.push(`<text x="${width - PAD.right}" y="${height - 4}" text-anchor="end" class="tick">now</text>`);
   }
   if (values.length === 0) {
-    parts.push(`<text x="${PAD.left + plotW / 2}" y="${PAD.top + plotH / 2}" text-anchor="middle" class="nodata">no data yet</text>`);
+    parts.push(
+      `<text x="${PAD.left + plotW / 2}" y="${PAD.top + plotH / 2}" text-anchor="middle" class="nodata">no data yet</text>`,
+    );
   } else if (opts.kind === 'bars') {
     const bw = Math.max(plotW / n - 0.5, 0.5);
     points.forEach((p, i) => {
@@ -81,7 +83,8 @@ export function renderChart(points: ChartPoint[], opts: ChartOptions): string {
       if (run.length === 1) {
         const [cx, cy] = run[0]!.split(',');
         parts.push(`<circle class="${cls}" cx="${cx}" cy="${cy}" r="2"/>`);
-      } else if (run.length > 1) parts.push(`<polyline class="${cls}" fill="none" points="${run.join(' ')}"/>`);
+      } else if (run.length > 1)
+        parts.push(`<polyline class="${cls}" fill="none" points="${run.join(' ')}"/>`);
       run = [];
     };
     points.forEach((p, i) => {

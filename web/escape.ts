@@ -19,4 +19,3 @@ export function esc(value: unknown): string {
   if (value === null || value === undefined) return '';
   return String(value).replace(/[&<>"'`]/g, (c) => ENTITIES[c] ?? c);
 }
-

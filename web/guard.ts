@@ -128,14 +128,20 @@ export class WebGuard {
       };
     }
     if (!this.authenticated(headers)) {
-      return { ok: false, status: 401, reason: 'sign in with the MCP token (MCP_AUTH_TOKEN) to use this page.', login: true };
+      return {
+        ok: false,
+        status: 401,
+        reason: 'sign in with the MCP token (MCP_AUTH_TOKEN) to use this page.',
+        login: true,
+      };
     }
     return { ok: true };
   }
 
   /** A POST's CSRF and origin checks; the reason says what was wrong. */
   checkPost(headers: IncomingHttpHeaders, form: URLSearchParams): string | null {
-    if (!sameOrigin(headers)) return 'the request came from another origin (Origin/Referer does not match Host).';
+    if (!sameOrigin(headers))
+      return 'the request came from another origin (Origin/Referer does not match Host).';
     const t = form.get('csrf');
     if (!t || !sameSecret(t, this.csrf)) return 'missing or stale CSRF token; reload the page and try again.';
     return null;

@@ -89,7 +89,10 @@ export function renderHealth(s: StatusReport, csrf: string): string {
   const lagClass = s.changelog.lagSeconds > 300 ? 'bad' : s.changelog.lagSeconds > 30 ? 'warn' : 'ok';
   const rows: [string, string][] = [
     ['Lag', `<span class="${lagClass}" id="lag">${esc(lagText(s.changelog.lagSeconds))}</span>`],
-    ['Backlog', `<span id="backlog">${esc(s.changelog.backlog)}</span> changes <span class="muted">(max seq ${esc(s.changelog.maxSeq)})</span>`],
+    [
+      'Backlog',
+      `<span id="backlog">${esc(s.changelog.backlog)}</span> changes <span class="muted">(max seq ${esc(s.changelog.maxSeq)})</span>`,
+    ],
     [
       'Last sweep',
       sweep
@@ -110,7 +113,9 @@ export function renderHealth(s: StatusReport, csrf: string): string {
     ['Database', esc(s.database)],
     [
       'Dead letters',
-      s.deadLetters.count === 0 ? yesNo(true, 'none', '') : `<span class="bad" id="dead-count">${esc(s.deadLetters.count)}</span>`,
+      s.deadLetters.count === 0
+        ? yesNo(true, 'none', '')
+        : `<span class="bad" id="dead-count">${esc(s.deadLetters.count)}</span>`,
     ],
   ];
   const dead =
@@ -122,7 +127,9 @@ export function renderHealth(s: StatusReport, csrf: string): string {
               `<tr><td class="key">${esc(d.recordKey)}</td><td>${esc(d.step)}</td><td>${esc(d.error)}</td><td>${esc(d.attempts)}</td><td>${esc(time(d.lastFailedAt))}</td><td>${requeueForm(csrf, d.recordKey, 'Requeue')}</td></tr>`,
           )
           .join('')}</tbody></table>${
-          s.deadLetters.count > s.deadLetters.newest.length ? `<p class="muted">${esc(s.deadLetters.newest.length)} newest of ${esc(s.deadLetters.count)} shown.</p>` : ''
+          s.deadLetters.count > s.deadLetters.newest.length
+            ? `<p class="muted">${esc(s.deadLetters.newest.length)} newest of ${esc(s.deadLetters.count)} shown.</p>`
+            : ''
         }${requeueForm(csrf, 'all', `Requeue all ${s.deadLetters.count}`)}`;
   return `<section id="health"><h2>Health</h2><table>${rows.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${v}</td></tr>`).join('')}</table>${dead}</section>`;
 }
@@ -131,9 +138,12 @@ function requeueForm(csrf: string, key: string, label: string): string {
   return `<form method="post" action="/requeue" class="requeue"><input type="hidden" name="csrf" value="${esc(csrf)}"><input type="hidden" name="key" value="${esc(key)}"><button type="submit" data-key="${esc(key)}">${esc(label)}</button></form>`;
 }
 
-export function renderSearch(d: Pick<PageData, 'form' | 'tables' | 'hits' | 'searchError' | 'searchMs'>): string {
+export function renderSearch(
+  d: Pick<PageData, 'form' | 'tables' | 'hits' | 'searchError' | 'searchMs'>,
+): string {
   const f = d.form;
-  const opt = (v: string, cur: string, label = v) => `<option value="${esc(v)}"${v === cur ? ' selected' : ''}>${esc(label)}</option>`;
+  const opt = (v: string, cur: string, label = v) =>
+    `<option value="${esc(v)}"${v === cur ? ' selected' : ''}>${esc(label)}</option>`;
   const input = (name: string, label: string, value: string, type = 'text', extra = '') =>
     `<label>${esc(label)}<input type="${type}" name="${name}" value="${esc(value)}"${extra}></label>`;
   const form = `<form method="get" action="/" class="search" role="search">
@@ -152,7 +162,7 @@ ${input('stage', 'Stage', f.stage, 'text', ' size="10"')}
     results = `<p class="muted">${esc(d.hits.length)} records, ${esc(f.mode)}${d.searchMs !== null ? `, ${esc(Math.round(d.searchMs))} ms` : ''}</p><ol class="hits" id="hits">${d.hits
       .map(
         (h) =>
-          `<li class="hit" data-key="${esc(h.key)}"><div class="hit-head"><strong class="title">${esc(h.title)}</strong><span class="key">${esc(h.key)}</span><span class="muted">chunk ${esc(h.chunkIndex + 1)} of ${esc(h.payload.chunk_count)}; score ${esc(h.score.toFixed(4))}${h.payload.date ? `; ${esc(h.payload.date)}` : ''}${h.payload.stage ? `; stage ${esc(h.payload.stage)}` : ''}</span></div><div class="chunk-text">${esc(h.text)}</div></li>`,
+          `<li class="hit" data-key="${esc(h.key)}"><div class="hit-head"><strong class="title">${esc(h.title)}</strong><span class="key">${esc(h.key)}</span><span class="muted">chunk ${esc(h.chunkIndex + 1)} of ${esc(h.payload.chunk_count)}; score ${esc(h.score.toFixed(4))}${h.payload.date ? `; ${esc(h.payload.date)}` : ''}${h.payload.stage ? `; stage ${esc(h.payload.stage)}` : ''}</span></div><div class="chunk-text">${esc(h.text.replace(/\n{2,}/g, '\n'))}</div></li>`,
       )
       .join('')}</ol>`;
   }
@@ -161,7 +171,8 @@ ${input('stage', 'Stage', f.stage, 'text', ' size="10"')}
 
 export function renderPage(d: PageData): string {
   const s = d.status;
-  const healthy = s.triggers.ok && !s.store.error && s.deadLetters.count === 0 && s.changelog.lagSeconds <= 300;
+  const healthy =
+    s.triggers.ok && !s.store.error && s.deadLetters.count === 0 && s.changelog.lagSeconds <= 300;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>crm-index: ${healthy ? 'healthy' : 'needs attention'}</title>
@@ -176,7 +187,10 @@ ${renderSearch(d)}
 }
 
 /** The page a visitor sees when they may not see the real one (wrong Host, no token configured, not signed in). */
-export function renderGate(reason: string, opts: { login: boolean; csrf: string; nonce: string; error?: string }): string {
+export function renderGate(
+  reason: string,
+  opts: { login: boolean; csrf: string; nonce: string; error?: string },
+): string {
   const login = opts.login
     ? `<form method="post" action="/login"><input type="hidden" name="csrf" value="${esc(opts.csrf)}"><label>MCP token <input type="password" name="token" autocomplete="current-password" size="40"></label> <button type="submit">Sign in</button></form>`
     : '';
@@ -184,4 +198,3 @@ export function renderGate(reason: string, opts: { login: boolean; csrf: string;
 <html lang="en"><head><meta charset="utf-8"><title>crm-index: sign in</title><style nonce="${esc(opts.nonce)}">${STYLE}</style></head>
 <body><header><h1>crm-index</h1></header><main><section><h2>Access</h2>${opts.error ? `<p class="error">${esc(opts.error)}</p>` : ''}<p>${esc(reason)}</p>${login}</section></main></body></html>`;
 }
-

@@ -82,7 +82,13 @@ function securityHeaders(nonce: string): Record<string, string> {
   };
 }
 
-function send(res: http.ServerResponse, status: number, nonce: string, body: string, extra: Record<string, string> = {}): void {
+function send(
+  res: http.ServerResponse,
+  status: number,
+  nonce: string,
+  body: string,
+  extra: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', ...securityHeaders(nonce), ...extra });
   res.end(body);
 }
@@ -129,7 +135,12 @@ export function createWebRoutes(ctx: PipelineContext, opts: WebRoutesOptions = {
   const timer = setInterval(sampleLag, opts.sampleEveryMs ?? BUCKET_MS);
   timer.unref();
 
-  async function page(req: http.IncomingMessage, res: http.ServerResponse, url: URL, nonce: string): Promise<void> {
+  async function page(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    url: URL,
+    nonce: string,
+  ): Promise<void> {
     sampleLag();
     const form = parseSearchForm(url.searchParams);
     let hits: Hit[] | null = null;
@@ -147,7 +158,10 @@ export function createWebRoutes(ctx: PipelineContext, opts: WebRoutesOptions = {
     const status = await collectStatus(ctx.config, ctx.db, ctx.map, ctx.store);
     const series = samples.series(now());
     const requeued = url.searchParams.get('requeued');
-    const flash = requeued !== null && /^\d{1,9}$/.test(requeued) ? `Requeued ${requeued} dead letter${requeued === '1' ? '' : 's'}; they retry within a few seconds.` : null;
+    const flash =
+      requeued !== null && /^\d{1,9}$/.test(requeued)
+        ? `Requeued ${requeued} dead letter${requeued === '1' ? '' : 's'}; they retry within a few seconds.`
+        : null;
     const body = renderPage({
       status,
       tables,
@@ -183,7 +197,9 @@ export function createWebRoutes(ctx: PipelineContext, opts: WebRoutesOptions = {
 
     if (route === 'POST /login') {
       const form = await readForm(req);
-      const bad = form ? guard.checkPost(req.headers, form) : 'send the login form as application/x-www-form-urlencoded.';
+      const bad = form
+        ? guard.checkPost(req.headers, form)
+        : 'send the login form as application/x-www-form-urlencoded.';
       if (bad || !form) {
         send(res, 403, nonce, renderGate(`Refused: ${bad}`, { login: false, csrf: guard.csrf, nonce }));
         return true;
@@ -193,24 +209,52 @@ export function createWebRoutes(ctx: PipelineContext, opts: WebRoutesOptions = {
         return true;
       }
       if (!guard.tokenMatches(form.get('token') ?? undefined)) {
-        send(res, 401, nonce, renderGate('Sign in with the MCP token (MCP_AUTH_TOKEN).', { login: true, csrf: guard.csrf, nonce, error: 'That token is not right.' }));
+        send(
+          res,
+          401,
+          nonce,
+          renderGate('Sign in with the MCP token (MCP_AUTH_TOKEN).', {
+            login: true,
+            csrf: guard.csrf,
+            nonce,
+            error: 'That token is not right.',
+          }),
+        );
         return true;
       }
-      redirect(res, '/', { 'set-cookie': `${SESSION_COOKIE}=${guard.sessionValue()}; HttpOnly; SameSite=Strict; Path=/` });
+      redirect(res, '/', {
+        'set-cookie': `${SESSION_COOKIE}=${guard.sessionValue()}; HttpOnly; SameSite=Strict; Path=/`,
+      });
       return true;
     }
 
     if (!access.ok) {
-      send(res, access.status, nonce, renderGate(access.reason, { login: access.login, csrf: guard.csrf, nonce }));
+      send(
+        res,
+        access.status,
+        nonce,
+        renderGate(access.reason, { login: access.login, csrf: guard.csrf, nonce }),
+      );
       return true;
     }
 
     if (route === 'POST /requeue') {
       const form = await readForm(req);
-      const bad = form ? guard.checkPost(req.headers, form) : 'send the requeue form as application/x-www-form-urlencoded.';
+      const bad = form
+        ? guard.checkPost(req.headers, form)
+        : 'send the requeue form as application/x-www-form-urlencoded.';
       const key = form?.get('key') ?? '';
       if (bad || !form || !key) {
-        send(res, 403, nonce, renderGate(`Refused: ${bad ?? 'no dead letter named (field "key").'}`, { login: false, csrf: guard.csrf, nonce }));
+        send(
+          res,
+          403,
+          nonce,
+          renderGate(`Refused: ${bad ?? 'no dead letter named (field "key").'}`, {
+            login: false,
+            csrf: guard.csrf,
+            nonce,
+          }),
+        );
         return true;
       }
       const n = requeueDeadLetters(ctx.db, key === 'all' ? 'all' : [key]);
