@@ -29,13 +29,24 @@ export interface LookupOptions {
   source?: EntitySource;
 }
 
+/** Prepared statements per connection: preparing costs more than running these one-row lookups. */
+const statementCache = new WeakMap<Db, Map<string, ReturnType<Db['prepare']>>>();
+
+function prepared(db: Db, sql: string): ReturnType<Db['prepare']> {
+  let cache = statementCache.get(db);
+  if (!cache) statementCache.set(db, (cache = new Map()));
+  let stmt = cache.get(sql);
+  if (!stmt) cache.set(sql, (stmt = db.prepare(sql)));
+  return stmt;
+}
+
 export function entityIdsFor(db: Db, recordKeys: string[], opts: LookupOptions = {}): Map<string, string[]> {
   const map = opts.map ?? DEFAULT_SOURCE_MAP;
   const src = opts.source ?? DEFAULT_ENTITY_SOURCE;
-  const linkStmt = db.prepare('SELECT entity_id FROM entity_links WHERE record_key = ?').pluck();
+  const linkStmt = prepared(db, 'SELECT entity_id FROM entity_links WHERE record_key = ?').pluck();
   const own = (k: string): string | undefined => linkStmt.get(k) as string | undefined;
-  const personOrg = db
-    .prepare(
+  const personOrg = prepared(
+      db,
       `SELECT ${q(src.people.organization)} FROM ${q(src.people.table)} WHERE ${q(src.people.key)} = ?`,
     )
     .pluck();
@@ -66,16 +77,14 @@ export function entityIdsFor(db: Db, recordKeys: string[], opts: LookupOptions =
     const ids: string[] = [];
     for (const r of t.relations ?? []) {
       if (r.kind === 'belongsTo') {
-        const v = db
-          .prepare(`SELECT ${q(r.column)} FROM ${q(table)} WHERE ${where}`)
+        const v = prepared(db, `SELECT ${q(r.column)} FROM ${q(table)} WHERE ${where}`)
           .pluck()
           .get(...keyVals) as unknown;
         if (v !== null && v !== undefined)
           ids.push(...ofRecord(recordKey(r.table, encodePk([v])), depth + 1));
       } else if (r.kind === 'manyToMany') {
         const w = r.localColumns.map((c) => `${q(c)} = ?`).join(' AND ');
-        const rows = db
-          .prepare(`SELECT ${r.remoteColumns.map(q).join(', ')} FROM ${q(r.via)} WHERE ${w}`)
+        const rows = prepared(db, `SELECT ${r.remoteColumns.map(q).join(', ')} FROM ${q(r.via)} WHERE ${w}`)
           .raw()
           .all(...keyVals) as unknown[][];
         for (const row of rows) {
@@ -86,8 +95,8 @@ export function entityIdsFor(db: Db, recordKeys: string[], opts: LookupOptions =
           if (e) ids.push(e);
         }
       } else {
-        const row = db
-          .prepare(`SELECT ${q(r.tableColumn)} AS t, ${q(r.idColumn)} AS id FROM ${q(table)} WHERE ${where}`)
+        const row = prepared(db, `SELECT ${q(r.tableColumn)} AS t, ${q(r.idColumn)} AS id FROM ${q(table)} WHERE ${where}`)
+          .raw(false)
           .get(...keyVals) as { t: unknown; id: unknown } | undefined;
         if (row && typeof row.t === 'string' && row.id !== null && row.id !== undefined) {
           ids.push(...ofRecord(recordKey(row.t, encodePk([row.id])), depth + 1));

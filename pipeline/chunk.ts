@@ -102,42 +102,58 @@ export function chunkDocument(doc: RenderedDoc, s: ChunkSettings): Chunked {
   const headerWords = words(doc.header);
   const budget = Math.max(16, s.maxTokens - headerWords);
   const overlap = Math.min(s.overlapTokens, Math.floor(budget / 2));
+  // Fast path: most records (people, organizations, deals, short notes) fit in one chunk.
+  // Same shape as the general path: paragraphs joined by a blank line, whitespace folded.
+  const paragraphs = [...doc.fields, ...doc.long]
+    .flatMap((t) => t.split(/\n\s*\n/))
+    .map((p) => p.replace(/\s+/g, ' ').trim())
+    .filter((p) => p !== '');
+  let total = 0;
+  for (const p of paragraphs) total += words(p);
+  if (total <= budget) {
+    const body = paragraphs.join('\n\n');
+    return { texts: [body === '' ? doc.header : `${doc.header}\n\n${body}`], truncated: false };
+  }
   const units: { text: string; words: number; breakBefore: boolean }[] = [];
-  const add = (text: string): void => {
-    const paragraphs = text.split(/\n\s*\n/);
-    for (const p of paragraphs) {
-      let first = true;
-      for (const piece of pieces(p.replace(/\s*\n\s*/g, ' ').trim(), budget)) {
-        units.push({ text: piece, words: words(piece), breakBefore: first });
-        first = false;
-      }
+  for (const p of paragraphs) {
+    let first = true;
+    for (const piece of pieces(p, budget)) {
+      units.push({ text: piece, words: words(piece), breakBefore: first });
+      first = false;
     }
-  };
-  if (doc.fields.length > 0) add(doc.fields.join('\n\n'));
-  for (const l of doc.long) add(l);
+  }
   const { chunks, truncated } = pack(units, budget, overlap, s.maxChunks);
   const bodies = chunks.length > 0 ? chunks : [''];
   return { texts: bodies.map((b) => (b === '' ? doc.header : `${doc.header}\n\n${b}`)), truncated };
 }
 
 /**
- * A document's fingerprint: everything that changes what would be stored for it.
- * Text, payload and entity ids, chunker settings, embedder model, encoder
- * versions (ARCHITECTURE.md "Document"): a model or chunker change re-embeds all.
+ * A document's fingerprint: everything that changes what would be stored for
+ * it. The rendered document (chunking is a pure function of it and the
+ * settings), the payload with entity ids, the chunker settings, the embedder
+ * model and the encoder versions (ARCHITECTURE.md "Document"): a model or
+ * chunker change re-embeds everything. Hashing the document rather than its
+ * chunks lets the sweep check a record without chunking it.
  */
 export function fingerprint(
-  chunks: string[],
+  doc: Pick<RenderedDoc, 'header' | 'fields' | 'long'>,
   payload: unknown,
   s: ChunkSettings,
   modelId: string,
   sparseVersion: string,
 ): string {
   const h = createHash('sha256');
-  h.update(`v1|${modelId}|${sparseVersion}|${s.maxTokens}|${s.overlapTokens}|${s.maxChunks}|`);
+  h.update(`v2|${modelId}|${sparseVersion}|${s.maxTokens}|${s.overlapTokens}|${s.maxChunks}|`);
   h.update(JSON.stringify(payload));
-  for (const c of chunks) {
-    h.update('\u0000');
-    h.update(c);
+  h.update('\u0000');
+  h.update(doc.header);
+  for (const f of doc.fields) {
+    h.update('\u0001');
+    h.update(f);
+  }
+  for (const l of doc.long) {
+    h.update('\u0002');
+    h.update(l);
   }
   return h.digest('base64url').slice(0, 22);
 }

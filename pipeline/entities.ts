@@ -12,8 +12,9 @@ import { CrmIndexError, errorMessage } from '../config/errors.js';
 import type { Logger } from '../config/log.js';
 import type { Db } from '../crm/db.js';
 import type { SourceMap } from '../crm/sourceMap.js';
-import { entityIdsFor, resolveFull, resolveIncremental } from '../entities/index.js';
+import { ENTITIES_CONSUMER, entityIdsFor, resolveFull, resolveIncremental } from '../entities/index.js';
 import { enqueueKeys } from './failures.js';
+import { ensureConsumer } from '../triggers/changelog.js';
 
 export interface EntityHooks {
   /** Entity ids per record key (empty until entity resolution has run). */
@@ -44,7 +45,11 @@ export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string):
     sync() {
       if (!enabled) return 0;
       try {
-        return queue(resolveIncremental(db, { owner }).changedRecordKeys);
+        // The very first pass resolves everything: every linked record's entity ids are new.
+        const first = db.prepare(`SELECT 1 FROM _cdc_consumers WHERE name = ?`).get(ENTITIES_CONSUMER) === undefined;
+        const changed = resolveIncremental(db, { owner }).changedRecordKeys;
+        if (!first) return queue(changed);
+        return queue(db.prepare('SELECT record_key FROM entity_links').pluck().all() as string[]);
       } catch (err) {
         // A schema without people/organizations, or capture missing: say so once, index without entity ids.
         if (err instanceof CrmIndexError && err.kind !== 'transient' && err.kind !== 'lease') disable(err);
@@ -55,6 +60,10 @@ export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string):
     full() {
       if (!enabled) return 0;
       try {
+        // Start the incremental consumer here, so the next pass picks up only what changes from now on.
+        if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_cdc_consumers'").get()) {
+          ensureConsumer(db, ENTITIES_CONSUMER, 'now');
+        }
         return queue(resolveFull(db).changedRecordKeys);
       } catch (err) {
         if (err instanceof CrmIndexError && err.kind !== 'transient') disable(err);

@@ -95,7 +95,13 @@ export function renderBatch(
   return { docs, failures };
 }
 
-export function prepareDoc(deps: IndexDeps, doc: RenderedDoc, entityIds: string[]): Prepared {
+/** Payload and fingerprint of a rendered document: cheap, no chunking (the sweep uses only this). */
+export function describeDoc(deps: IndexDeps, doc: RenderedDoc, entityIds: string[]): { fingerprint: string; payloadBase: Record<string, unknown> } {
+  const payloadBase = { ...doc.payload, title: doc.title, entity_ids: entityIds };
+  return { fingerprint: fingerprint(doc, payloadBase, deps.chunk, deps.dense.modelId, deps.sparse.version), payloadBase };
+}
+
+export function prepareDoc(deps: IndexDeps, doc: RenderedDoc, entityIds: string[], described = describeDoc(deps, doc, entityIds)): Prepared {
   const { texts, truncated } = chunkDocument(doc, deps.chunk);
   if (truncated) {
     deps.log.warn(
@@ -103,19 +109,18 @@ export function prepareDoc(deps: IndexDeps, doc: RenderedDoc, entityIds: string[
       `record ${doc.recordKey} is longer than MAX_CHUNKS_PER_RECORD=${deps.chunk.maxChunks} chunks; only the first ${texts.length} are indexed`,
     );
   }
-  const payloadBase = { ...doc.payload, title: doc.title, entity_ids: entityIds };
-  const fp = fingerprint(texts, payloadBase, deps.chunk, deps.dense.modelId, deps.sparse.version);
+  const fp = described.fingerprint;
   return {
     doc,
     texts,
     fingerprint: fp,
     payload: {
-      ...payloadBase,
+      ...described.payloadBase,
       record_key: doc.recordKey,
       table: doc.table,
       chunk_count: texts.length,
       fingerprint: fp,
-    },
+    } as Prepared['payload'],
   };
 }
 
@@ -175,20 +180,18 @@ export async function indexRecords(deps: IndexDeps, store: VectorStore, keys: st
   const { docs, failures } = renderBatch(deps, keys);
   const present = [...docs.entries()].filter((e): e is [string, RenderedDoc] => e[1] !== null);
   const entityMap = deps.entityIds?.(present.map(([k]) => k)) ?? new Map<string, string[]>();
-  const prepared: Prepared[] = [];
+  const states = await store.getRecordStates([...docs.keys()]);
+  const changed: Prepared[] = [];
   for (const [key, doc] of present) {
     try {
-      prepared.push(prepareDoc(deps, doc, entityMap.get(key) ?? []));
+      const ids = entityMap.get(key) ?? [];
+      const d = describeDoc(deps, doc, ids);
+      // Unchanged: same fingerprint as the store holds. Chunking is a pure function of what it covers.
+      if (states.get(key)?.fingerprint === d.fingerprint) counts.unchanged++;
+      else changed.push(prepareDoc(deps, doc, ids, d));
     } catch (err) {
       failures.push({ recordKey: key, step: 'chunk', error: errorMessage(err) });
     }
-  }
-  const states = await store.getRecordStates([...docs.keys()]);
-  const changed: Prepared[] = [];
-  for (const p of prepared) {
-    const s = states.get(p.doc.recordKey);
-    if (s && s.fingerprint === p.fingerprint && s.chunkCount === p.texts.length) counts.unchanged++;
-    else changed.push(p);
   }
   const { vectors, failures: embedFailures } = await embedAll(deps, changed);
   failures.push(...embedFailures);

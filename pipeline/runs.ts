@@ -13,6 +13,7 @@ import type { BatchCounts } from './indexer.js';
 import { Lease, makeOwner } from './lease.js';
 import { rebuild, type RebuildResult } from './rebuild.js';
 import { sweep } from './sweep.js';
+import { resolveStep } from './resolveStep.js';
 
 export interface RunOptions {
   /** How long to wait for the cursor lease (follow hands it over within a batch). */
@@ -63,9 +64,10 @@ export function runRefresh(config: Config, opts: RunOptions & { sweep?: boolean 
   });
 }
 
-export function runRebuild(config: Config, opts: RunOptions & { beforeIndex?: (ctx: PipelineContext) => Promise<void> | void }): Promise<RebuildResult> {
+export function runRebuild(config: Config, opts: RunOptions & { resolve?: boolean }): Promise<RebuildResult> {
   return withLease(config, 'rebuild', opts, async (ctx, lease) => {
-    await opts.beforeIndex?.(ctx);
+    // Entity resolution first, as the old "Build search index" did: the new generation gets fresh entity ids.
+    if (opts.resolve !== false) await resolveStep(ctx);
     return rebuild(ctx, { consumer: INDEX_CONSUMER, lease, signal: opts.signal });
   });
 }

@@ -11,7 +11,7 @@ import type { PipelineContext } from './context.js';
 import { indexWithRetry } from './drain.js';
 import type { SweepReport } from './events.js';
 import { recordFailures, setState } from './failures.js';
-import { prepareDoc, renderBatch } from './indexer.js';
+import { describeDoc, renderBatch } from './indexer.js';
 import type { VectorStore } from '../stores/types.js';
 
 /** Keys per render page: big enough to amortise a read transaction, small enough to keep it short. */
@@ -41,7 +41,7 @@ export async function sweep(ctx: PipelineContext, opts: { signal?: AbortSignal; 
 
   const stored = new Map<string, string>();
   for await (const page of store.scrollRecordStates()) {
-    for (const s of page) stored.set(s.recordKey, `${s.fingerprint}|${s.chunkCount}`);
+    for (const s of page) stored.set(s.recordKey, s.fingerprint);
   }
   report.stored = stored.size;
 
@@ -61,8 +61,7 @@ export async function sweep(ctx: PipelineContext, opts: { signal?: AbortSignal; 
           repair.push(key);
           continue;
         }
-        const p = prepareDoc(ctx.deps, doc, entityIds.get(key) ?? []);
-        if (have !== `${p.fingerprint}|${p.texts.length}`) {
+        if (have !== describeDoc(ctx.deps, doc, entityIds.get(key) ?? []).fingerprint) {
           report.stale++;
           repair.push(key);
         }

@@ -44,12 +44,10 @@ export function register(program: Command): void {
         process.stderr.write('demo: capture installed; building the index (first run converts the GloVe vectors once)\n');
         const { runRebuild } = await import('../../pipeline/runs.js');
         const { attachProgress } = await import('../progress.js');
-        const { resolveStep } = await import('../../pipeline/resolveStep.js');
         let stop = () => {};
         const r = await runRebuild(config, {
           waitMs: 30_000,
           onContext: (ctx) => void attachProgress(ctx.events).then((s) => (stop = s)),
-          beforeIndex: resolveStep,
         });
         stop();
         process.stderr.write(`demo: indexed ${r.records} records into ${r.counts.chunks} chunks in ${(r.ms / 1000).toFixed(1)} s\n`);

@@ -20,11 +20,7 @@ export function register(program: Command): void {
           waitMs: parseWait(opts.wait),
           signal: shutdownSignal(),
           onContext: (ctx) => void attachProgress(ctx.events).then((s) => (stopProgress = s)),
-          beforeIndex: async (ctx) => {
-            if (!opts.resolve) return;
-            const { resolveStep } = await import('../../pipeline/resolveStep.js');
-            await resolveStep(ctx);
-          },
+          resolve: opts.resolve,
         });
         stopProgress();
         if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');

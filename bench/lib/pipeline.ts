@@ -1,0 +1,87 @@
+/**
+ * Shared set-up for the pipeline benchmarks: a demo CRM in a temp folder with
+ * capture installed, a Config on embedded defaults, a zero-cost embedder (so
+ * only our own work is measured), percentiles and a table printer.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { loadConfig, type Config } from '../../config/index.js';
+import { openCrm } from '../../crm/db.js';
+import { createDemoDatabase } from '../../crm/demo/create.js';
+import { DEFAULT_SOURCE_MAP } from '../../crm/sourceMap.js';
+import type { DenseEmbedder } from '../../encoders/types.js';
+import { installCapture } from '../../triggers/install.js';
+
+export function tempDir(name: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `crm-index-bench-${name}-`));
+}
+
+export function makeDemo(dir: string, records: number, seed = 42): string {
+  const dbPath = path.join(dir, 'crm.db');
+  createDemoDatabase({ dbPath, records, seed });
+  const db = openCrm(dbPath);
+  installCapture(db, DEFAULT_SOURCE_MAP);
+  db.close();
+  return dbPath;
+}
+
+export function benchConfig(dbPath: string, env: Record<string, string> = {}): Config {
+  return loadConfig({
+    env: { CRM_DB_PATH: dbPath, LOG_LEVEL: 'silent', CRM_INDEX_HTTP_PORT: '0', POLL_INTERVAL_MS: '50', ...env },
+    envFile: false,
+  });
+}
+
+/**
+ * A zero-cost dense embedder: one hash per text spread into a unit vector.
+ * It stands in for a GPU server that is never the bottleneck, so a benchmark
+ * measures the pipeline's own overhead.
+ */
+export class ZeroCostEmbedder implements DenseEmbedder {
+  readonly modelId = 'zero-cost-bench';
+  constructor(readonly dim = 100) {}
+  async init(): Promise<void> {}
+  async embed(texts: string[]): Promise<Float32Array[]> {
+    return texts.map((t) => {
+      const h = createHash('sha1').update(t).digest();
+      const v = new Float32Array(this.dim);
+      for (let i = 0; i < 8; i++) v[h[i]! % this.dim] = (v[h[i]! % this.dim] ?? 0) + (h[i + 8]! & 1 ? 1 : -1);
+      let n = 0;
+      for (let i = 0; i < this.dim; i++) n += v[i]! * v[i]!;
+      n = Math.sqrt(n) || 1;
+      if (n === 1 && v.every((x) => x === 0)) v[0] = 1;
+      for (let i = 0; i < this.dim; i++) v[i]! /= n;
+      return v;
+    });
+  }
+  async close(): Promise<void> {}
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export function printTable(title: string, head: string[], rows: (string | number)[][]): void {
+  const cells = [head, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? fmt(c) : c)))];
+  const widths = head.map((_, i) => Math.max(...cells.map((r) => String(r[i] ?? '').length)));
+  console.log(`\n${title}`);
+  console.log('| ' + head.map((h, i) => h.padEnd(widths[i]!)).join(' | ') + ' |');
+  console.log('| ' + widths.map((w) => '-'.repeat(w)).join(' | ') + ' |');
+  for (const r of cells.slice(1)) console.log('| ' + r.map((c, i) => String(c).padEnd(widths[i]!)).join(' | ') + ' |');
+}
+
+function fmt(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  if (Math.abs(n) >= 100) return Math.round(n).toLocaleString('en-US');
+  if (Math.abs(n) >= 10) return n.toFixed(1);
+  return n.toFixed(2);
+}
+
+export function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : def;
+}
