@@ -93,7 +93,7 @@ export function oneOf<T extends string>(...values: T[]): Parser<T> {
   return (raw, name) => {
     const v = raw.trim().toLowerCase() as T;
     if (!values.includes(v)) {
-      throw new ConfigError(`${name}="${raw}" is not one of ${values.join(', ')}.`);
+      throw new ConfigError(`${name}="${raw}" is not one of ${values.join(', ')}; set it to one of those.`);
     }
     return v;
   };

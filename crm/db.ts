@@ -66,5 +66,5 @@ export function classifySqliteError(err: unknown, doing: string): Error {
   if (code === 'SQLITE_CORRUPT') {
     return new SourceError(`${doing}: the database file is corrupt (${msg}). Restore it from a backup.`, { cause: err });
   }
-  return new SourceError(`${doing} failed: ${msg}`, { cause: err });
+  return new SourceError(`${doing} failed: ${msg}. Check that CRM_DB_PATH names the CRM's SQLite file and that it is readable.`, { cause: err });
 }

@@ -194,12 +194,12 @@ export function checkSourceMapConsistency(map: SourceMap): void {
         }
         if (r.localColumns.length !== t.key.length) {
           throw new SourceMapError(
-            `Table "${t.table}": relation "${r.name}" gives ${r.localColumns.length} localColumns but "${t.table}" has a ${t.key.length}-column key.`,
+            `Table "${t.table}": relation "${r.name}" gives ${r.localColumns.length} localColumns but "${t.table}" has a ${t.key.length}-column key; give one local column per key column.`,
           );
         }
         if (r.remoteColumns.length !== target.key.length) {
           throw new SourceMapError(
-            `Table "${t.table}": relation "${r.name}" gives ${r.remoteColumns.length} remoteColumns but "${r.table}" has a ${target.key.length}-column key.`,
+            `Table "${t.table}": relation "${r.name}" gives ${r.remoteColumns.length} remoteColumns but "${r.table}" has a ${target.key.length}-column key; give one remote column per key column.`,
           );
         }
       }

@@ -275,7 +275,7 @@ export function parseEmbeddingsReply(body: string, ctx: ParseContext): ParsedRep
     }
     if (out[index] !== undefined) {
       throw new PermanentError(
-        `${where} returned index ${index} twice in one reply. Reply: ${excerpt(body)}`,
+        `${where} returned index ${index} twice in one reply; check the server's OpenAI compatibility. Reply: ${excerpt(body)}`,
       );
     }
     let vec: Float32Array | undefined;
@@ -284,7 +284,7 @@ export function parseEmbeddingsReply(body: string, ctx: ParseContext): ParsedRep
       vec = decodeBase64Float32(emb);
       if (!vec) {
         throw new PermanentError(
-          `${where} returned a base64 embedding at index ${index} whose length is not a whole number of float32 values.`,
+          `${where} returned a base64 embedding at index ${index} whose length is not a whole number of float32 values; check the server's base64 encoding.`,
         );
       }
     } else if (Array.isArray(emb)) {
@@ -301,7 +301,7 @@ export function parseEmbeddingsReply(body: string, ctx: ParseContext): ParsedRep
       }
     } else {
       throw new PermanentError(
-        `${where} returned data[${k}] without an "embedding" array or base64 string. Reply: ${excerpt(body)}`,
+        `${where} returned data[${k}] without an "embedding" array or base64 string; check the server's OpenAI compatibility. Reply: ${excerpt(body)}`,
       );
     }
     for (let i = 0; i < vec.length; i++) {
@@ -312,7 +312,7 @@ export function parseEmbeddingsReply(body: string, ctx: ParseContext): ParsedRep
       }
     }
     if (vec.length === 0) {
-      throw new PermanentError(`${where} returned an empty embedding at index ${index}.`);
+      throw new PermanentError(`${where} returned an empty embedding at index ${index}; check the model name in EMBEDDING_MODEL.`);
     }
     if (dim === undefined) {
       dim = vec.length;

@@ -30,7 +30,7 @@ export function setOverride(db: Db, x: string, y: string, verdict: Verdict): Ove
     throw new ConfigError(`keyA and keyB are both "${x}"; an override needs two different records.`);
   if (x.slice(0, x.indexOf(':')) !== y.slice(0, y.indexOf(':'))) {
     throw new ConfigError(
-      `"${x}" and "${y}" are records of different tables; overrides pair two people or two organizations.`,
+      `"${x}" and "${y}" are records of different tables; an override must pair two people or two organizations.`,
     );
   }
   const [a, b] = ordered(x, y);

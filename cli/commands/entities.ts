@@ -31,7 +31,7 @@ function printView(v: View): void {
 
 function parsePositive(v: string, name: string): number {
   if (!/^\d+$/.test(v) || Number(v) < 1)
-    throw new ConfigError(`${name} "${v}" is not a positive whole number.`);
+    throw new ConfigError(`${name} "${v}" is not a positive whole number; give 1 or more.`);
   return Number(v);
 }
 

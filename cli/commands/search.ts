@@ -26,7 +26,7 @@ export function register(program: Command): void {
           typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
         const limit = Number(opts.limit);
         if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-          throw new ConfigError(`--limit="${String(opts.limit)}" is not a whole number from 1 to 100.`);
+          throw new ConfigError(`--limit="${String(opts.limit)}" is not a whole number from 1 to 100; give one in that range.`);
         }
         const { createSearchEngine } = await import('../../search/engine.js');
         const { createStore } = await import('../../stores/factory.js');

@@ -244,7 +244,7 @@ function link(db: Db, rng: Rng): DemoWriteChange {
     }
   }
   throw new SourceError(
-    'demo-write could not find an interaction and a person that are not linked yet after 20 tries.',
+    'demo-write could not find an interaction and a person that are not linked yet after 20 tries; add people or interactions, or use another --kind.',
   );
 }
 
