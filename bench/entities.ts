@@ -67,7 +67,9 @@ if (process.argv[2] === '--child') {
   const sizes = process.argv.slice(2).map(Number);
   const rows: Record<string, unknown>[] = [];
   for (const n of sizes.length > 0 ? sizes : [100_000, 1_000_000]) {
-    const r = spawnSync(process.execPath, [...process.execArgv, here, '--child', String(n)], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [...process.execArgv, here, '--child', String(n)], {
+      encoding: 'utf8',
+    });
     if (r.status !== 0) {
       process.stderr.write(r.stderr);
       process.exit(1);

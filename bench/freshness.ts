@@ -74,14 +74,32 @@ async function main(): Promise<void> {
       .sort((a, b) => a - b);
   };
   await new Promise((r) => setTimeout(r, 500));
-  const steadyLat = await latencies(await phase({ phase: 'steady', groups: 1, size: steady, gapMs: intervalMs }));
-  const burstLat = await latencies(await phase({ phase: 'burst', groups: bursts, size: burstSize, gapMs: 0, pauseMs: 500 }));
+  const steadyLat = await latencies(
+    await phase({ phase: 'steady', groups: 1, size: steady, gapMs: intervalMs }),
+  );
+  const burstLat = await latencies(
+    await phase({ phase: 'burst', groups: bursts, size: burstSize, gapMs: 0, pauseMs: 500 }),
+  );
   child.kill();
   await follow.stop();
   await ctx.close();
   const rows = [
-    [`steady (1 commit / ${intervalMs} ms)`, steadyLat.length, percentile(steadyLat, 50), percentile(steadyLat, 95), percentile(steadyLat, 99), percentile(steadyLat, 95) / 100],
-    [`bursts (${bursts} x ${burstSize}, back to back)`, burstLat.length, percentile(burstLat, 50), percentile(burstLat, 95), percentile(burstLat, 99), percentile(burstLat, 95) / 100],
+    [
+      `steady (1 commit / ${intervalMs} ms)`,
+      steadyLat.length,
+      percentile(steadyLat, 50),
+      percentile(steadyLat, 95),
+      percentile(steadyLat, 99),
+      percentile(steadyLat, 95) / 100,
+    ],
+    [
+      `bursts (${bursts} x ${burstSize}, back to back)`,
+      burstLat.length,
+      percentile(burstLat, 50),
+      percentile(burstLat, 95),
+      percentile(burstLat, 99),
+      percentile(burstLat, 95) / 100,
+    ],
   ];
   printTable(
     `Freshness: commit in another process -> indexed (local GloVe embedder, embedded store, ${records}-record demo CRM)`,

@@ -9,7 +9,15 @@
 import fs from 'node:fs';
 import { openCrm } from '../crm/db.js';
 import { runRebuild, runRefresh } from '../pipeline/runs.js';
-import { arg, benchConfig, makeDemo, percentile, printTable, tempDir, ZeroCostEmbedder } from './lib/pipeline.js';
+import {
+  arg,
+  benchConfig,
+  makeDemo,
+  percentile,
+  printTable,
+  tempDir,
+  ZeroCostEmbedder,
+} from './lib/pipeline.js';
 
 const sizes = arg('sizes', '10000,100000').split(',').map(Number);
 const changes = Number(arg('changes', '10'));
@@ -31,7 +39,7 @@ async function main(): Promise<void> {
     let counts = '';
     for (let r = 0; r < repeats; r++) {
       db.transaction(() => {
-        for (let i = 0; i < changes; i++) upd.run(ids[(r * changes + i) * 7 % ids.length]!);
+        for (let i = 0; i < changes; i++) upd.run(ids[((r * changes + i) * 7) % ids.length]!);
       })();
       const t = performance.now();
       const res = await runRefresh(config, { waitMs: 5000, sweep: false, overrides: { dense } });
@@ -50,7 +58,15 @@ async function main(): Promise<void> {
   }
   printTable(
     `refresh after ${changes} changed records (zero-cost embedder, embedded store; median of ${repeats}; whole command incl. opening)`,
-    ['records', 'changed', 'last run', 'refresh ms (no sweep)', `ratio to ${sizes[0]}`, 'sweep s', 'sweep checked'],
+    [
+      'records',
+      'changed',
+      'last run',
+      'refresh ms (no sweep)',
+      `ratio to ${sizes[0]}`,
+      'sweep s',
+      'sweep checked',
+    ],
     rows,
   );
 }

@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     ms / 1000,
     (chunks / ms) * 1000,
     (chunks / ((cpu.user + cpu.system) / 1000)) * 1000,
-    (chunks / ms) * 1000 / 10_000,
+    ((chunks / ms) * 1000) / 10_000,
   ];
   printTable(
     `Pipeline throughput with a zero-cost embedder (${records}-record demo CRM, embedded store)`,

@@ -37,12 +37,35 @@ function main(): void {
       encoding: 'utf8',
       maxBuffer: 1 << 24,
     });
-    const r = JSON.parse(out.trim().split('\n').pop()!) as { records: number; chunks: number; ms: number; maxRssMb: number };
-    rows.push([e === 'zero' ? 'zero-cost' : 'local GloVe-SIF', r.records, r.chunks, r.ms / 1000, (r.records / r.ms) * 1000, (r.chunks / r.ms) * 1000, r.maxRssMb, r.maxRssMb / 300]);
+    const r = JSON.parse(out.trim().split('\n').pop()!) as {
+      records: number;
+      chunks: number;
+      ms: number;
+      maxRssMb: number;
+    };
+    rows.push([
+      e === 'zero' ? 'zero-cost' : 'local GloVe-SIF',
+      r.records,
+      r.chunks,
+      r.ms / 1000,
+      (r.records / r.ms) * 1000,
+      (r.chunks / r.ms) * 1000,
+      r.maxRssMb,
+      r.maxRssMb / 300,
+    ]);
   }
   printTable(
     `crm-index rebuild of a ${records}-record demo CRM (embedded store), one child process each`,
-    ['embedder', 'records', 'chunks', 'seconds', 'records/s', 'chunks/s', 'peak RSS MB', 'RSS / 300 MB target'],
+    [
+      'embedder',
+      'records',
+      'chunks',
+      'seconds',
+      'records/s',
+      'chunks/s',
+      'peak RSS MB',
+      'RSS / 300 MB target',
+    ],
     rows,
   );
   fs.rmSync(dir, { recursive: true, force: true });

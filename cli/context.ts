@@ -76,7 +76,9 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
       if (err instanceof CrmIndexError) {
         process.stderr.write(`crm-index: ${err.message}\n`);
       } else {
-        process.stderr.write(`crm-index: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+        process.stderr.write(
+          `crm-index: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+        );
       }
       process.exitCode = exitCodeFor(err);
     }

@@ -31,10 +31,7 @@ export class SourceError extends CrmIndexError {
 /** Worth retrying: network failure, 5xx, 429, a busy database, a store that is down. */
 export class TransientError extends CrmIndexError {
   readonly kind = 'transient' as const;
-  constructor(
-    message: string,
-    options?: { cause?: unknown; retryAfterMs?: number },
-  ) {
+  constructor(message: string, options?: { cause?: unknown; retryAfterMs?: number }) {
     super(message, options);
     this.retryAfterMs = options?.retryAfterMs;
   }

@@ -44,7 +44,9 @@ export function parseDotEnv(text: string, file: string): Record<string, string> 
     if (trimmed === '' || trimmed.startsWith('#')) return;
     const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(trimmed);
     if (!m) {
-      throw new ConfigError(`${file}:${i + 1} is not KEY=VALUE ("${trimmed.slice(0, 40)}"); fix or remove that line.`);
+      throw new ConfigError(
+        `${file}:${i + 1} is not KEY=VALUE ("${trimmed.slice(0, 40)}"); fix or remove that line.`,
+      );
     }
     let value = m[2]!;
     const q = value[0];

@@ -66,7 +66,9 @@ export function int(min: number, max: number = Number.MAX_SAFE_INTEGER): Parser<
   return (raw, name) => {
     const v = raw.trim();
     if (!/^[+-]?\d+$/.test(v)) {
-      throw new ConfigError(`${name}="${raw}" is not a whole number; expected an integer from ${min} to ${max}.`);
+      throw new ConfigError(
+        `${name}="${raw}" is not a whole number; expected an integer from ${min} to ${max}.`,
+      );
     }
     const n = Number(v);
     if (n < min || n > max) {
@@ -250,7 +252,9 @@ export const SETTINGS = {
     parse: (raw, name) => {
       const v = str(raw, name);
       if (!/^[A-Za-z0-9_-]{1,200}$/.test(v)) {
-        throw new ConfigError(`${name}="${raw}" is not a valid collection name; use letters, digits, _ and -.`);
+        throw new ConfigError(
+          `${name}="${raw}" is not a valid collection name; use letters, digits, _ and -.`,
+        );
       }
       return v;
     },
@@ -293,7 +297,7 @@ export const SETTINGS = {
     flag: 'port',
     default: 8787,
     parse: int(0, 65_535),
-    doc: 'Port for follow\'s /healthz and /metrics (0 picks a free port).',
+    doc: "Port for follow's /healthz and /metrics (0 picks a free port).",
   }),
   mcpPort: spec({
     env: 'MCP_HTTP_PORT',
@@ -318,7 +322,8 @@ export const SETTINGS = {
     default: undefined as string | undefined,
     parse: (raw, name) => {
       const v = str(raw, name);
-      if (v.length < 16) throw new ConfigError(`${name} is shorter than 16 characters; use a long random token.`);
+      if (v.length < 16)
+        throw new ConfigError(`${name} is shorter than 16 characters; use a long random token.`);
       return v;
     },
     secret: true,

@@ -29,9 +29,12 @@ export function openCrm(file: string, opts: OpenOptions = {}): Db {
   try {
     db = new Database(abs, { readonly: opts.readonly ?? false, fileMustExist: !opts.create });
   } catch (err) {
-    throw new SourceError(`Cannot open the CRM database ${abs}: ${(err as Error).message}. Check the path and its permissions.`, {
-      cause: err,
-    });
+    throw new SourceError(
+      `Cannot open the CRM database ${abs}: ${(err as Error).message}. Check the path and its permissions.`,
+      {
+        cause: err,
+      },
+    );
   }
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
@@ -59,12 +62,20 @@ export function classifySqliteError(err: unknown, doing: string): Error {
     );
   }
   if (code === 'SQLITE_NOTADB' || /not a database/i.test(msg)) {
-    return new SourceError(`${doing}: the file is not a SQLite database. Point CRM_DB_PATH at the CRM's .db file.`, {
+    return new SourceError(
+      `${doing}: the file is not a SQLite database. Point CRM_DB_PATH at the CRM's .db file.`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (code === 'SQLITE_CORRUPT') {
+    return new SourceError(`${doing}: the database file is corrupt (${msg}). Restore it from a backup.`, {
       cause: err,
     });
   }
-  if (code === 'SQLITE_CORRUPT') {
-    return new SourceError(`${doing}: the database file is corrupt (${msg}). Restore it from a backup.`, { cause: err });
-  }
-  return new SourceError(`${doing} failed: ${msg}. Check that CRM_DB_PATH names the CRM's SQLite file and that it is readable.`, { cause: err });
+  return new SourceError(
+    `${doing} failed: ${msg}. Check that CRM_DB_PATH names the CRM's SQLite file and that it is readable.`,
+    { cause: err },
+  );
 }

@@ -124,8 +124,19 @@ export const DEFAULT_SOURCE_MAP: SourceMap = {
       ],
       chunkColumns: ['notes'],
       payload: { organization_id: 'organization_id', date: 'created_at' },
-      relations: [{ kind: 'belongsTo', name: 'Organization', column: 'organization_id', table: 'organizations' }],
-      writable: ['full_name', 'email', 'email_secondary', 'phone', 'title', 'organization_id', 'linkedin', 'notes'],
+      relations: [
+        { kind: 'belongsTo', name: 'Organization', column: 'organization_id', table: 'organizations' },
+      ],
+      writable: [
+        'full_name',
+        'email',
+        'email_secondary',
+        'phone',
+        'title',
+        'organization_id',
+        'linkedin',
+        'notes',
+      ],
       watch: ['email_secondary', 'phone'],
     },
     {
@@ -144,7 +155,9 @@ export const DEFAULT_SOURCE_MAP: SourceMap = {
       ],
       chunkColumns: ['memo'],
       payload: { stage: 'stage', organization_id: 'organization_id', owner: 'owner', date: 'created_at' },
-      relations: [{ kind: 'belongsTo', name: 'Organization', column: 'organization_id', table: 'organizations' }],
+      relations: [
+        { kind: 'belongsTo', name: 'Organization', column: 'organization_id', table: 'organizations' },
+      ],
       writable: ['name', 'stage', 'amount_usd', 'round', 'owner', 'memo'],
     },
     {
@@ -189,13 +202,12 @@ export const DEFAULT_SOURCE_MAP: SourceMap = {
       key: ['id'],
       label: 'Note',
       titleColumn: 'body',
-      text: [
-        { column: 'author', label: 'Author' },
-        { column: 'body' },
-      ],
+      text: [{ column: 'author', label: 'Author' }, { column: 'body' }],
       chunkColumns: ['body'],
       payload: { owner: 'author', date: 'created_at' },
-      relations: [{ kind: 'polymorphic', name: 'About', tableColumn: 'subject_table', idColumn: 'subject_id' }],
+      relations: [
+        { kind: 'polymorphic', name: 'About', tableColumn: 'subject_table', idColumn: 'subject_id' },
+      ],
       writable: ['body'],
     },
   ],
@@ -273,10 +285,7 @@ export function watchedColumns(t: TableMap): string[] {
  * relation in the map that points at `table`, who points. The pipeline expands
  * a change to `table:pk` into these (docs/architecture.md, "fan-out").
  */
-export function dependentsOf(
-  map: SourceMap,
-  table: string,
-): { from: RecordTableMap; relation: Relation }[] {
+export function dependentsOf(map: SourceMap, table: string): { from: RecordTableMap; relation: Relation }[] {
   const out: { from: RecordTableMap; relation: Relation }[] = [];
   for (const t of recordTables(map)) {
     for (const r of t.relations ?? []) {

@@ -186,7 +186,9 @@ export class HttpEmbedder implements DenseEmbedder {
 
   async embed(texts: string[], opts: { signal?: AbortSignal } = {}): Promise<Float32Array[]> {
     if (this.closed)
-      throw new PermanentError('The HTTP embedder was used after close(); this is a bug in the caller; report it with the stack trace.');
+      throw new PermanentError(
+        'The HTTP embedder was used after close(); this is a bug in the caller; report it with the stack trace.',
+      );
     if (texts.length === 0) return [];
     await abortable(this.init(), opts.signal);
     const batches = planBatches(texts, this.s.batchSize, this.s.maxTokensPerRequest);

@@ -312,7 +312,9 @@ export function parseEmbeddingsReply(body: string, ctx: ParseContext): ParsedRep
       }
     }
     if (vec.length === 0) {
-      throw new PermanentError(`${where} returned an empty embedding at index ${index}; check the model name in EMBEDDING_MODEL.`);
+      throw new PermanentError(
+        `${where} returned an empty embedding at index ${index}; check the model name in EMBEDDING_MODEL.`,
+      );
     }
     if (dim === undefined) {
       dim = vec.length;

@@ -46,10 +46,9 @@ export function entityIdsFor(db: Db, recordKeys: string[], opts: LookupOptions =
   const linkStmt = prepared(db, 'SELECT entity_id FROM entity_links WHERE record_key = ?').pluck();
   const own = (k: string): string | undefined => linkStmt.get(k) as string | undefined;
   const personOrg = prepared(
-      db,
-      `SELECT ${q(src.people.organization)} FROM ${q(src.people.table)} WHERE ${q(src.people.key)} = ?`,
-    )
-    .pluck();
+    db,
+    `SELECT ${q(src.people.organization)} FROM ${q(src.people.table)} WHERE ${q(src.people.key)} = ?`,
+  ).pluck();
 
   const ofEntityRecord = (k: string, table: string, pk: string): string[] => {
     const ids: string[] = [];
@@ -95,7 +94,10 @@ export function entityIdsFor(db: Db, recordKeys: string[], opts: LookupOptions =
           if (e) ids.push(e);
         }
       } else {
-        const row = prepared(db, `SELECT ${q(r.tableColumn)} AS t, ${q(r.idColumn)} AS id FROM ${q(table)} WHERE ${where}`)
+        const row = prepared(
+          db,
+          `SELECT ${q(r.tableColumn)} AS t, ${q(r.idColumn)} AS id FROM ${q(table)} WHERE ${where}`,
+        )
           .raw(false)
           .get(...keyVals) as { t: unknown; id: unknown } | undefined;
         if (row && typeof row.t === 'string' && row.id !== null && row.id !== undefined) {

@@ -87,7 +87,8 @@ export function findEntity(db: Db, idOrName: string): EntityView[] {
   let rows = all.filter(same);
   if (rows.length === 0) {
     const needle = normalizeText(idOrName);
-    rows = needle === '' ? [] : all.filter((r) => normalizeText(r.display_name).includes(needle)).slice(0, 20);
+    rows =
+      needle === '' ? [] : all.filter((r) => normalizeText(r.display_name).includes(needle)).slice(0, 20);
   }
   return rows.map((r) => withMembers(db, r));
 }

@@ -47,7 +47,11 @@ export interface OpenOverrides {
 }
 
 export function chunkSettings(config: Config): ChunkSettings {
-  return { maxTokens: config.chunkMaxTokens, overlapTokens: config.chunkOverlapTokens, maxChunks: config.maxChunksPerRecord };
+  return {
+    maxTokens: config.chunkMaxTokens,
+    overlapTokens: config.chunkOverlapTokens,
+    maxChunks: config.maxChunksPerRecord,
+  };
 }
 
 export async function openPipeline(config: Config, overrides: OpenOverrides = {}): Promise<PipelineContext> {

@@ -11,16 +11,25 @@ import { startHttp, type ExtraRoute } from './http.js';
 import { createMetrics } from './metrics.js';
 import { INDEX_CONSUMER } from './context.js';
 
-export async function runFollow(config: Config, extraRoutes?: (ctx: Awaited<ReturnType<typeof openPipeline>>) => ExtraRoute): Promise<void> {
+export async function runFollow(
+  config: Config,
+  extraRoutes?: (ctx: Awaited<ReturnType<typeof openPipeline>>) => ExtraRoute,
+): Promise<void> {
   const log = logger('follow');
   const ctx = await openPipeline(config);
   const follow = await startFollow(ctx);
   const registry = createMetrics(ctx, INDEX_CONSUMER);
   const http = await startHttp(ctx, follow, registry, config.httpHost, config.httpPort, extraRoutes?.(ctx));
-  log.info({ url: http.url, db: config.dbPath, store: config.storeKind, embedder: config.embedderKind }, `following ${config.dbPath}; health at ${http.url}/healthz`);
+  log.info(
+    { url: http.url, db: config.dbPath, store: config.storeKind, embedder: config.embedderKind },
+    `following ${config.dbPath}; health at ${http.url}/healthz`,
+  );
   process.stderr.write(`crm-index follow: watching ${config.dbPath}; ${http.url}/healthz and /metrics\n`);
   ctx.events.on('batch:written', (e) =>
-    log.debug({ records: e.records, chunks: e.counts.chunks, seq: e.seq, ms: Math.round(e.ms) }, 'batch written'),
+    log.debug(
+      { records: e.records, chunks: e.counts.chunks, seq: e.seq, ms: Math.round(e.ms) },
+      'batch written',
+    ),
   );
   const signal = shutdownSignal();
   signal.addEventListener('abort', () => void follow.stop(), { once: true });

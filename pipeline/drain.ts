@@ -9,7 +9,13 @@
  */
 import { errorMessage, TransientError } from '../config/errors.js';
 import { classifySqliteError } from '../crm/db.js';
-import { advanceCursor, getCursor, oldestPendingAt, readChanges, type ChangeRow } from '../triggers/changelog.js';
+import {
+  advanceCursor,
+  getCursor,
+  oldestPendingAt,
+  readChanges,
+  type ChangeRow,
+} from '../triggers/changelog.js';
 import type { PipelineContext } from './context.js';
 import { clearRetries, dueRetries, recordFailures } from './failures.js';
 import { addCounts, emptyCounts, indexRecords, type BatchCounts } from './indexer.js';
@@ -37,10 +43,14 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal?.aborted) return resolve();
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 /** Distinct record keys of a page, in first-seen order; rows for tables that are not record tables are dropped. */
@@ -72,7 +82,11 @@ export async function indexWithRetry(
   store: VectorStore,
   keys: string[],
   signal?: AbortSignal,
-): Promise<{ counts: BatchCounts; failures: import('./failures.js').RecordFailure[]; done: string[] } | null> {
+): Promise<{
+  counts: BatchCounts;
+  failures: import('./failures.js').RecordFailure[];
+  done: string[];
+} | null> {
   const { config } = ctx;
   let attempt = 0;
   const firstFailure = Date.now();
@@ -90,14 +104,23 @@ export async function indexWithRetry(
       }
       return { counts, failures, done };
     } catch (err) {
-      const e = (err as { code?: string }).code?.startsWith('SQLITE_') ? classifySqliteError(err, 'indexing') : err;
+      const e = (err as { code?: string }).code?.startsWith('SQLITE_')
+        ? classifySqliteError(err, 'indexing')
+        : err;
       // A one-shot run reports a non-transient failure (unwritable index, bad settings) at once, and gives up
       // on a transient one after ONE_SHOT_GIVE_UP_MS; the daemon keeps retrying and reports through /healthz.
-      if (ctx.oneShot && (!(e instanceof TransientError) || Date.now() - firstFailure > ONE_SHOT_GIVE_UP_MS)) throw e;
+      if (ctx.oneShot && (!(e instanceof TransientError) || Date.now() - firstFailure > ONE_SHOT_GIVE_UP_MS))
+        throw e;
       attempt++;
       const retryAfter = e instanceof TransientError ? (e.retryAfterMs ?? 0) : 0;
-      const delayMs = Math.max(retryAfter, Math.min(config.retryMaxMs, config.retryBaseMs * 2 ** (attempt - 1)));
-      ctx.deps.log.warn({ attempt, delayMs, err: errorMessage(e) }, `batch failed, retrying in ${delayMs} ms: ${errorMessage(e)}`);
+      const delayMs = Math.max(
+        retryAfter,
+        Math.min(config.retryMaxMs, config.retryBaseMs * 2 ** (attempt - 1)),
+      );
+      ctx.deps.log.warn(
+        { attempt, delayMs, err: errorMessage(e) },
+        `batch failed, retrying in ${delayMs} ms: ${errorMessage(e)}`,
+      );
       ctx.events.emit('batch:retry', { attempt, delayMs, error: errorMessage(e) });
       await sleep(delayMs, signal);
     }
@@ -108,7 +131,10 @@ export async function indexWithRetry(
  * One page: returns the number of changelog rows + retries handled (0 when the
  * changelog is drained), or null when aborted before the ack.
  */
-export async function drainPage(ctx: PipelineContext, opts: DrainOptions): Promise<{ handled: number; counts: BatchCounts; seq: number } | null> {
+export async function drainPage(
+  ctx: PipelineContext,
+  opts: DrainOptions,
+): Promise<{ handled: number; counts: BatchCounts; seq: number } | null> {
   const { db, config } = ctx;
   const store = opts.store ?? ctx.store;
   // Entity ids first, so the records rendered below carry current ones.
@@ -132,10 +158,16 @@ export async function drainPage(ctx: PipelineContext, opts: DrainOptions): Promi
   if (opts.virtualCursor) opts.virtualCursor.seq = lastSeq;
   for (const f of result.failures) {
     if (dead.includes(f.recordKey)) {
-      ctx.deps.log.error({ record: f.recordKey, step: f.step }, `record ${f.recordKey} moved to dead letters after ${config.deadLetterAttempts} attempts: ${f.error}`);
+      ctx.deps.log.error(
+        { record: f.recordKey, step: f.step },
+        `record ${f.recordKey} moved to dead letters after ${config.deadLetterAttempts} attempts: ${f.error}`,
+      );
       ctx.events.emit('record:dead', f);
     } else {
-      ctx.deps.log.warn({ record: f.recordKey, step: f.step }, `record ${f.recordKey} failed at ${f.step}, will retry: ${f.error}`);
+      ctx.deps.log.warn(
+        { record: f.recordKey, step: f.step },
+        `record ${f.recordKey} failed at ${f.step}, will retry: ${f.error}`,
+      );
     }
   }
   ctx.events.emit('batch:written', {
@@ -149,7 +181,10 @@ export async function drainPage(ctx: PipelineContext, opts: DrainOptions): Promi
 }
 
 /** Drain until the changelog has nothing after the cursor (and no retry is due). */
-export async function drainUntilEmpty(ctx: PipelineContext, opts: DrainOptions): Promise<{ counts: BatchCounts; seq: number; aborted: boolean }> {
+export async function drainUntilEmpty(
+  ctx: PipelineContext,
+  opts: DrainOptions,
+): Promise<{ counts: BatchCounts; seq: number; aborted: boolean }> {
   let counts = emptyCounts();
   let seq = opts.virtualCursor?.seq ?? getCursor(ctx.db, opts.consumer);
   for (;;) {

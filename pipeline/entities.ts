@@ -32,7 +32,8 @@ export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string):
     log.warn({ err: errorMessage(err) }, `entity resolution is off: ${errorMessage(err)}`);
   };
   const hasLinks = (): boolean =>
-    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entity_links'").get() !== undefined;
+    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entity_links'").get() !==
+    undefined;
   const queue = (keys: string[]): number => {
     if (keys.length > 0) enqueueKeys(db, keys, 'entity ids changed');
     return keys.length;
@@ -46,7 +47,8 @@ export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string):
       if (!enabled) return 0;
       try {
         // The very first pass resolves everything: every linked record's entity ids are new.
-        const first = db.prepare(`SELECT 1 FROM _cdc_consumers WHERE name = ?`).get(ENTITIES_CONSUMER) === undefined;
+        const first =
+          db.prepare(`SELECT 1 FROM _cdc_consumers WHERE name = ?`).get(ENTITIES_CONSUMER) === undefined;
         const changed = resolveIncremental(db, { owner }).changedRecordKeys;
         if (!first) return queue(changed);
         return queue(db.prepare('SELECT record_key FROM entity_links').pluck().all() as string[]);
@@ -61,7 +63,9 @@ export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string):
       if (!enabled) return 0;
       try {
         // Start the incremental consumer here, so the next pass picks up only what changes from now on.
-        if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_cdc_consumers'").get()) {
+        if (
+          db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_cdc_consumers'").get()
+        ) {
           ensureConsumer(db, ENTITIES_CONSUMER, 'now');
         }
         return queue(resolveFull(db).changedRecordKeys);

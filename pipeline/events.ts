@@ -6,7 +6,9 @@ import { EventEmitter } from 'node:events';
 import type { BatchCounts } from './indexer.js';
 
 export interface PipelineEvents {
-  'batch:written': [{ records: number; counts: BatchCounts; seq: number; ms: number; oldestChangeAt: number | null }];
+  'batch:written': [
+    { records: number; counts: BatchCounts; seq: number; ms: number; oldestChangeAt: number | null },
+  ];
   'batch:retry': [{ attempt: number; delayMs: number; error: string }];
   'record:dead': [{ recordKey: string; step: string; error: string }];
   'drain:idle': [{ seq: number }];

@@ -56,7 +56,12 @@ export function retryDelayMs(attempt: number): number {
  * Record failures: bump attempts, or move to dead letters at `maxAttempts`.
  * Returns the keys that became dead letters. Call inside the ack transaction.
  */
-export function recordFailures(db: Db, failures: RecordFailure[], maxAttempts: number, now = Date.now()): string[] {
+export function recordFailures(
+  db: Db,
+  failures: RecordFailure[],
+  maxAttempts: number,
+  now = Date.now(),
+): string[] {
   const get = db.prepare('SELECT attempts, first_failed_at FROM _index_retry WHERE record_key = ?');
   const upsert = db.prepare(
     `INSERT INTO _index_retry (record_key, attempts, next_at, step, error, first_failed_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -106,9 +111,10 @@ export function enqueueKeys(db: Db, keys: string[], why: string, now = Date.now(
 
 /** Retries whose backoff has passed. */
 export function dueRetries(db: Db, limit: number, now = Date.now()): string[] {
-  return (
-    db.prepare('SELECT record_key FROM _index_retry WHERE next_at <= ? ORDER BY next_at LIMIT ?').pluck().all(now, limit) as string[]
-  );
+  return db
+    .prepare('SELECT record_key FROM _index_retry WHERE next_at <= ? ORDER BY next_at LIMIT ?')
+    .pluck()
+    .all(now, limit) as string[];
 }
 
 export function nextRetryAt(db: Db): number | null {
@@ -116,13 +122,11 @@ export function nextRetryAt(db: Db): number | null {
 }
 
 export function listDeadLetters(db: Db): DeadLetter[] {
-  return (
-    db
-      .prepare(
-        'SELECT record_key AS recordKey, step, error, attempts, first_failed_at AS firstFailedAt, last_failed_at AS lastFailedAt FROM _index_dead_letters ORDER BY last_failed_at DESC',
-      )
-      .all() as DeadLetter[]
-  );
+  return db
+    .prepare(
+      'SELECT record_key AS recordKey, step, error, attempts, first_failed_at AS firstFailedAt, last_failed_at AS lastFailedAt FROM _index_dead_letters ORDER BY last_failed_at DESC',
+    )
+    .all() as DeadLetter[];
 }
 
 export function countDeadLetters(db: Db): number {
@@ -151,10 +155,9 @@ export function requeueDeadLetters(db: Db, keys: string[] | 'all', now = Date.no
 }
 
 export function setState(db: Db, key: string, value: unknown): void {
-  db.prepare('INSERT INTO _index_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(
-    key,
-    JSON.stringify(value),
-  );
+  db.prepare(
+    'INSERT INTO _index_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+  ).run(key, JSON.stringify(value));
 }
 
 export function getState<T>(db: Db, key: string): T | undefined {

@@ -14,7 +14,19 @@
  */
 import path from 'node:path';
 import { watch } from 'chokidar';
-import { auditTime, exhaustMap, from, interval, merge, Observable, of, Subscription, filter, map, tap } from 'rxjs';
+import {
+  auditTime,
+  exhaustMap,
+  from,
+  interval,
+  merge,
+  Observable,
+  of,
+  Subscription,
+  filter,
+  map,
+  tap,
+} from 'rxjs';
 import { errorMessage } from '../config/errors.js';
 import { ensureConsumer, pruneChangelog } from '../triggers/changelog.js';
 import { installCapture, verifyCapture } from '../triggers/install.js';
@@ -49,7 +61,10 @@ export interface FollowState {
   running: boolean;
 }
 
-export async function startFollow(ctx: PipelineContext, opts: { waitForLeaseMs?: number } = {}): Promise<FollowHandle> {
+export async function startFollow(
+  ctx: PipelineContext,
+  opts: { waitForLeaseMs?: number } = {},
+): Promise<FollowHandle> {
   const { db, config } = ctx;
   const log = ctx.deps.log;
   const v = verifyCapture(db, ctx.map);
@@ -65,7 +80,13 @@ export async function startFollow(ctx: PipelineContext, opts: { waitForLeaseMs?:
 
   const abort = new AbortController();
   const pending = new Set<Job>(['drain']);
-  const state: FollowState = { startedAt: Date.now(), paused: false, lastBatchAt: null, lastError: null, running: true };
+  const state: FollowState = {
+    startedAt: Date.now(),
+    paused: false,
+    lastBatchAt: null,
+    lastError: null,
+    running: true,
+  };
   let lastDataVersion = -1;
   let lastPrune = 0;
   const dataVersion = db.prepare('PRAGMA data_version').pluck();
@@ -115,7 +136,10 @@ export async function startFollow(ctx: PipelineContext, opts: { waitForLeaseMs?:
         if (pending.has('sweep')) {
           pending.delete('sweep');
           const r = await sweep(ctx, { signal: abort.signal });
-          log.info(r, `sweep: checked ${r.checked}, missing ${r.missing}, stale ${r.stale}, orphans ${r.orphans}`);
+          log.info(
+            r,
+            `sweep: checked ${r.checked}, missing ${r.missing}, stale ${r.stale}, orphans ${r.orphans}`,
+          );
           continue;
         }
         pending.delete('drain');
@@ -129,7 +153,10 @@ export async function startFollow(ctx: PipelineContext, opts: { waitForLeaseMs?:
       } catch (err) {
         // Not transient-and-retried inside the drain: log clearly, keep the daemon alive, try again later.
         state.lastError = { at: Date.now(), message: errorMessage(err) };
-        log.error({ err: errorMessage(err) }, `follow: ${errorMessage(err)}; retrying in ${config.retryMaxMs} ms`);
+        log.error(
+          { err: errorMessage(err) },
+          `follow: ${errorMessage(err)}; retrying in ${config.retryMaxMs} ms`,
+        );
         await new Promise((r) => setTimeout(r, config.retryMaxMs));
         pending.add('drain');
       }
@@ -143,7 +170,12 @@ export async function startFollow(ctx: PipelineContext, opts: { waitForLeaseMs?:
     w.on('all', (_ev, p) => {
       if (path.basename(p).startsWith(base)) sub.next('drain');
     });
-    w.on('error', (err) => log.warn({ err: errorMessage(err) }, 'file watcher error; the data_version poll still wakes the pipeline'));
+    w.on('error', (err) =>
+      log.warn(
+        { err: errorMessage(err) },
+        'file watcher error; the data_version poll still wakes the pipeline',
+      ),
+    );
     return () => void w.close();
   });
   const poll$ = interval(config.pollIntervalMs).pipe(

@@ -30,7 +30,8 @@ export async function startHttp(
       if (req.method === 'GET' && url.pathname === '/healthz') {
         const s = follow.state();
         // Failing = errors and no successful batch for longer than the grace period.
-        const failing = s.lastError !== null && Date.now() - (s.lastBatchAt ?? s.startedAt) > UNHEALTHY_AFTER_MS;
+        const failing =
+          s.lastError !== null && Date.now() - (s.lastBatchAt ?? s.startedAt) > UNHEALTHY_AFTER_MS;
         const body = {
           ok: s.running && !failing,
           running: s.running,
@@ -38,7 +39,9 @@ export async function startHttp(
           backlog: backlog(ctx.db, INDEX_CONSUMER),
           lagSeconds: lagSeconds(ctx, INDEX_CONSUMER),
           lastBatchAt: s.lastBatchAt ? new Date(s.lastBatchAt).toISOString() : null,
-          lastError: s.lastError ? { at: new Date(s.lastError.at).toISOString(), message: s.lastError.message } : null,
+          lastError: s.lastError
+            ? { at: new Date(s.lastError.at).toISOString(), message: s.lastError.message }
+            : null,
         };
         res.writeHead(body.ok ? 200 : 503, { 'content-type': 'application/json' });
         res.end(JSON.stringify(body));

@@ -83,25 +83,39 @@ export function renderBatch(
         try {
           docs.set(key, deps.renderer.render(key));
         } catch (err) {
-          if (err instanceof PermanentError) failures.push({ recordKey: key, step: 'render', error: err.message });
+          if (err instanceof PermanentError)
+            failures.push({ recordKey: key, step: 'render', error: err.message });
           else throw err;
         }
       }
     })();
   } catch (err) {
-    if ((err as { code?: string }).code?.startsWith('SQLITE_')) throw classifySqliteError(err, 'reading records');
+    if ((err as { code?: string }).code?.startsWith('SQLITE_'))
+      throw classifySqliteError(err, 'reading records');
     throw err;
   }
   return { docs, failures };
 }
 
 /** Payload and fingerprint of a rendered document: cheap, no chunking (the sweep uses only this). */
-export function describeDoc(deps: IndexDeps, doc: RenderedDoc, entityIds: string[]): { fingerprint: string; payloadBase: Record<string, unknown> } {
+export function describeDoc(
+  deps: IndexDeps,
+  doc: RenderedDoc,
+  entityIds: string[],
+): { fingerprint: string; payloadBase: Record<string, unknown> } {
   const payloadBase = { ...doc.payload, title: doc.title, entity_ids: entityIds };
-  return { fingerprint: fingerprint(doc, payloadBase, deps.chunk, deps.dense.modelId, deps.sparse.version), payloadBase };
+  return {
+    fingerprint: fingerprint(doc, payloadBase, deps.chunk, deps.dense.modelId, deps.sparse.version),
+    payloadBase,
+  };
 }
 
-export function prepareDoc(deps: IndexDeps, doc: RenderedDoc, entityIds: string[], described = describeDoc(deps, doc, entityIds)): Prepared {
+export function prepareDoc(
+  deps: IndexDeps,
+  doc: RenderedDoc,
+  entityIds: string[],
+  described = describeDoc(deps, doc, entityIds),
+): Prepared {
   const { texts, truncated } = chunkDocument(doc, deps.chunk);
   if (truncated) {
     deps.log.warn(
@@ -164,7 +178,8 @@ async function embedAll(
     try {
       vectors.set(p.doc.recordKey, await deps.dense.embed(p.texts));
     } catch (err) {
-      if (err instanceof PermanentError) failures.push({ recordKey: p.doc.recordKey, step: 'embed', error: err.message });
+      if (err instanceof PermanentError)
+        failures.push({ recordKey: p.doc.recordKey, step: 'embed', error: err.message });
       else throw err;
     }
   }
@@ -175,7 +190,11 @@ async function embedAll(
  * Bring `store` up to date for `keys` (their current source state). Keys must
  * be distinct. Throws on transient failures; the caller retries the batch.
  */
-export async function indexRecords(deps: IndexDeps, store: VectorStore, keys: string[]): Promise<BatchResult> {
+export async function indexRecords(
+  deps: IndexDeps,
+  store: VectorStore,
+  keys: string[],
+): Promise<BatchResult> {
   const counts = emptyCounts();
   const { docs, failures } = renderBatch(deps, keys);
   const present = [...docs.entries()].filter((e): e is [string, RenderedDoc] => e[1] !== null);
@@ -204,7 +223,8 @@ export async function indexRecords(deps: IndexDeps, store: VectorStore, keys: st
     const s = states.get(p.doc.recordKey);
     if (s) {
       counts.updated++;
-      if (s.chunkCount > p.texts.length) shrink.push({ recordKey: p.doc.recordKey, fromIndex: p.texts.length });
+      if (s.chunkCount > p.texts.length)
+        shrink.push({ recordKey: p.doc.recordKey, fromIndex: p.texts.length });
     } else counts.added++;
   }
   const gone = [...docs.entries()].filter(([, d]) => d === null).map(([k]) => k);

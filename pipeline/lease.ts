@@ -49,7 +49,9 @@ export class Lease {
     readonly owner: string,
     readonly ttlMs: number,
   ) {
-    db.exec(`CREATE TABLE IF NOT EXISTS _index_lease_wants (consumer TEXT PRIMARY KEY, owner TEXT NOT NULL, at INTEGER NOT NULL)`);
+    db.exec(
+      `CREATE TABLE IF NOT EXISTS _index_lease_wants (consumer TEXT PRIMARY KEY, owner TEXT NOT NULL, at INTEGER NOT NULL)`,
+    );
   }
 
   get isHeld(): boolean {
@@ -75,7 +77,9 @@ export class Lease {
   }
 
   private unwant(): void {
-    this.db.prepare('DELETE FROM _index_lease_wants WHERE consumer = ? AND owner = ?').run(this.consumer, this.owner);
+    this.db
+      .prepare('DELETE FROM _index_lease_wants WHERE consumer = ? AND owner = ?')
+      .run(this.consumer, this.owner);
   }
 
   /** One attempt. `polite`: do not take it while someone else is waiting for it. */
@@ -104,7 +108,9 @@ export class Lease {
       const holder = leaseHolder(this.db, this.consumer);
       if (Date.now() >= deadline) {
         this.unwant();
-        const who = holder ? `${holder.owner} (until ${new Date(holder.expiresAt).toISOString()})` : 'another process';
+        const who = holder
+          ? `${holder.owner} (until ${new Date(holder.expiresAt).toISOString()})`
+          : 'another process';
         throw new LeaseError(
           `The "${this.consumer}" cursor is held by ${who} and was not handed over within ${Math.round(waitMs / 1000)} s. ` +
             'If `crm-index follow` is running it keeps the index fresh already; otherwise wait for the lease to expire, or pass a longer --wait.',

@@ -12,19 +12,47 @@ import { lagSeconds } from './drain.js';
 export function createMetrics(ctx: PipelineContext, consumer: string): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'crm_index_process_' });
-  const batches = new Counter({ name: 'crm_index_batches_total', help: 'Batches written to the store', registers: [registry] });
-  const points = new Counter({ name: 'crm_index_points_written_total', help: 'Chunks (points) written', registers: [registry] });
+  const batches = new Counter({
+    name: 'crm_index_batches_total',
+    help: 'Batches written to the store',
+    registers: [registry],
+  });
+  const points = new Counter({
+    name: 'crm_index_points_written_total',
+    help: 'Chunks (points) written',
+    registers: [registry],
+  });
   const records = new Counter({
     name: 'crm_index_records_total',
     help: 'Records processed, by result',
     labelNames: ['result'] as const,
     registers: [registry],
   });
-  const errors = new Counter({ name: 'crm_index_errors_total', help: 'Batch retries after a transient error', registers: [registry] });
-  const dead = new Counter({ name: 'crm_index_dead_lettered_total', help: 'Records moved to dead letters', registers: [registry] });
-  const sweeps = new Counter({ name: 'crm_index_sweeps_total', help: 'Safety sweeps run', registers: [registry] });
-  const lastSweep = new Gauge({ name: 'crm_index_last_sweep_timestamp_seconds', help: 'When the last sweep finished', registers: [registry] });
-  const repaired = new Counter({ name: 'crm_index_sweep_repaired_total', help: 'Records the sweep repaired (missing, stale, orphan)', registers: [registry] });
+  const errors = new Counter({
+    name: 'crm_index_errors_total',
+    help: 'Batch retries after a transient error',
+    registers: [registry],
+  });
+  const dead = new Counter({
+    name: 'crm_index_dead_lettered_total',
+    help: 'Records moved to dead letters',
+    registers: [registry],
+  });
+  const sweeps = new Counter({
+    name: 'crm_index_sweeps_total',
+    help: 'Safety sweeps run',
+    registers: [registry],
+  });
+  const lastSweep = new Gauge({
+    name: 'crm_index_last_sweep_timestamp_seconds',
+    help: 'When the last sweep finished',
+    registers: [registry],
+  });
+  const repaired = new Counter({
+    name: 'crm_index_sweep_repaired_total',
+    help: 'Records the sweep repaired (missing, stale, orphan)',
+    registers: [registry],
+  });
   new Gauge({
     name: 'crm_index_backlog',
     help: 'Changelog rows after the index cursor',
@@ -52,7 +80,8 @@ export function createMetrics(ctx: PipelineContext, consumer: string): Registry 
   ctx.events.on('batch:written', (e) => {
     batches.inc();
     points.inc(e.counts.chunks);
-    for (const k of ['added', 'updated', 'unchanged', 'deleted', 'failed'] as const) records.inc({ result: k }, e.counts[k]);
+    for (const k of ['added', 'updated', 'unchanged', 'deleted', 'failed'] as const)
+      records.inc({ result: k }, e.counts[k]);
   });
   ctx.events.on('batch:retry', () => errors.inc());
   ctx.events.on('record:dead', () => dead.inc());

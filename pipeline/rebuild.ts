@@ -35,7 +35,13 @@ export async function rebuild(
   try {
     const totals = new Map<string, number>();
     for (const t of recordTables(ctx.map)) {
-      totals.set(t.table, db.prepare(`SELECT count(*) FROM "${t.table.replace(/"/g, '""')}"`).pluck().get() as number);
+      totals.set(
+        t.table,
+        db
+          .prepare(`SELECT count(*) FROM "${t.table.replace(/"/g, '""')}"`)
+          .pluck()
+          .get() as number,
+      );
     }
     for (const t of recordTables(ctx.map)) {
       let done = 0;
@@ -43,7 +49,8 @@ export async function rebuild(
         if (opts.signal?.aborted) throw new Error('rebuild interrupted');
         const r = await indexWithRetry(ctx, next, keys, opts.signal);
         if (!r) throw new Error('rebuild interrupted');
-        if (r.failures.length > 0) db.transaction(() => recordFailures(db, r.failures, ctx.config.deadLetterAttempts))();
+        if (r.failures.length > 0)
+          db.transaction(() => recordFailures(db, r.failures, ctx.config.deadLetterAttempts))();
         counts = addCounts(counts, r.counts);
         done += keys.length;
         records += keys.length;
@@ -55,12 +62,25 @@ export async function rebuild(
     // cursor stays put until the switch: a crash before it must leave the
     // current generation's backlog intact (invariant 1).
     const virtualCursor = { seq: Math.max(startSeq, getCursor(db, opts.consumer)) };
-    const replay = await drainUntilEmpty(ctx, { consumer: opts.consumer, lease: opts.lease, store: next, signal: opts.signal, virtualCursor });
+    const replay = await drainUntilEmpty(ctx, {
+      consumer: opts.consumer,
+      lease: opts.lease,
+      store: next,
+      signal: opts.signal,
+      virtualCursor,
+    });
     if (replay.aborted) throw new Error('rebuild interrupted');
     await ctx.store.activateGeneration(next);
     // After the switch: a crash here replays (seq, virtual] into the new generation, which is idempotent.
-    if (virtualCursor.seq > getCursor(db, opts.consumer)) advanceCursor(db, opts.consumer, virtualCursor.seq, opts.lease.owner);
-    return { counts, records, replayed: replay.counts, generation: next.generation, ms: Math.round(performance.now() - started) };
+    if (virtualCursor.seq > getCursor(db, opts.consumer))
+      advanceCursor(db, opts.consumer, virtualCursor.seq, opts.lease.owner);
+    return {
+      counts,
+      records,
+      replayed: replay.counts,
+      generation: next.generation,
+      ms: Math.round(performance.now() - started),
+    };
   } catch (err) {
     await ctx.store.dropGeneration(next).catch(() => undefined);
     throw err;

@@ -79,7 +79,10 @@ interface TablePlan {
 export class Renderer {
   private readonly plans = new Map<string, TablePlan>();
   private readonly relStmts = new Map<string, import('better-sqlite3').Statement>();
-  private readonly depStmts = new Map<string, { from: RecordTableMap; stmt: import('better-sqlite3').Statement; polymorphic: boolean }[]>();
+  private readonly depStmts = new Map<
+    string,
+    { from: RecordTableMap; stmt: import('better-sqlite3').Statement; polymorphic: boolean }[]
+  >();
 
   constructor(
     private readonly db: Db,
@@ -104,10 +107,13 @@ export class Renderer {
   render(key: string): RenderedDoc | null {
     const { table, pk } = parseRecordKey(key);
     const plan = this.plans.get(table);
-    if (!plan) throw new PermanentError(`Record ${key}: table "${table}" is not a record table in the source map.`);
+    if (!plan)
+      throw new PermanentError(`Record ${key}: table "${table}" is not a record table in the source map.`);
     const parts = decodePk(pk);
     if (parts.length !== plan.map.key.length) {
-      throw new PermanentError(`Record ${key}: expected ${plan.map.key.length} key part(s) for ${table}, got ${parts.length}.`);
+      throw new PermanentError(
+        `Record ${key}: expected ${plan.map.key.length} key part(s) for ${table}, got ${parts.length}.`,
+      );
     }
     const row = plan.load.get(...parts) as Record<string, unknown> | undefined;
     if (!row) return null;
@@ -116,7 +122,10 @@ export class Renderer {
 
   renderRow(t: RecordTableMap, row: Record<string, unknown>): RenderedDoc {
     const key = recordKey(t.table, encodePk(t.key.map((k) => row[k])));
-    const title = truncate(oneLine(cleanText(row[t.titleColumn]) ?? `${t.label} ${encodePk(t.key.map((k) => row[k]))}`), TITLE_MAX_CHARS);
+    const title = truncate(
+      oneLine(cleanText(row[t.titleColumn]) ?? `${t.label} ${encodePk(t.key.map((k) => row[k]))}`),
+      TITLE_MAX_CHARS,
+    );
     const headerParts = [`${t.label}: ${title}`];
     for (const r of t.relations ?? []) {
       const names = this.relationNames(t, r, row);
@@ -129,17 +138,33 @@ export class Renderer {
       const v = cleanText(row[f.column]);
       if (v === null) continue;
       if (chunkCols.has(f.column)) long.push(f.label ? `${f.label}: ${v}` : v);
-      else if (f.column !== t.titleColumn || f.label) fields.push(f.label ? `${f.label}: ${oneLine(v)}` : oneLine(v));
+      else if (f.column !== t.titleColumn || f.label)
+        fields.push(f.label ? `${f.label}: ${oneLine(v)}` : oneLine(v));
     }
-    const payload: RenderedDoc['payload'] = { kind: null, stage: null, organization_id: null, date: null, owner: null };
+    const payload: RenderedDoc['payload'] = {
+      kind: null,
+      stage: null,
+      organization_id: null,
+      date: null,
+      owner: null,
+    };
     for (const [field, col] of Object.entries(t.payload)) {
       const v = row[col];
-      payload[field] = v === null || v === undefined ? null : typeof v === 'number' && field !== 'organization_id' ? v : cleanText(v);
+      payload[field] =
+        v === null || v === undefined
+          ? null
+          : typeof v === 'number' && field !== 'organization_id'
+            ? v
+            : cleanText(v);
     }
     return { recordKey: key, table: t.table, title, header: headerParts.join(' | '), fields, long, payload };
   }
 
-  private relationNames(t: RecordTableMap, r: NonNullable<RecordTableMap['relations']>[number], row: Record<string, unknown>): string[] {
+  private relationNames(
+    t: RecordTableMap,
+    r: NonNullable<RecordTableMap['relations']>[number],
+    row: Record<string, unknown>,
+  ): string[] {
     if (r.kind === 'belongsTo') {
       const target = this.plans.get(r.table);
       const v = row[r.column];
@@ -170,7 +195,10 @@ export class Renderer {
       this.relStmts.set(cacheKey, stmt);
     }
     const rows = stmt.all(...t.key.map((k) => row[k])) as { title: unknown }[];
-    return rows.map((x) => cleanText(x.title)).filter((x): x is string => x !== null).map((x) => truncate(oneLine(x), 80));
+    return rows
+      .map((x) => cleanText(x.title))
+      .filter((x): x is string => x !== null)
+      .map((x) => truncate(oneLine(x), 80));
   }
 
   /** Record keys whose rendering shows `key` (one level: each render shows only direct relations). */
@@ -184,17 +212,27 @@ export class Renderer {
       for (const { from, relation: r } of dependentsOf(this.map, table)) {
         const cols = from.key.map((k) => q(k)).join(', ');
         if (r.kind === 'belongsTo') {
-          deps.push({ from, polymorphic: false, stmt: this.db.prepare(`SELECT ${cols} FROM ${q(from.table)} WHERE ${q(r.column)} = ?`) });
+          deps.push({
+            from,
+            polymorphic: false,
+            stmt: this.db.prepare(`SELECT ${cols} FROM ${q(from.table)} WHERE ${q(r.column)} = ?`),
+          });
         } else if (r.kind === 'polymorphic') {
           deps.push({
             from,
             polymorphic: true,
-            stmt: this.db.prepare(`SELECT ${cols} FROM ${q(from.table)} WHERE ${q(r.tableColumn)} = ? AND ${q(r.idColumn)} = ?`),
+            stmt: this.db.prepare(
+              `SELECT ${cols} FROM ${q(from.table)} WHERE ${q(r.tableColumn)} = ? AND ${q(r.idColumn)} = ?`,
+            ),
           });
         } else {
           const local = r.localColumns.map((c) => q(c)).join(', ');
           const where = r.remoteColumns.map((c) => `${q(c)} = ?`).join(' AND ');
-          deps.push({ from, polymorphic: false, stmt: this.db.prepare(`SELECT ${local} FROM ${q(r.via)} WHERE ${where}`) });
+          deps.push({
+            from,
+            polymorphic: false,
+            stmt: this.db.prepare(`SELECT ${local} FROM ${q(r.via)} WHERE ${where}`),
+          });
         }
       }
       this.depStmts.set(table, deps);
@@ -204,7 +242,9 @@ export class Renderer {
     for (const d of deps) {
       // Polymorphic ids are single-column; composite targets cannot be named by one id column.
       if (d.polymorphic && parts.length !== 1) continue;
-      const rows = (d.polymorphic ? d.stmt.raw().all(table, parts[0]) : d.stmt.raw().all(...parts)) as unknown[][];
+      const rows = (
+        d.polymorphic ? d.stmt.raw().all(table, parts[0]) : d.stmt.raw().all(...parts)
+      ) as unknown[][];
       for (const r of rows) out.push(recordKey(d.from.table, encodePk(r)));
     }
     return out;
@@ -219,7 +259,9 @@ export class Renderer {
     const tuple = plan.map.key.length === 1 ? keyCols : `(${keyCols})`;
     const placeholders = plan.map.key.length === 1 ? '?' : `(${plan.map.key.map(() => '?').join(', ')})`;
     const next = this.db
-      .prepare(`SELECT ${keyCols} FROM ${q(table)} WHERE ${tuple} > ${placeholders} ORDER BY ${keyCols} LIMIT ?`)
+      .prepare(
+        `SELECT ${keyCols} FROM ${q(table)} WHERE ${tuple} > ${placeholders} ORDER BY ${keyCols} LIMIT ?`,
+      )
       .raw();
     let rows = first.all(pageSize) as unknown[][];
     while (rows.length > 0) {

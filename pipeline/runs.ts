@@ -30,7 +30,12 @@ export interface RefreshResult {
   ms: number;
 }
 
-async function withLease<T>(config: Config, role: string, opts: RunOptions, fn: (ctx: PipelineContext, lease: Lease) => Promise<T>): Promise<T> {
+async function withLease<T>(
+  config: Config,
+  role: string,
+  opts: RunOptions,
+  fn: (ctx: PipelineContext, lease: Lease) => Promise<T>,
+): Promise<T> {
   const ctx = await openPipeline(config, opts.overrides);
   ctx.oneShot = true;
   opts.onContext?.(ctx);
@@ -40,7 +45,9 @@ async function withLease<T>(config: Config, role: string, opts: RunOptions, fn: 
     const v = verifyCapture(ctx.db, ctx.map);
     if (!v.ok) installCapture(ctx.db, ctx.map);
     ensureConsumer(ctx.db, INDEX_CONSUMER, 'beginning');
-    await lease.acquire(opts.waitMs, (holder) => ctx.deps.log.info({ holder }, `asked ${holder} to hand over the index cursor; waiting`));
+    await lease.acquire(opts.waitMs, (holder) =>
+      ctx.deps.log.info({ holder }, `asked ${holder} to hand over the index cursor; waiting`),
+    );
     const renew = setInterval(() => lease.renew(), Math.max(250, Math.floor(config.leaseTtlMs / 3)));
     try {
       return await fn(ctx, lease);

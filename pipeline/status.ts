@@ -24,7 +24,13 @@ export interface StatusReport {
   deadLetters: { count: number; newest: ReturnType<typeof listDeadLetters> };
 }
 
-export async function collectStatus(config: Config, db: Db, map: SourceMap, store: VectorStore | null, storeError?: string): Promise<StatusReport> {
+export async function collectStatus(
+  config: Config,
+  db: Db,
+  map: SourceMap,
+  store: VectorStore | null,
+  storeError?: string,
+): Promise<StatusReport> {
   ensureFailureTables(db);
   const consumers = listConsumers(db);
   const has = consumers.some((c) => c.name === INDEX_CONSUMER);
@@ -43,7 +49,10 @@ export async function collectStatus(config: Config, db: Db, map: SourceMap, stor
     database: config.dbPath,
     store: {
       kind: config.storeKind,
-      location: config.storeKind === 'qdrant' ? `${config.qdrantUrl} (${config.collection})` : config.resolvedIndexPath,
+      location:
+        config.storeKind === 'qdrant'
+          ? `${config.qdrantUrl} (${config.collection})`
+          : config.resolvedIndexPath,
       generation: store?.generation ?? null,
       points,
       ...(error ? { error } : {}),
@@ -72,7 +81,8 @@ export function formatStatus(s: StatusReport): string {
     `dead letters ${s.deadLetters.count}${s.deadLetters.count > 0 ? ' (crm-index dead-letters)' : ''}`,
     'cursors:',
     ...s.consumers.map(
-      (c) => `  ${c.name.padEnd(10)} seq ${c.seq}${c.leaseOwner && (c.leaseExpiresAt ?? 0) > Date.now() ? `; lease held by ${c.leaseOwner}` : ''}`,
+      (c) =>
+        `  ${c.name.padEnd(10)} seq ${c.seq}${c.leaseOwner && (c.leaseExpiresAt ?? 0) > Date.now() ? `; lease held by ${c.leaseOwner}` : ''}`,
     ),
   ];
   return lines.join('\n');

@@ -17,7 +17,10 @@ import type { VectorStore } from '../stores/types.js';
 /** Keys per render page: big enough to amortise a read transaction, small enough to keep it short. */
 const SWEEP_PAGE = 2000;
 
-export async function sweep(ctx: PipelineContext, opts: { signal?: AbortSignal; store?: VectorStore } = {}): Promise<SweepReport> {
+export async function sweep(
+  ctx: PipelineContext,
+  opts: { signal?: AbortSignal; store?: VectorStore } = {},
+): Promise<SweepReport> {
   const started = performance.now();
   const store = opts.store ?? ctx.store;
   const report: SweepReport = {
@@ -36,7 +39,10 @@ export async function sweep(ctx: PipelineContext, opts: { signal?: AbortSignal; 
   if (!verify.ok) {
     installCapture(ctx.db, ctx.map);
     report.triggersRepaired = [...verify.missing, ...verify.stale];
-    ctx.deps.log.warn({ missing: verify.missing, stale: verify.stale }, 'sweep re-installed capture triggers that were missing or stale');
+    ctx.deps.log.warn(
+      { missing: verify.missing, stale: verify.stale },
+      'sweep re-installed capture triggers that were missing or stale',
+    );
   }
 
   const stored = new Map<string, string>();

@@ -146,11 +146,15 @@ export function normaliseOptions(query: string, opts: SearchOptions): Normalised
   if (q === '') throw new ConfigError('search: the query is empty; give some words to search for.');
   const mode = opts.mode ?? 'hybrid';
   if (!SEARCH_MODES.includes(mode)) {
-    throw new ConfigError(`search: mode "${String(mode)}" is not one of ${SEARCH_MODES.join(', ')}; use one of those.`);
+    throw new ConfigError(
+      `search: mode "${String(mode)}" is not one of ${SEARCH_MODES.join(', ')}; use one of those.`,
+    );
   }
   const fusion = opts.fusion ?? 'rrf';
   if (!FUSIONS.includes(fusion)) {
-    throw new ConfigError(`search: fusion "${String(fusion)}" is not one of ${FUSIONS.join(', ')}; use one of those.`);
+    throw new ConfigError(
+      `search: fusion "${String(fusion)}" is not one of ${FUSIONS.join(', ')}; use one of those.`,
+    );
   }
   const limit = opts.limit ?? DEFAULT_LIMIT;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) {

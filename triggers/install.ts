@@ -59,7 +59,13 @@ export interface UninstallReport {
 }
 
 /** Tables other layers create in the CRM database; uninstall drops them when present, and nothing else. */
-export const OWNED_TABLE_NAMES = ['entities', 'entity_links', 'entity_keys', 'entity_overrides', 'mcp_write_log'] as const;
+export const OWNED_TABLE_NAMES = [
+  'entities',
+  'entity_links',
+  'entity_keys',
+  'entity_overrides',
+  'mcp_write_log',
+] as const;
 /** GLOB patterns (not LIKE: '_' is a LIKE wildcard and would match CRM tables such as "xcdcx..."). */
 export const OWNED_TABLE_GLOBS = ['_cdc_*', '_index_*'] as const;
 

@@ -29,7 +29,13 @@ export function makeDemo(dir: string, records: number, seed = 42): string {
 
 export function benchConfig(dbPath: string, env: Record<string, string> = {}): Config {
   return loadConfig({
-    env: { CRM_DB_PATH: dbPath, LOG_LEVEL: 'silent', CRM_INDEX_HTTP_PORT: '0', POLL_INTERVAL_MS: '50', ...env },
+    env: {
+      CRM_DB_PATH: dbPath,
+      LOG_LEVEL: 'silent',
+      CRM_INDEX_HTTP_PORT: '0',
+      POLL_INTERVAL_MS: '50',
+      ...env,
+    },
     envFile: false,
   });
 }
@@ -71,7 +77,8 @@ export function printTable(title: string, head: string[], rows: (string | number
   console.log(`\n${title}`);
   console.log('| ' + head.map((h, i) => h.padEnd(widths[i]!)).join(' | ') + ' |');
   console.log('| ' + widths.map((w) => '-'.repeat(w)).join(' | ') + ' |');
-  for (const r of cells.slice(1)) console.log('| ' + r.map((c, i) => String(c).padEnd(widths[i]!)).join(' | ') + ' |');
+  for (const r of cells.slice(1))
+    console.log('| ' + r.map((c, i) => String(c).padEnd(widths[i]!)).join(' | ') + ' |');
 }
 
 function fmt(n: number): string {

@@ -27,7 +27,9 @@ export function register(program: Command): void {
         const { DEMO_WRITE_KINDS, MAX_DEMO_WRITES, demoWrite } = await import('../../crm/demo/write.js');
         const kind = DEMO_WRITE_KINDS.find((k) => k === opts.kind.trim().toLowerCase());
         if (!kind) {
-          throw new ConfigError(`--kind="${opts.kind}" is not one of ${DEMO_WRITE_KINDS.join(', ')}; use one of those.`);
+          throw new ConfigError(
+            `--kind="${opts.kind}" is not one of ${DEMO_WRITE_KINDS.join(', ')}; use one of those.`,
+          );
         }
         const count = int(1, MAX_DEMO_WRITES)(opts.count, '--count');
         let seed: number | undefined;

@@ -4,68 +4,76 @@ import { action, configFrom } from '../context.js';
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('the main job on embedded defaults: build a demo CRM (if missing), install capture, index it, then follow')
+    .description(
+      'the main job on embedded defaults: build a demo CRM (if missing), install capture, index it, then follow',
+    )
     .option('--records <n>', 'demo CRM size when it has to be created', '2000')
     .option('--seed <n>', 'demo data seed', '31')
     .option('--fresh', 'delete the demo CRM and its index first')
     .option('--no-follow', 'stop after indexing')
     .action(
-      action(async (opts: { records: string; seed: string; fresh?: boolean; follow: boolean }, cmd: Command) => {
-        const config = configFrom(cmd);
-        const fs = await import('node:fs');
-        const { openCrm } = await import('../../crm/db.js');
-        if (opts.fresh) {
-          for (const f of [config.dbPath, config.resolvedIndexPath]) {
-            for (const suffix of ['', '-wal', '-shm']) fs.rmSync(f + suffix, { force: true });
+      action(
+        async (opts: { records: string; seed: string; fresh?: boolean; follow: boolean }, cmd: Command) => {
+          const config = configFrom(cmd);
+          const fs = await import('node:fs');
+          const { openCrm } = await import('../../crm/db.js');
+          if (opts.fresh) {
+            for (const f of [config.dbPath, config.resolvedIndexPath]) {
+              for (const suffix of ['', '-wal', '-shm']) fs.rmSync(f + suffix, { force: true });
+            }
           }
-        }
-        if (!fs.existsSync(config.dbPath)) {
-          const { REFERENCE_SCHEMA_SQL } = await import('../../crm/schema.js');
-          const { generateDemo, checkDemoArgs } = await import('../../crm/demo/generate.js');
-          const { writeFacts, defaultFactsPath } = await import('../../crm/demo/facts.js');
-          const records = Number(opts.records);
-          const seed = Number(opts.seed);
-          checkDemoArgs(records, seed);
-          const db = openCrm(config.dbPath, { create: true });
-          db.exec(REFERENCE_SCHEMA_SQL);
-          process.stderr.write(`demo: creating a ${records}-record demo CRM at ${config.dbPath}\n`);
-          const facts = generateDemo(db, { records, seed });
-          writeFacts(defaultFactsPath(config.dbPath), facts);
+          if (!fs.existsSync(config.dbPath)) {
+            const { REFERENCE_SCHEMA_SQL } = await import('../../crm/schema.js');
+            const { generateDemo, checkDemoArgs } = await import('../../crm/demo/generate.js');
+            const { writeFacts, defaultFactsPath } = await import('../../crm/demo/facts.js');
+            const records = Number(opts.records);
+            const seed = Number(opts.seed);
+            checkDemoArgs(records, seed);
+            const db = openCrm(config.dbPath, { create: true });
+            db.exec(REFERENCE_SCHEMA_SQL);
+            process.stderr.write(`demo: creating a ${records}-record demo CRM at ${config.dbPath}\n`);
+            const facts = generateDemo(db, { records, seed });
+            writeFacts(defaultFactsPath(config.dbPath), facts);
+            db.close();
+          }
+          const { loadSourceMap } = await import('../../crm/loadSourceMap.js');
+          const { validateSourceMap } = await import('../../crm/validate.js');
+          const { installCapture } = await import('../../triggers/install.js');
+          const db = openCrm(config.dbPath, { busyTimeoutMs: config.busyTimeoutMs });
+          const map = loadSourceMap(config.sourceMapPath);
+          validateSourceMap(db, map);
+          installCapture(db, map);
           db.close();
-        }
-        const { loadSourceMap } = await import('../../crm/loadSourceMap.js');
-        const { validateSourceMap } = await import('../../crm/validate.js');
-        const { installCapture } = await import('../../triggers/install.js');
-        const db = openCrm(config.dbPath, { busyTimeoutMs: config.busyTimeoutMs });
-        const map = loadSourceMap(config.sourceMapPath);
-        validateSourceMap(db, map);
-        installCapture(db, map);
-        db.close();
-        process.stderr.write('demo: capture installed; building the index (first run converts the GloVe vectors once)\n');
-        const { runRebuild } = await import('../../pipeline/runs.js');
-        const { attachProgress } = await import('../progress.js');
-        let stop = () => {};
-        const r = await runRebuild(config, {
-          waitMs: 30_000,
-          onContext: (ctx) => void attachProgress(ctx.events).then((s) => (stop = s)),
-        });
-        stop();
-        process.stderr.write(`demo: indexed ${r.records} records into ${r.counts.chunks} chunks in ${(r.ms / 1000).toFixed(1)} s\n`);
-        if (!opts.follow) return;
-        const cli = 'node dist/cli/main.js';
-        process.stderr.write(
-          [
-            'demo: following changes. In another terminal try:',
-            `  ${cli} demo-write                      # change a record`,
-            `  ${cli} search "lightning custody" --mode hybrid`,
-            `  ${cli} status`,
-            'Ctrl-C stops.',
-            '',
-          ].join('\n'),
-        );
-        const { runFollow } = await import('../../pipeline/daemon.js');
-        const { webRoutes } = await import('../../web/routes.js');
-        await runFollow(config, webRoutes);
-      }),
+          process.stderr.write(
+            'demo: capture installed; building the index (first run converts the GloVe vectors once)\n',
+          );
+          const { runRebuild } = await import('../../pipeline/runs.js');
+          const { attachProgress } = await import('../progress.js');
+          let stop = () => {};
+          const r = await runRebuild(config, {
+            waitMs: 30_000,
+            onContext: (ctx) => void attachProgress(ctx.events).then((s) => (stop = s)),
+          });
+          stop();
+          process.stderr.write(
+            `demo: indexed ${r.records} records into ${r.counts.chunks} chunks in ${(r.ms / 1000).toFixed(1)} s\n`,
+          );
+          if (!opts.follow) return;
+          const cli = 'node dist/cli/main.js';
+          process.stderr.write(
+            [
+              'demo: following changes. In another terminal try:',
+              `  ${cli} demo-write                      # change a record`,
+              `  ${cli} search "lightning custody" --mode hybrid`,
+              `  ${cli} status`,
+              'Ctrl-C stops.',
+              '',
+            ].join('\n'),
+          );
+          const { runFollow } = await import('../../pipeline/daemon.js');
+          const { webRoutes } = await import('../../web/routes.js');
+          await runFollow(config, webRoutes);
+        },
+      ),
     );
 }

@@ -5,7 +5,9 @@ import { parseWait } from './refresh.js';
 export function register(program: Command): void {
   program
     .command('rebuild')
-    .description('entity resolution, then a full re-index into a new generation and an atomic switch (searches keep working)')
+    .description(
+      'entity resolution, then a full re-index into a new generation and an atomic switch (searches keep working)',
+    )
     .option('--wait <seconds>', 'how long to wait for follow to hand over the cursor', '300')
     .option('--no-resolve', 'skip the entity resolution step')
     .option('--json', 'print the result as one JSON line')

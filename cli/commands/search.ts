@@ -23,10 +23,17 @@ export function register(program: Command): void {
       action(async (words: string[], opts: Record<string, string | boolean | undefined>, cmd: Command) => {
         const config = configFrom(cmd);
         const list = (v: unknown) =>
-          typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+          typeof v === 'string'
+            ? v
+                .split(',')
+                .map((s) => s.trim())
+                .filter(Boolean)
+            : undefined;
         const limit = Number(opts.limit);
         if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
-          throw new ConfigError(`--limit="${String(opts.limit)}" is not a whole number from 1 to 100; give one in that range.`);
+          throw new ConfigError(
+            `--limit="${String(opts.limit)}" is not a whole number from 1 to 100; give one in that range.`,
+          );
         }
         const { createSearchEngine } = await import('../../search/engine.js');
         const { createStore } = await import('../../stores/factory.js');
@@ -58,7 +65,9 @@ export function register(program: Command): void {
           } else {
             hits.forEach((h, i) => {
               const snippet = h.text.replace(/\s+/g, ' ').slice(0, 240);
-              process.stdout.write(`${i + 1}. ${h.key}  ${h.title}  (score ${h.score.toFixed(4)})\n   ${snippet}\n`);
+              process.stdout.write(
+                `${i + 1}. ${h.key}  ${h.title}  (score ${h.score.toFixed(4)})\n   ${snippet}\n`,
+              );
             });
           }
         } finally {

@@ -4,8 +4,13 @@ import { action, configFrom } from '../context.js';
 export function register(program: Command): void {
   program
     .command('source-map')
-    .description('print the effective source map as JSON (a starting point for CRM_SOURCE_MAP); --check validates it against the database')
-    .option('--check', 'validate the map against the CRM database and exit 0 (ok) or 3 (naming what does not fit)')
+    .description(
+      'print the effective source map as JSON (a starting point for CRM_SOURCE_MAP); --check validates it against the database',
+    )
+    .option(
+      '--check',
+      'validate the map against the CRM database and exit 0 (ok) or 3 (naming what does not fit)',
+    )
     .action(
       action(async (opts: { check?: boolean }, cmd: Command) => {
         const config = configFrom(cmd);

@@ -8,7 +8,19 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-const LAYERS = ['config', 'crm', 'triggers', 'encoders', 'stores', 'search', 'pipeline', 'entities', 'mcp', 'cli', 'web'];
+const LAYERS = [
+  'config',
+  'crm',
+  'triggers',
+  'encoders',
+  'stores',
+  'search',
+  'pipeline',
+  'entities',
+  'mcp',
+  'cli',
+  'web',
+];
 const KINDS = 'ConfigError|SourceMapError|SourceError|StoreError|LeaseError|PermanentError|TransientError';
 
 /** Words that tell the reader what to do next (or where to look). */
@@ -82,7 +94,12 @@ function collect(): Found[] {
       for (const m of src.matchAll(re)) {
         const text = literalAfter(src, m.index! + m[0].length);
         if (text === null) continue; // built elsewhere (a variable): checked where it is built
-        found.push({ file: path.relative(ROOT, file), line: src.slice(0, m.index).split('\n').length, kind: m[1]!, text });
+        found.push({
+          file: path.relative(ROOT, file),
+          line: src.slice(0, m.index).split('\n').length,
+          kind: m[1]!,
+          text,
+        });
       }
     }
   }
@@ -97,12 +114,16 @@ describe('error messages', () => {
   });
 
   it('each says what to do: a hint such as "set", "run", "check" or "expected"', () => {
-    const bad = all.filter((f) => !onlyInterpolation(f.text) && !HINT.test(f.text.replace(/\$\{[^}]*\}/g, ' ')));
+    const bad = all.filter(
+      (f) => !onlyInterpolation(f.text) && !HINT.test(f.text.replace(/\$\{[^}]*\}/g, ' ')),
+    );
     expect(bad.map((f) => `${f.file}:${f.line} ${f.kind}: ${f.text}`)).toEqual([]);
   });
 
   it('each is a sentence of some length, not a bare code', () => {
-    const bad = all.filter((f) => !onlyInterpolation(f.text) && f.text.replace(/\$\{[^}]*\}/g, 'X').trim().length < 25);
+    const bad = all.filter(
+      (f) => !onlyInterpolation(f.text) && f.text.replace(/\$\{[^}]*\}/g, 'X').trim().length < 25,
+    );
     expect(bad.map((f) => `${f.file}:${f.line} ${f.kind}: ${f.text}`)).toEqual([]);
   });
 });

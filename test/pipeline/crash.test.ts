@@ -15,7 +15,11 @@ describe('crash torture (short; bench/crash-torture.ts runs the long one)', () =
   it('leaves the store equal to a fresh full index after kill -9 of follow at random moments', async () => {
     const { report, writes } = await torture(world, { kills: 6, seed: 7 });
     expect(writes).toBeGreaterThan(20);
-    expect({ missing: report.missing, stale: report.stale, orphans: report.orphans }).toEqual({ missing: 0, stale: 0, orphans: 0 });
+    expect({ missing: report.missing, stale: report.stale, orphans: report.orphans }).toEqual({
+      missing: 0,
+      stale: 0,
+      orphans: 0,
+    });
     expect(report.checked).toBeGreaterThan(10);
   }, 120_000);
 });

@@ -39,9 +39,15 @@ describe('bad input', () => {
   it('indexes NUL bytes, invalid UTF-8 and a 10 MB field, cutting the long one to MAX_CHUNKS_PER_RECORD chunks', async () => {
     world = await makeWorld();
     await runRefresh(world.config, { waitMs: 5000 });
-    const ins = world.crm.prepare("INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (?, 'organizations', 1, 'X', ?)");
+    const ins = world.crm.prepare(
+      "INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (?, 'organizations', 1, 'X', ?)",
+    );
     ins.run(70, 'before\0after NUL');
-    world.crm.prepare("INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (71, 'organizations', 1, 'X', CAST(x'6f6bfffe207a' AS TEXT))").run();
+    world.crm
+      .prepare(
+        "INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (71, 'organizations', 1, 'X', CAST(x'6f6bfffe207a' AS TEXT))",
+      )
+      .run();
     ins.run(72, 'Ten megabytes of meeting notes. '.repeat(330_000));
     ins.run(73, Buffer.from([0, 1, 2, 3]));
     const { r, states, dead } = await drainAll(world, { MAX_CHUNKS_PER_RECORD: '40' });
@@ -54,7 +60,9 @@ describe('bad input', () => {
   it('dead-letters a poison record after DEAD_LETTER_ATTEMPTS while the rest of its batch goes through, and requeues it', async () => {
     world = await makeWorld({ server: { rejectInputsContaining: 'POISON' } });
     await runRefresh(world.config, { waitMs: 5000 });
-    const ins = world.crm.prepare("INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (?, 'organizations', 1, 'X', ?)");
+    const ins = world.crm.prepare(
+      "INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (?, 'organizations', 1, 'X', ?)",
+    );
     ins.run(70, 'a healthy note');
     ins.run(71, 'this one is POISON for the embedder');
     ins.run(72, 'another healthy note');
@@ -78,13 +86,17 @@ describe('bad input', () => {
     // Tests run as root here, where permission bits do not stop writes: a path under a regular file does.
     const file = path.join(world.dir, 'not-a-folder');
     fs.writeFileSync(file, 'x');
-    const config = worldConfig(world.dbPath, world.server.url, { CRM_INDEX_PATH: path.join(file, 'index.db') });
+    const config = worldConfig(world.dbPath, world.server.url, {
+      CRM_INDEX_PATH: path.join(file, 'index.db'),
+    });
     await expect(runRefresh(config, { waitMs: 1000 })).rejects.toThrow(/not-a-folder.*index\.db/);
   });
 
   it('says clearly when the CRM database is missing', async () => {
     world = await makeWorld();
     const config = worldConfig(path.join(world.dir, 'nope.db'), world.server.url);
-    await expect(runRefresh(config, { waitMs: 1000 })).rejects.toThrow(/nope\.db does not exist.*CRM_DB_PATH/);
+    await expect(runRefresh(config, { waitMs: 1000 })).rejects.toThrow(
+      /nope\.db does not exist.*CRM_DB_PATH/,
+    );
   });
 });

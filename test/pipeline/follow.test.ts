@@ -21,11 +21,26 @@ async function hitsFor(query: string, mode: 'sparse' | 'dense' | 'hybrid' = 'spa
 }
 
 async function textOf(key: string): Promise<string | undefined> {
-  const res = await ctx.store.search({ mode: 'sparse', sparse: { indices: [], values: [] }, filter: { recordKeys: [key] }, limit: 50 });
+  const res = await ctx.store.search({
+    mode: 'sparse',
+    sparse: { indices: [], values: [] },
+    filter: { recordKeys: [key] },
+    limit: 50,
+  });
   if (res.length > 0) return res.map((r) => r.payload.text).join('\n');
   const dense = await ctx.dense.embed(['x']);
-  const d = await ctx.store.search({ mode: 'dense', dense: dense[0]!, filter: { recordKeys: [key] }, limit: 50 });
-  return d.length ? d.sort((a, b) => a.payload.chunk_index - b.payload.chunk_index).map((r) => r.payload.text).join('\n') : undefined;
+  const d = await ctx.store.search({
+    mode: 'dense',
+    dense: dense[0]!,
+    filter: { recordKeys: [key] },
+    limit: 50,
+  });
+  return d.length
+    ? d
+        .sort((a, b) => a.payload.chunk_index - b.payload.chunk_index)
+        .map((r) => r.payload.text)
+        .join('\n')
+    : undefined;
 }
 
 describe('follow', () => {
@@ -43,10 +58,18 @@ describe('follow', () => {
   });
 
   it('indexes an insert, an update and a delete made by another connection', async () => {
-    world.crm.prepare("INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (50, 'organizations', 1, 'Ann', 'Zanzibar spice logistics partnership')").run();
-    await waitFor('insert searchable', async () => (await hitsFor('zanzibar')).find((h) => h.key === 'notes:50'));
+    world.crm
+      .prepare(
+        "INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (50, 'organizations', 1, 'Ann', 'Zanzibar spice logistics partnership')",
+      )
+      .run();
+    await waitFor('insert searchable', async () =>
+      (await hitsFor('zanzibar')).find((h) => h.key === 'notes:50'),
+    );
     world.crm.prepare("UPDATE notes SET body = 'Quokka habitat survey funding' WHERE id = 50").run();
-    await waitFor('update searchable', async () => (await hitsFor('quokka')).find((h) => h.key === 'notes:50'));
+    await waitFor('update searchable', async () =>
+      (await hitsFor('quokka')).find((h) => h.key === 'notes:50'),
+    );
     expect((await hitsFor('zanzibar')).find((h) => h.key === 'notes:50')).toBeUndefined();
     world.crm.prepare('DELETE FROM notes WHERE id = 50').run();
     await waitFor('delete applied', async () => !(await hitsFor('quokka')).some((h) => h.key === 'notes:50'));
@@ -70,12 +93,16 @@ describe('follow', () => {
   });
 
   it('indexes the trailing write of a burst with no later write to wake it', async () => {
-    const insert = world.crm.prepare("INSERT INTO notes (subject_table, subject_id, author, body) VALUES ('organizations', 1, 'Ann', ?)");
+    const insert = world.crm.prepare(
+      "INSERT INTO notes (subject_table, subject_id, author, body) VALUES ('organizations', 1, 'Ann', ?)",
+    );
     for (let i = 0; i < 40; i++) {
       insert.run(i === 39 ? 'Trailing platypus memo' : `Burst note ${i}`);
       await new Promise((r) => setTimeout(r, 3));
     }
-    const hit = await waitFor('trailing write', async () => (await hitsFor('platypus')).find((h) => h.table === 'notes'));
+    const hit = await waitFor('trailing write', async () =>
+      (await hitsFor('platypus')).find((h) => h.table === 'notes'),
+    );
     expect(hit.text).toContain('Trailing platypus memo');
   });
 
@@ -93,7 +120,11 @@ describe('follow', () => {
 
   it('loses nothing while the embedder is down, and catches up when it returns', async () => {
     world.server.setAlways({ kind: 'status', status: 503 });
-    world.crm.prepare("INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (60, 'organizations', 1, 'Ann', 'Outage era okapi note')").run();
+    world.crm
+      .prepare(
+        "INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (60, 'organizations', 1, 'Ann', 'Outage era okapi note')",
+      )
+      .run();
     await waitFor('retries happen', () => follow.state().lastError !== null);
     expect((await ctx.store.getRecordStates(['notes:60'])).has('notes:60')).toBe(false);
     world.server.setAlways(undefined);

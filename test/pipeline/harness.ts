@@ -12,7 +12,11 @@ import { loadConfig, type Config } from '../../config/index.js';
 import { REFERENCE_SCHEMA_SQL } from '../../crm/schema.js';
 import { DEFAULT_SOURCE_MAP } from '../../crm/sourceMap.js';
 import { installCapture } from '../../triggers/install.js';
-import { startEmbeddingsServer, type EmbeddingsServer, type EmbeddingsServerOptions } from '../helpers/embeddingsServer.js';
+import {
+  startEmbeddingsServer,
+  type EmbeddingsServer,
+  type EmbeddingsServerOptions,
+} from '../helpers/embeddingsServer.js';
 
 export const SEED_SQL = `
 INSERT INTO organizations (id, name, domain, kind, sector, location, description) VALUES
@@ -45,7 +49,9 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function makeWorld(opts: { env?: Record<string, string>; server?: EmbeddingsServerOptions; seed?: boolean } = {}): Promise<World> {
+export async function makeWorld(
+  opts: { env?: Record<string, string>; server?: EmbeddingsServerOptions; seed?: boolean } = {},
+): Promise<World> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-index-pipe-'));
   const dbPath = path.join(dir, 'crm.db');
   const crm = new Database(dbPath);
@@ -70,7 +76,11 @@ export async function makeWorld(opts: { env?: Record<string, string>; server?: E
   };
 }
 
-export function worldEnv(dbPath: string, embedUrl: string, env: Record<string, string> = {}): Record<string, string> {
+export function worldEnv(
+  dbPath: string,
+  embedUrl: string,
+  env: Record<string, string> = {},
+): Record<string, string> {
   return {
     CRM_DB_PATH: dbPath,
     SPARK_CONTROL_URL: embedUrl,
@@ -92,7 +102,11 @@ export function worldConfig(dbPath: string, embedUrl: string, env: Record<string
   return loadConfig({ env: worldEnv(dbPath, embedUrl, env), envFile: false });
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 15_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -102,7 +116,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }

@@ -16,11 +16,19 @@ import type { ChildProcess } from 'node:child_process';
 let world: World;
 
 /** Run the CLI without blocking this process: the embeddings server answering it lives here. */
-function runCli(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function runCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...process.env, ...env }, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 let child: ChildProcess | null = null;
@@ -51,20 +59,35 @@ describe('refresh', () => {
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += String(d)));
     await waitFor('follow started', () => stderr.includes('/healthz'));
-    world.crm.prepare("INSERT INTO notes (subject_table, subject_id, author, body) VALUES ('organizations', 1, 'A', 'before refresh')").run();
+    world.crm
+      .prepare(
+        "INSERT INTO notes (subject_table, subject_id, author, body) VALUES ('organizations', 1, 'A', 'before refresh')",
+      )
+      .run();
     const r = await runCli(['refresh', '--json', '--wait', '30'], worldEnv(world.dbPath, world.server.url));
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout) as { sweep: { orphans: number } };
     expect(out.sweep.orphans).toBe(0);
     // follow resumes: a later write is indexed.
-    world.crm.prepare("INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (99, 'organizations', 1, 'A', 'after refresh wombat')").run();
-    await waitFor('follow resumed', () => backlog(world.crm, 'index') === 0 && world.crm.prepare('SELECT count(*) FROM _cdc_changelog').pluck().get() !== null);
+    world.crm
+      .prepare(
+        "INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (99, 'organizations', 1, 'A', 'after refresh wombat')",
+      )
+      .run();
+    await waitFor(
+      'follow resumed',
+      () =>
+        backlog(world.crm, 'index') === 0 &&
+        world.crm.prepare('SELECT count(*) FROM _cdc_changelog').pluck().get() !== null,
+    );
     const store = await createStore(world.config);
     const { createDenseEmbedder } = await import('../../encoders/factory.js');
     const dense = await createDenseEmbedder(world.config);
     const engine = createSearchEngine({ store, dense, sparse: new Bm25Encoder() });
-    await waitFor('note searchable', async () => (await engine.search('wombat', { mode: 'sparse' })).some((h) => h.key === 'notes:99'));
+    await waitFor('note searchable', async () =>
+      (await engine.search('wombat', { mode: 'sparse' })).some((h) => h.key === 'notes:99'),
+    );
     await store.close();
     await dense.close();
   });
@@ -87,7 +110,9 @@ describe('refresh', () => {
 
 describe('rebuild', () => {
   it('keeps searches answering throughout, and writes made during it are present after the switch', async () => {
-    const insert = world.crm.prepare("INSERT INTO notes (subject_table, subject_id, author, body) VALUES ('organizations', 2, 'B', ?)");
+    const insert = world.crm.prepare(
+      "INSERT INTO notes (subject_table, subject_id, author, body) VALUES ('organizations', 2, 'B', ?)",
+    );
     world.crm.transaction(() => {
       for (let i = 0; i < 400; i++) insert.run(`Filler note ${i} about quarterly reporting`);
     })();
@@ -115,7 +140,11 @@ describe('rebuild', () => {
         ctx.events.on('rebuild:progress', () => {
           if (wrote) return;
           wrote = true;
-          world.crm.prepare("INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (999, 'organizations', 2, 'B', 'Mid-rebuild narwhal note')").run();
+          world.crm
+            .prepare(
+              "INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (999, 'organizations', 2, 'B', 'Mid-rebuild narwhal note')",
+            )
+            .run();
         }),
     });
     searching = false;

@@ -31,7 +31,9 @@ export function randomWrite(db: Database.Database, rnd: () => number, i: number)
   const pick = (table: string) =>
     db.prepare(`SELECT id FROM ${table} ORDER BY random() LIMIT 1`).pluck().get() as number | undefined;
   if (r < 0.3) {
-    db.prepare("INSERT INTO notes (subject_table, subject_id, author, body) VALUES ('organizations', 1, 'T', ?)").run(`torture note ${i} ${rnd()}`);
+    db.prepare(
+      "INSERT INTO notes (subject_table, subject_id, author, body) VALUES ('organizations', 1, 'T', ?)",
+    ).run(`torture note ${i} ${rnd()}`);
   } else if (r < 0.55) {
     const id = pick('notes');
     if (id) db.prepare('UPDATE notes SET body = ? WHERE id = ?').run(`torture update ${i}`, id);
@@ -39,15 +41,28 @@ export function randomWrite(db: Database.Database, rnd: () => number, i: number)
     const id = pick('notes');
     if (id) db.prepare('DELETE FROM notes WHERE id = ?').run(id);
   } else if (r < 0.75) {
-    db.prepare('UPDATE organizations SET name = ? WHERE id = ?').run(`Org renamed ${i}`, 1 + Math.floor(rnd() * 3));
+    db.prepare('UPDATE organizations SET name = ? WHERE id = ?').run(
+      `Org renamed ${i}`,
+      1 + Math.floor(rnd() * 3),
+    );
   } else if (r < 0.85) {
-    db.prepare('INSERT INTO people (full_name, email, organization_id) VALUES (?, ?, ?)').run(`Person ${i}`, `p${i}@x.com`, 1 + Math.floor(rnd() * 3));
+    db.prepare('INSERT INTO people (full_name, email, organization_id) VALUES (?, ?, ?)').run(
+      `Person ${i}`,
+      `p${i}@x.com`,
+      1 + Math.floor(rnd() * 3),
+    );
   } else if (r < 0.95) {
     const p = pick('people');
     const it = pick('interactions');
-    if (p && it) db.prepare('INSERT OR IGNORE INTO interaction_people (interaction_id, person_id) VALUES (?, ?)').run(it, p);
+    if (p && it)
+      db.prepare('INSERT OR IGNORE INTO interaction_people (interaction_id, person_id) VALUES (?, ?)').run(
+        it,
+        p,
+      );
   } else {
-    db.prepare('UPDATE interactions SET body = ? WHERE id = 1').run(`Long body ${i} `.repeat(200 + Math.floor(rnd() * 400)));
+    db.prepare('UPDATE interactions SET body = ? WHERE id = 1').run(
+      `Long body ${i} `.repeat(200 + Math.floor(rnd() * 400)),
+    );
   }
 }
 
@@ -62,7 +77,10 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-export async function torture(world: World, opts: { kills: number; seed: number; log?: (s: string) => void }): Promise<{ report: SweepReport; writes: number }> {
+export async function torture(
+  world: World,
+  opts: { kills: number; seed: number; log?: (s: string) => void },
+): Promise<{ report: SweepReport; writes: number }> {
   const rnd = mulberry32(opts.seed);
   let writes = 0;
   let child = spawnFollow(world);

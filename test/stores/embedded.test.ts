@@ -154,7 +154,8 @@ describe('embedded store specifics', () => {
       db.prepare("SELECT value FROM _store_meta WHERE key = 'log_pruned_through'").pluck().get() ?? 0,
     );
     db.close();
-    expect(pruned).toBeGreaterThan(10);
+    // Seqs count write batches: the reader last saw batch 1, so the log is pruned past it.
+    expect(pruned).toBeGreaterThan(1);
     const got = await r.search({ mode: 'sparse', sparse: q, limit: 100 });
     expect(got.map((x) => x.id)).toEqual(referenceSparse(corpus.slice(1), q).map((x) => x.id));
     await r.close();
