@@ -6,10 +6,11 @@
  * Invariants:
  * - Ack after write: every write method commits before it resolves (WAL +
  *   synchronous=NORMAL: durable across a process crash, searchable at once).
- * - Readers see fresh data: each write appends the changed row ids to `_store_log`
- *   in the same transaction; a search first checks `PRAGMA data_version` (moves
- *   when another connection commits) and replays the log since its mirror's last
- *   seq, or reloads in full when the log was pruned past it.
+ * - Readers see fresh data: each write batch appends its changed row ids (one
+ *   row, one blob) to `_store_changes` in the same transaction; a search first
+ *   checks `PRAGMA data_version` (moves when another connection commits) and
+ *   replays the log since its mirror's last seq, or reloads in full when the log
+ *   was pruned past it.
  * - Searches keep working during a rebuild: a generation is a table; activation
  *   flips `_store_meta.active` and drops the old table in one transaction, and a
  *   search resolves the active generation and reads it inside one read
@@ -24,17 +25,20 @@ import { PermanentError, StoreError, TransientError } from '../config/index.js';
 import { defaultPrefetchLimit, fuse } from './fusion.js';
 import { Mirror, normalise, type Hit } from './embedded/mirror.js';
 import {
+  GenStatements,
+  PAGE_SIZE,
   SCHEMA_SQL,
   createGenerationSql,
   decodeDense,
+  decodeRids,
   decodeSparse,
   encodeDense,
+  encodeRids,
   encodeSparse,
   pointsTable,
-  prepareGen,
+  uniqueKeySql,
   upsertParams,
-  type GenStatements,
-  type PointRow,
+  type MirrorRawRow,
 } from './embedded/sql.js';
 import type {
   ChunkPayload,
@@ -46,9 +50,9 @@ import type {
   VectorStore,
 } from './types.js';
 
-/** Log rows kept for other connections to catch up from; a reader further behind reloads in full. */
+/** Logged point changes kept for other connections to catch up from; a reader further behind reloads in full. */
 const LOG_KEEP = 200_000;
-/** Prune the log after this many logged changes (amortises the DELETE). */
+/** Prune the log after this many logged point changes (amortises the DELETE). */
 const PRUNE_EVERY = 20_000;
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 const DEFAULT_SCROLL_PAGE = 1_000;
@@ -57,7 +61,7 @@ export interface EmbeddedOptions {
   /** Open without writing (e.g. a search-only process); the file must exist. */
   readonly?: boolean;
   busyTimeoutMs?: number;
-  /** Change-log tuning (tests shrink these to exercise the full-reload path). */
+  /** Change-log tuning in points (tests shrink these to exercise the full-reload path). */
   logKeep?: number;
   pruneEvery?: number;
 }
@@ -86,7 +90,7 @@ class Connection {
   gen(gen: string): GenStatements {
     let s = this.stmts.get(gen);
     if (!s) {
-      s = prepareGen(this.db, gen);
+      s = new GenStatements(this.db, gen);
       this.stmts.set(gen, s);
     }
     return s;
@@ -193,10 +197,18 @@ export function openEmbeddedStore(path: string, opts: EmbeddedOptions = {}): Emb
   }
   try {
     db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS}`);
+    // Negative: KiB. Holds the key index and the pages a batch touches; SQLite allocates lazily.
+    db.pragma('cache_size = -32768');
     if (!readonly) {
+      // Only takes effect on a new, empty file (before WAL is set).
+      db.pragma(`page_size = ${PAGE_SIZE}`);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.exec(SCHEMA_SQL);
+      // Generations made by the first layout get the unique key the upsert needs.
+      for (const g of db.prepare('SELECT name FROM _store_generations').pluck().all() as string[]) {
+        db.exec(uniqueKeySql(g));
+      }
       // SQLite silently falls back to read-only when the file is not writable: probe.
       db.exec('BEGIN IMMEDIATE; COMMIT;');
     }
@@ -211,20 +223,20 @@ function newGenerationName(): string {
   return `g${Date.now().toString(36)}_${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
 }
 
-function toMirrorRow(r: PointRow) {
-  const sp = decodeSparse(r.sparse);
+function toMirrorRow(r: MirrorRawRow) {
+  const sp = decodeSparse(r[11]);
   return {
-    rid: r.rid,
-    id: r.id,
-    recordKey: r.record_key,
-    table: r.tbl,
-    kind: r.kind,
-    stage: r.stage,
-    organizationId: r.organization_id,
-    date: r.date,
-    owner: r.owner,
-    entityIds: JSON.parse(r.entity_ids) as string[],
-    dense: decodeDense(r.dense),
+    rid: r[0],
+    id: r[1],
+    recordKey: r[2],
+    table: r[3],
+    kind: r[4],
+    stage: r[5],
+    organizationId: r[6],
+    date: r[7],
+    owner: r[8],
+    entityIds: JSON.parse(r[9]) as string[],
+    dense: decodeDense(r[10]),
     sparseIdx: sp.indices,
     sparseVal: sp.values,
   };
@@ -342,17 +354,17 @@ export class EmbeddedStore implements VectorStore {
       const gen = this.current();
       const dim = this.c.info(gen)!.dim;
       const st = this.c.gen(gen);
+      const upsert = st.upsert;
+      const rids: number[] = [];
       for (const { p, dense, sparse } of encoded) {
         if (dense.length !== dim) {
           throw new PermanentError(
             `Point ${p.id} (${p.payload.record_key}#${p.payload.chunk_index}) has ${dense.length} dims; generation ${gen} of ${this.c.path} holds ${dim}. Run \`crm-index rebuild\` after changing the embedder.`,
           );
         }
-        const { rid } = st.upsert.get(...upsertParams(p.payload, p.id, encodeDense(dense), sparse)) as {
-          rid: number;
-        };
-        st.log.run(rid);
+        rids.push(upsert.get(...upsertParams(p.payload, p.id, encodeDense(dense), sparse)) as number);
       }
+      st.logChanges.run(rids.length, encodeRids(rids));
     });
     this.afterLogged(points.length);
   }
@@ -361,14 +373,10 @@ export class EmbeddedStore implements VectorStore {
     if (recordKeys.length === 0) return;
     const n = this.write('deleting records', () => {
       const st = this.c.gen(this.current());
-      let logged = 0;
-      for (const key of recordKeys) {
-        for (const { rid } of st.deleteRecord.all(key) as { rid: number }[]) {
-          st.log.run(rid);
-          logged++;
-        }
-      }
-      return logged;
+      const rids: number[] = [];
+      for (const key of recordKeys) for (const rid of st.deleteRecord.all(key) as number[]) rids.push(rid);
+      if (rids.length) st.logChanges.run(rids.length, encodeRids(rids));
+      return rids.length;
     });
     this.afterLogged(n);
   }
@@ -377,31 +385,32 @@ export class EmbeddedStore implements VectorStore {
     if (entries.length === 0) return;
     const n = this.write('deleting chunks', () => {
       const st = this.c.gen(this.current());
-      let logged = 0;
+      const rids: number[] = [];
       for (const e of entries) {
-        for (const { rid } of st.deleteFrom.all(e.recordKey, e.fromIndex) as { rid: number }[]) {
-          st.log.run(rid);
-          logged++;
-        }
+        for (const rid of st.deleteFrom.all(e.recordKey, e.fromIndex) as number[]) rids.push(rid);
       }
-      return logged;
+      if (rids.length) st.logChanges.run(rids.length, encodeRids(rids));
+      return rids.length;
     });
     this.afterLogged(n);
   }
 
-  /** Keep `_store_log` bounded; readers behind the cut reload in full. */
+  /** Keep `_store_changes` bounded; readers behind the cut reload in full. */
   private afterLogged(n: number): void {
     this.c.loggedSincePrune += n;
     if (this.c.loggedSincePrune < this.c.pruneEvery) return;
     this.c.loggedSincePrune = 0;
     this.write('pruning its change log', () => {
-      const max = (this.c.db
-        .prepare("SELECT seq FROM sqlite_sequence WHERE name = '_store_log'")
+      // The newest batch whose changes, counted from the newest down, pass logKeep: it and older go.
+      const cut = (this.c.db
+        .prepare(
+          `SELECT seq FROM (SELECT seq, sum(n) OVER (ORDER BY seq DESC) AS kept FROM _store_changes)
+           WHERE kept > ? ORDER BY seq DESC LIMIT 1`,
+        )
         .pluck()
-        .get() ?? 0) as number;
-      const cut = max - this.c.logKeep;
+        .get(this.c.logKeep) ?? 0) as number;
       if (cut <= 0) return;
-      const done = this.c.db.prepare('DELETE FROM _store_log WHERE seq <= ?').run(cut).changes;
+      const done = this.c.db.prepare('DELETE FROM _store_changes WHERE seq <= ?').run(cut).changes;
       if (done > 0) {
         this.c.db
           .prepare(
@@ -477,25 +486,30 @@ export class EmbeddedStore implements VectorStore {
       c.db.prepare("SELECT value FROM _store_meta WHERE key = 'log_pruned_through'").pluck().get() ?? 0,
     );
     if (!m || m.lastSeq < prunedThrough || m.needsCompaction) {
-      const fresh: Mirror & { dataVersion?: number } = new Mirror(c.info(gen)!.dim);
-      fresh.lastSeq = (c.db
-        .prepare("SELECT seq FROM sqlite_sequence WHERE name = '_store_log'")
+      const lastSeq = (c.db
+        .prepare("SELECT seq FROM sqlite_sequence WHERE name = '_store_changes'")
         .pluck()
         .get() ?? 0) as number;
-      for (const r of st.all.iterate() as IterableIterator<PointRow>) fresh.upsert(toMirrorRow(r));
+      const n = st.count.get() as number;
+      const rows = function* () {
+        for (const r of st.all.iterate() as IterableIterator<MirrorRawRow>) yield toMirrorRow(r);
+      };
+      const fresh: Mirror & { dataVersion?: number } = Mirror.build(c.info(gen)!.dim, n, rows());
+      fresh.lastSeq = lastSeq;
       m = fresh;
       c.mirrors.set(gen, m);
     } else {
       const changed = c.db
-        .prepare('SELECT seq, rid FROM _store_log WHERE seq > ? AND gen = ? ORDER BY seq')
-        .all(m.lastSeq, gen) as { seq: number; rid: number }[];
+        .prepare('SELECT seq, rids FROM _store_changes WHERE seq > ? AND gen = ? ORDER BY seq')
+        .raw(true)
+        .all(m.lastSeq, gen) as [number, Buffer][];
       const rids = new Set<number>();
-      for (const ch of changed) {
-        rids.add(ch.rid);
-        m.lastSeq = ch.seq;
+      for (const [seq, blob] of changed) {
+        for (const rid of decodeRids(blob)) rids.add(rid);
+        m.lastSeq = seq;
       }
       for (const rid of rids) {
-        const row = st.byRid.get(rid) as PointRow | undefined;
+        const row = st.byRid.get(rid) as MirrorRawRow | undefined;
         if (row) m.upsert(toMirrorRow(row));
         else m.remove(rid);
       }
@@ -539,11 +553,8 @@ export class EmbeddedStore implements VectorStore {
       if (hits.length === 0) return [];
       const rids = hits.map((h) => m.rids[h.slot]!);
       const payloads = new Map<number, string>();
-      for (const r of this.c.gen(gen).payloads.all(JSON.stringify(rids)) as {
-        rid: number;
-        payload: string;
-      }[]) {
-        payloads.set(r.rid, r.payload);
+      for (const [rid, payload] of this.c.gen(gen).payloads.all(JSON.stringify(rids)) as [number, string][]) {
+        payloads.set(rid, payload);
       }
       return hits.map((h) => ({
         id: m.ids[h.slot]!,
@@ -551,6 +562,26 @@ export class EmbeddedStore implements VectorStore {
         payload: JSON.parse(payloads.get(m.rids[h.slot]!) ?? 'null') as ChunkPayload,
       }));
     });
+  }
+
+  /**
+   * Payloads of the given chunks (found ones, in the order asked; missing ones are
+   * left out), by the (record_key, chunk_index) key: neighbour context without a search.
+   */
+  async getChunks(refs: { recordKey: string; chunkIndex: number }[]): Promise<ChunkPayload[]> {
+    if (refs.length === 0) return [];
+    const texts = this.read('reading chunks', () => {
+      const gen = this.pinned ?? this.c.active();
+      if (!gen || !this.c.info(gen)) return [];
+      const st = this.c.gen(gen).chunk;
+      const out: string[] = [];
+      for (const r of refs) {
+        const p = st.get(r.recordKey, r.chunkIndex) as string | undefined;
+        if (p !== undefined) out.push(p);
+      }
+      return out;
+    });
+    return texts.map((t) => JSON.parse(t) as ChunkPayload);
   }
 
   async beginGeneration(spec: CollectionSpec): Promise<VectorStore> {
@@ -597,7 +628,7 @@ export class EmbeddedStore implements VectorStore {
     this.c.stmts.delete(gen);
     this.c.db.exec(`DROP TABLE IF EXISTS ${pointsTable(gen)}`);
     this.c.db.prepare('DELETE FROM _store_generations WHERE name = ?').run(gen);
-    this.c.db.prepare('DELETE FROM _store_log WHERE gen = ?').run(gen);
+    this.c.db.prepare('DELETE FROM _store_changes WHERE gen = ?').run(gen);
   }
 
   async close(): Promise<void> {

@@ -1,26 +1,40 @@
 /**
- * SQL of the embedded store: schema, one statement group per operation, and the
+ * SQL of the embedded store: schema, one statement group per generation, and the
  * blob codecs. One row per point (never one row per posting: ~120 terms per chunk
  * at 10,000 chunks/s would be over a million rows/s); the sparse vector is one
  * blob of Uint32 indices followed by Float32 values, the dense vector one blob of
  * normalised Float32 (both native little-endian).
  *
  * Tables: `_store_meta` (key/value; `active` names the served generation),
- * `_store_generations` (name, dim, model), `_store_log` (every point id changed,
- * per generation, so other connections catch up incrementally), and one
- * `pts_<generation>` table per generation.
+ * `_store_generations` (name, dim, model), `_store_changes` (one row per write
+ * batch: the changed row ids as one Float64 blob, so other connections catch up
+ * incrementally), and one `pts_<generation>` table per generation.
+ *
+ * Write cost is what shapes the point table (measured, see docs/stores.md):
+ * - the only secondary index is UNIQUE(record_key, chunk_index), which is also
+ *   the upsert's conflict target (a point id is UUIDv5 of `recordKey#chunkIndex`,
+ *   so the pair identifies the point). A unique index on the random uuid text
+ *   touched a random index page per point: ~1.6x the CPU and far more WAL bytes.
+ * - the change log is one row per batch, not one per point.
+ * - the filter columns, vectors and row id come first and the payload JSON
+ *   last, so the mirror load reads vectors without walking the payload.
+ * - new files use 16 KiB pages: a ~3 KB row wastes a third of a 4 KiB page.
  */
 import type Database from 'better-sqlite3';
 import type { ChunkPayload } from '../types.js';
+
+/** Applies to a file created by this connection only (SQLite fixes it at creation). */
+export const PAGE_SIZE = 16_384;
 
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS _store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS _store_generations (
   name TEXT PRIMARY KEY, dim INTEGER NOT NULL, model TEXT NOT NULL, created_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS _store_log (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, gen TEXT NOT NULL, rid INTEGER NOT NULL
+CREATE TABLE IF NOT EXISTS _store_changes (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, gen TEXT NOT NULL, n INTEGER NOT NULL, rids BLOB NOT NULL
 );
+DROP TABLE IF EXISTS _store_log;
 `;
 
 /** Generation names become table names: keep them to a safe alphabet. */
@@ -36,90 +50,151 @@ export function createGenerationSql(gen: string): string {
   return `
 CREATE TABLE ${t} (
   rid INTEGER PRIMARY KEY,
-  id TEXT NOT NULL UNIQUE,
   record_key TEXT NOT NULL,
   chunk_index INTEGER NOT NULL,
+  id TEXT NOT NULL,
   chunk_count INTEGER NOT NULL,
   fingerprint TEXT NOT NULL,
   tbl TEXT NOT NULL,
   kind TEXT, stage TEXT, organization_id TEXT, date TEXT, owner TEXT,
   entity_ids TEXT NOT NULL,
-  payload TEXT NOT NULL,
   dense BLOB NOT NULL,
-  sparse BLOB NOT NULL
+  sparse BLOB NOT NULL,
+  payload TEXT NOT NULL
 );
-CREATE INDEX ${t}_rk ON ${t}(record_key, chunk_index);`;
+${uniqueKeySql(gen)}`;
 }
 
-export interface PointRow {
-  rid: number;
-  id: string;
-  record_key: string;
-  tbl: string;
-  kind: string | null;
-  stage: string | null;
-  organization_id: string | null;
-  date: string | null;
-  owner: string | null;
-  entity_ids: string;
-  dense: Buffer;
-  sparse: Buffer;
-}
-
-const MIRROR_COLUMNS =
-  'rid, id, record_key, tbl, kind, stage, organization_id, date, owner, entity_ids, dense, sparse';
-
-/** Prepared statements for one generation's table. */
-export interface GenStatements {
-  upsert: Database.Statement;
-  log: Database.Statement;
-  deleteRecord: Database.Statement;
-  deleteFrom: Database.Statement;
-  states: Database.Statement;
-  scrollStates: Database.Statement;
-  count: Database.Statement;
-  all: Database.Statement;
-  byRid: Database.Statement;
-  payloads: Database.Statement;
-}
-
-export function prepareGen(db: Database.Database, gen: string): GenStatements {
+/** The conflict target of the upsert; also upgrades a table made by the first layout. */
+export function uniqueKeySql(gen: string): string {
   const t = pointsTable(gen);
-  return {
-    upsert: db.prepare(
-      `INSERT INTO ${t} (id, record_key, chunk_index, chunk_count, fingerprint, tbl, kind, stage,
-         organization_id, date, owner, entity_ids, payload, dense, sparse)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT(id) DO UPDATE SET record_key = excluded.record_key, chunk_index = excluded.chunk_index,
-         chunk_count = excluded.chunk_count, fingerprint = excluded.fingerprint, tbl = excluded.tbl,
-         kind = excluded.kind, stage = excluded.stage, organization_id = excluded.organization_id,
-         date = excluded.date, owner = excluded.owner, entity_ids = excluded.entity_ids,
-         payload = excluded.payload, dense = excluded.dense, sparse = excluded.sparse
-       RETURNING rid`,
-    ),
-    log: db.prepare(`INSERT INTO _store_log (gen, rid) VALUES ('${gen}', ?)`),
-    deleteRecord: db.prepare(`DELETE FROM ${t} WHERE record_key = ? RETURNING rid`),
-    deleteFrom: db.prepare(`DELETE FROM ${t} WHERE record_key = ? AND chunk_index >= ? RETURNING rid`),
-    states: db.prepare(
-      `SELECT record_key, fingerprint, chunk_count FROM ${t}
-       WHERE chunk_index = 0 AND record_key IN (SELECT value FROM json_each(?))`,
-    ),
-    scrollStates: db.prepare(
-      `SELECT record_key, fingerprint, chunk_count FROM ${t}
-       WHERE chunk_index = 0 AND record_key > ? ORDER BY record_key LIMIT ?`,
-    ),
-    count: db.prepare(`SELECT count(*) AS n FROM ${t}`).pluck(),
-    all: db.prepare(`SELECT ${MIRROR_COLUMNS} FROM ${t}`),
-    byRid: db.prepare(`SELECT ${MIRROR_COLUMNS} FROM ${t} WHERE rid = ?`),
-    payloads: db.prepare(`SELECT rid, payload FROM ${t} WHERE rid IN (SELECT value FROM json_each(?))`),
-  };
+  return `CREATE UNIQUE INDEX IF NOT EXISTS ${t}_key ON ${t}(record_key, chunk_index);
+DROP INDEX IF EXISTS ${t}_rk;`;
+}
+
+/** Columns the mirror reads, in this order (`raw()` rows). */
+export const MIRROR_COLUMNS =
+  'rid, id, record_key, tbl, kind, stage, organization_id, date, owner, entity_ids, dense, sparse';
+export type MirrorRawRow = [
+  rid: number,
+  id: string,
+  recordKey: string,
+  table: string,
+  kind: string | null,
+  stage: string | null,
+  organizationId: string | null,
+  date: string | null,
+  owner: string | null,
+  entityIds: string,
+  dense: Buffer,
+  sparse: Buffer,
+];
+
+/** Prepared statements for one generation's table, prepared on first use (a reader needs few). */
+export class GenStatements {
+  private readonly cache = new Map<string, Database.Statement>();
+  readonly table: string;
+  constructor(
+    private readonly db: Database.Database,
+    readonly gen: string,
+  ) {
+    this.table = pointsTable(gen);
+  }
+
+  private stmt(key: string, sql: () => string, raw = false, pluck = false): Database.Statement {
+    let s = this.cache.get(key);
+    if (!s) {
+      s = this.db.prepare(sql());
+      if (raw) s.raw(true);
+      if (pluck) s.pluck(true);
+      this.cache.set(key, s);
+    }
+    return s;
+  }
+
+  get upsert(): Database.Statement {
+    return this.stmt(
+      'upsert',
+      () =>
+        `INSERT INTO ${this.table} (record_key, chunk_index, id, chunk_count, fingerprint, tbl, kind, stage,
+           organization_id, date, owner, entity_ids, dense, sparse, payload)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(record_key, chunk_index) DO UPDATE SET id = excluded.id,
+           chunk_count = excluded.chunk_count, fingerprint = excluded.fingerprint, tbl = excluded.tbl,
+           kind = excluded.kind, stage = excluded.stage, organization_id = excluded.organization_id,
+           date = excluded.date, owner = excluded.owner, entity_ids = excluded.entity_ids,
+           dense = excluded.dense, sparse = excluded.sparse, payload = excluded.payload
+         RETURNING rid`,
+      false,
+      true,
+    );
+  }
+  get logChanges(): Database.Statement {
+    return this.stmt('log', () => `INSERT INTO _store_changes (gen, n, rids) VALUES ('${this.gen}', ?, ?)`);
+  }
+  get deleteRecord(): Database.Statement {
+    return this.stmt(
+      'delRec',
+      () => `DELETE FROM ${this.table} WHERE record_key = ? RETURNING rid`,
+      false,
+      true,
+    );
+  }
+  get deleteFrom(): Database.Statement {
+    return this.stmt(
+      'delFrom',
+      () => `DELETE FROM ${this.table} WHERE record_key = ? AND chunk_index >= ? RETURNING rid`,
+      false,
+      true,
+    );
+  }
+  get states(): Database.Statement {
+    return this.stmt(
+      'states',
+      () =>
+        `SELECT record_key, fingerprint, chunk_count FROM ${this.table}
+         WHERE chunk_index = 0 AND record_key IN (SELECT value FROM json_each(?))`,
+    );
+  }
+  get scrollStates(): Database.Statement {
+    return this.stmt(
+      'scroll',
+      () =>
+        `SELECT record_key, fingerprint, chunk_count FROM ${this.table}
+         WHERE chunk_index = 0 AND record_key > ? ORDER BY record_key LIMIT ?`,
+    );
+  }
+  get count(): Database.Statement {
+    return this.stmt('count', () => `SELECT count(*) FROM ${this.table}`, false, true);
+  }
+  get all(): Database.Statement {
+    return this.stmt('all', () => `SELECT ${MIRROR_COLUMNS} FROM ${this.table}`, true);
+  }
+  get byRid(): Database.Statement {
+    return this.stmt('byRid', () => `SELECT ${MIRROR_COLUMNS} FROM ${this.table} WHERE rid = ?`, true);
+  }
+  get payloads(): Database.Statement {
+    return this.stmt(
+      'payloads',
+      () => `SELECT rid, payload FROM ${this.table} WHERE rid IN (SELECT value FROM json_each(?))`,
+      true,
+    );
+  }
+  get chunk(): Database.Statement {
+    return this.stmt(
+      'chunk',
+      () => `SELECT payload FROM ${this.table} WHERE record_key = ? AND chunk_index = ?`,
+      false,
+      true,
+    );
+  }
 }
 
 export function upsertParams(p: ChunkPayload, id: string, dense: Buffer, sparse: Buffer): unknown[] {
   return [
-    id,
     p.record_key,
     p.chunk_index,
+    id,
     p.chunk_count,
     p.fingerprint,
     p.table,
@@ -129,9 +204,9 @@ export function upsertParams(p: ChunkPayload, id: string, dense: Buffer, sparse:
     p.date ?? null,
     p.owner ?? null,
     JSON.stringify(p.entity_ids ?? []),
-    JSON.stringify(p),
     dense,
     sparse,
+    JSON.stringify(p),
   ];
 }
 
@@ -139,14 +214,15 @@ export function encodeDense(v: Float32Array): Buffer {
   return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 }
 
-/** Copy: SQLite's buffers need not be 4-byte aligned, typed-array views must be. */
+/** A Float32 view of a blob; copies only when SQLite's buffer is not 4-byte aligned. */
 export function decodeDense(b: Buffer): Float32Array {
-  const out = new Float32Array(b.length / 4);
+  if ((b.byteOffset & 3) === 0) return new Float32Array(b.buffer, b.byteOffset, b.length >> 2);
+  const out = new Float32Array(b.length >> 2);
   new Uint8Array(out.buffer).set(b);
   return out;
 }
 
-export function encodeSparse(indices: number[], values: number[]): Buffer {
+export function encodeSparse(indices: ArrayLike<number>, values: ArrayLike<number>): Buffer {
   const n = indices.length;
   const ab = new ArrayBuffer(n * 8);
   const idx = new Uint32Array(ab, 0, n);
@@ -158,9 +234,28 @@ export function encodeSparse(indices: number[], values: number[]): Buffer {
   return Buffer.from(ab);
 }
 
+/** Views of a sparse blob; copies only when SQLite's buffer is not 4-byte aligned. */
 export function decodeSparse(b: Buffer): { indices: Uint32Array; values: Float32Array } {
-  const n = b.length / 8;
-  const ab = new ArrayBuffer(b.length);
-  new Uint8Array(ab).set(b);
-  return { indices: new Uint32Array(ab, 0, n), values: new Float32Array(ab, n * 4, n) };
+  const n = b.length >> 3;
+  let ab: ArrayBufferLike = b.buffer;
+  let off = b.byteOffset;
+  if ((off & 3) !== 0) {
+    const copy = new ArrayBuffer(b.length);
+    new Uint8Array(copy).set(b);
+    ab = copy;
+    off = 0;
+  }
+  return { indices: new Uint32Array(ab, off, n), values: new Float32Array(ab, off + n * 4, n) };
+}
+
+/** Row ids of one write batch, as stored in `_store_changes.rids`. */
+export function encodeRids(rids: number[]): Buffer {
+  return Buffer.from(Float64Array.from(rids).buffer);
+}
+
+export function decodeRids(b: Buffer): Float64Array {
+  if ((b.byteOffset & 7) === 0) return new Float64Array(b.buffer, b.byteOffset, b.length >> 3);
+  const out = new Float64Array(b.length >> 3);
+  new Uint8Array(out.buffer).set(b);
+  return out;
 }
