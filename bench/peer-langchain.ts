@@ -21,7 +21,7 @@
  * sync at 100k records; no orphans where the peer leaves some.
  *
  * Run: npx tsx bench/peer-langchain.ts [--sizes 10000,100000] [--changes 10,100,1000]
- *        [--deletes 100] [--embedder bow|glove] [--seed 42] [--dir <folder>]
+ *        [--deletes 100] [--embedder bow|glove] [--peer-batch 100] [--seed 42] [--dir <folder>]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -54,6 +54,8 @@ const CHANGES = list(arg('changes', '10,100,1000'));
 const DELETES = Number(arg('deletes', '100'));
 const SEED = Number(arg('seed', '42'));
 const EMBEDDER = arg('embedder', 'bow');
+/** index()'s batchSize (LangChain's default 100). */
+const PEER_BATCH = Number(arg('peer-batch', '100'));
 if (EMBEDDER !== 'bow' && EMBEDDER !== 'glove')
   throw new Error(`--embedder ${EMBEDDER}: expected bow or glove.`);
 const baseDir = fs.mkdtempSync(path.join(arg('dir', os.tmpdir()), 'crm-index-peer-'));
@@ -145,7 +147,7 @@ async function runSize(n: number): Promise<void> {
       docsSource: loaded.docs,
       recordManager,
       vectorStore,
-      options: { cleanup: 'incremental', sourceIdKey: 'source' },
+      options: { cleanup: 'incremental', sourceIdKey: 'source', batchSize: PEER_BATCH },
     });
     const ms = performance.now() - t0;
     const summary = `+${r.numAdded} -${r.numDeleted} =${r.numSkipped}`;
