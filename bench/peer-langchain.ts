@@ -35,7 +35,6 @@ import { DEFAULT_SOURCE_MAP } from '../crm/sourceMap.js';
 import { LocalGloveEmbedder } from '../encoders/local.js';
 import type { DenseEmbedder } from '../encoders/types.js';
 import { chunkSettings } from '../pipeline/context.js';
-import { resolveStep } from '../pipeline/resolveStep.js';
 import { runRebuild, runRefresh } from '../pipeline/runs.js';
 import { openEmbeddedStore } from '../stores/embedded.js';
 import { installCapture } from '../triggers/install.js';
@@ -162,7 +161,7 @@ async function runSize(n: number): Promise<void> {
     const t0 = performance.now();
     const overrides = { dense: crmDense };
     // As `crm-index rebuild` does: entity resolution first, then the full index.
-    if (kind === 'rebuild') await runRebuild(config, { waitMs: 5000, overrides, beforeIndex: resolveStep });
+    if (kind === 'rebuild') await runRebuild(config, { waitMs: 5000, overrides });
     else await runRefresh(config, { waitMs: 5000, sweep: kind === 'refresh+sweep', overrides });
     return { ms: performance.now() - t0, cpu: cpuMs(cpu0), embeds: crmDense.calls - before };
   };
