@@ -24,6 +24,7 @@ import Database from 'better-sqlite3';
 import { PermanentError, StoreError, TransientError } from '../config/index.js';
 import { defaultPrefetchLimit, fuse } from './fusion.js';
 import { Mirror, normalise, type Hit } from './embedded/mirror.js';
+import { startCheckpointer, type Checkpointer } from './embedded/checkpointer.js';
 import {
   GenStatements,
   PAGE_SIZE,
@@ -56,6 +57,10 @@ const LOG_KEEP = 200_000;
 const PRUNE_EVERY = 20_000;
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 const DEFAULT_SCROLL_PAGE = 1_000;
+/** How often the background checkpointer copies the WAL into the database while writes arrive. */
+const CHECKPOINT_INTERVAL_MS = 1_000;
+/** SQLite's own default, restored when the background checkpointer is off or fails. */
+const AUTO_CHECKPOINT_PAGES = 1_000;
 
 export interface EmbeddedOptions {
   /** Open without writing (e.g. a search-only process); the file must exist. */
@@ -64,6 +69,11 @@ export interface EmbeddedOptions {
   /** Change-log tuning in points (tests shrink these to exercise the full-reload path). */
   logKeep?: number;
   pruneEvery?: number;
+  /**
+   * Checkpoint the WAL from a worker thread instead of inside commits (default
+   * true; stores/embedded/checkpointer.ts). Off: SQLite's automatic checkpoints.
+   */
+  backgroundCheckpoints?: boolean;
 }
 
 interface GenInfo {
@@ -80,12 +90,35 @@ class Connection {
   localWrites = 0;
   loggedSincePrune = 0;
   closed = false;
+  /** Started on the first commit (a handle that only reads never needs it); null once failed. */
+  private checkpointer: Checkpointer | null | undefined;
   constructor(
     readonly db: Database.Database,
     readonly path: string,
     readonly logKeep: number,
     readonly pruneEvery: number,
-  ) {}
+    backgroundCheckpoints: boolean,
+  ) {
+    if (!backgroundCheckpoints) this.checkpointer = null;
+  }
+
+  afterCommit(): void {
+    this.localWrites++;
+    if (this.checkpointer === undefined) {
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = startCheckpointer(this.path, CHECKPOINT_INTERVAL_MS, () => {
+        this.checkpointer = null;
+        if (!this.closed) this.db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+      });
+    }
+    this.checkpointer?.notify();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.checkpointer?.close();
+    this.db.close();
+  }
 
   gen(gen: string): GenStatements {
     let s = this.stmts.get(gen);
@@ -204,6 +237,8 @@ export function openEmbeddedStore(path: string, opts: EmbeddedOptions = {}): Emb
       db.pragma(`page_size = ${PAGE_SIZE}`);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
+      // A WAL that grew during a burst is cut back to this when it restarts.
+      db.pragma('journal_size_limit = 67108864');
       db.exec(SCHEMA_SQL);
       // Generations made by the first layout get the unique key the upsert needs.
       for (const g of db.prepare('SELECT name FROM _store_generations').pluck().all() as string[]) {
@@ -216,7 +251,15 @@ export function openEmbeddedStore(path: string, opts: EmbeddedOptions = {}): Emb
     db.close();
     throw storeError(err, abs, 'preparing it');
   }
-  return new EmbeddedStore(new Connection(db, abs, opts.logKeep ?? LOG_KEEP, opts.pruneEvery ?? PRUNE_EVERY));
+  return new EmbeddedStore(
+    new Connection(
+      db,
+      abs,
+      opts.logKeep ?? LOG_KEEP,
+      opts.pruneEvery ?? PRUNE_EVERY,
+      !readonly && (opts.backgroundCheckpoints ?? true),
+    ),
+  );
 }
 
 function newGenerationName(): string {
@@ -276,7 +319,7 @@ export class EmbeddedStore implements VectorStore {
     } catch (err) {
       throw storeError(err, this.c.path, doing);
     }
-    this.c.localWrites++;
+    this.c.afterCommit();
     return out;
   }
 
@@ -307,7 +350,7 @@ export class EmbeddedStore implements VectorStore {
     this.write('creating its schema', () => {
       if (this.pinned) {
         const info = this.c.info(this.pinned);
-        if (!info) throw new StoreError(`Generation ${this.pinned} of ${this.c.path} no longer exists.`);
+        if (!info) throw new StoreError(`Generation ${this.pinned} of ${this.c.path} no longer exists; a rebuild replaced it, so open the store again.`);
         if (info.dim !== spec.dim) throw this.dimMismatch(this.pinned, info.dim, spec.dim);
         return;
       }
@@ -602,7 +645,7 @@ export class EmbeddedStore implements VectorStore {
     const gen = this.ownGeneration(next, 'activate a generation');
     const old = this.write('switching generations', () => {
       if (!this.c.info(gen))
-        throw new StoreError(`Generation ${gen} of ${this.c.path} does not exist any more.`);
+        throw new StoreError(`Generation ${gen} of ${this.c.path} does not exist any more; open the store again to use the one being served.`);
       const prev = this.c.active();
       this.c.db.prepare("INSERT OR REPLACE INTO _store_meta (key, value) VALUES ('active', ?)").run(gen);
       if (prev && prev !== gen) this.dropTables(prev);
@@ -616,7 +659,7 @@ export class EmbeddedStore implements VectorStore {
     this.write('dropping a generation', () => {
       if (this.c.active() === gen) {
         throw new StoreError(
-          `Generation ${gen} is the one being served from ${this.c.path}; it cannot be dropped.`,
+          `Generation ${gen} is the one being served from ${this.c.path}; it cannot be dropped; activate another generation first.`,
         );
       }
       this.dropTables(gen);
@@ -634,7 +677,6 @@ export class EmbeddedStore implements VectorStore {
   async close(): Promise<void> {
     // Generation handles share the main handle's connection; only the main one closes it.
     if (this.pinned || this.c.closed) return;
-    this.c.closed = true;
-    this.c.db.close();
+    await this.c.close();
   }
 }

@@ -85,7 +85,7 @@ export function qdrantError(err: unknown, url: string, doing: string): Error {
     );
   }
   return new PermanentError(
-    `Qdrant at ${url} rejected the request (HTTP ${status}) while ${doing}: ${msg}${detail}`,
+    `Qdrant at ${url} rejected the request (HTTP ${status}) while ${doing}: ${msg}${detail}. Check the Qdrant version and QDRANT_COLLECTION; the record is retried and then dead-lettered.`,
     {
       cause: err,
     },
@@ -298,7 +298,7 @@ export class QdrantStore implements VectorStore {
     const gen = this.generationOf(g, 'drop a generation');
     if ((await this.aliasTarget()) === gen) {
       throw new StoreError(
-        `Generation ${gen} is the one served under ${this.opts.alias}; it cannot be dropped.`,
+        `Generation ${gen} is the one served under ${this.opts.alias}; it cannot be dropped; activate another generation first.`,
       );
     }
     await this.call(`dropping generation ${gen}`, () => this.client.deleteCollection(gen));
