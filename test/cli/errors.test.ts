@@ -25,7 +25,7 @@ const KINDS = 'ConfigError|SourceMapError|SourceError|StoreError|LeaseError|Perm
 
 /** Words that tell the reader what to do next (or where to look). */
 const HINT =
-  /\b(set|unset|run|check|use|give|pass|fix|remove|point|install|raise|lower|wait|restore|edit|add|list|map|rename|delete|start|stop|retry|retrying|retried|try|expected|expects|must|should|needs?|make|choose|pick|keep|see|ask|rebuild|requeue|reduce|increase|free|allow|grant|chmod|drop|upgrade|only|instead|will be|is retried|reinstall|swap|open|report)\b/i;
+  /\b(set|unset|run|check|use|give|pass|fix|remove|point|install|raise|lower|wait|restore|edit|add|list|map|rename|delete|start|stop|retry|retrying|retried|try|expected|expects|must|should|needs?|make|choose|pick|keep|see|ask|rebuild|requeue|reduce|increase|free|allow|grant|chmod|drop|upgrade|only|instead|will be|is retried|reinstall|swap|open|report|activate)\b/i;
 
 interface Found {
   file: string;
