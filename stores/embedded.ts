@@ -59,7 +59,12 @@ const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 const DEFAULT_SCROLL_PAGE = 1_000;
 /** How often the background checkpointer copies the WAL into the database while writes arrive. */
 const CHECKPOINT_INTERVAL_MS = 1_000;
-/** SQLite's own default, restored when the background checkpointer is off or fails. */
+/**
+ * Points a connection writes before it starts the checkpoint worker: a handful of
+ * small writes (a CLI run, a test) is not worth a thread; a bulk load or a daemon is.
+ */
+const CHECKPOINT_WORKER_AFTER = 4_096;
+/** SQLite's own default, used until the worker starts and if it fails. */
 const AUTO_CHECKPOINT_PAGES = 1_000;
 
 export interface EmbeddedOptions {
@@ -74,6 +79,8 @@ export interface EmbeddedOptions {
    * true; stores/embedded/checkpointer.ts). Off: SQLite's automatic checkpoints.
    */
   backgroundCheckpoints?: boolean;
+  /** Points written before the checkpoint worker starts (default 4,096; tests use 0). */
+  checkpointWorkerAfter?: number;
 }
 
 interface GenInfo {
@@ -92,19 +99,27 @@ class Connection {
   closed = false;
   /** Started on the first commit (a handle that only reads never needs it); null once failed. */
   private checkpointer: Checkpointer | null | undefined;
+  private pointsWritten = 0;
   constructor(
     readonly db: Database.Database,
     readonly path: string,
     readonly logKeep: number,
     readonly pruneEvery: number,
     backgroundCheckpoints: boolean,
+    private readonly checkpointWorkerAfter: number,
   ) {
     if (!backgroundCheckpoints) this.checkpointer = null;
   }
 
-  afterCommit(): void {
+  /** Whether a checkpoint worker is running for this connection. */
+  get backgroundCheckpoints(): boolean {
+    return !!this.checkpointer;
+  }
+
+  afterCommit(points: number): void {
     this.localWrites++;
-    if (this.checkpointer === undefined) {
+    this.pointsWritten += points;
+    if (this.checkpointer === undefined && this.pointsWritten >= this.checkpointWorkerAfter) {
       this.db.pragma('wal_autocheckpoint = 0');
       this.checkpointer = startCheckpointer(this.path, CHECKPOINT_INTERVAL_MS, () => {
         this.checkpointer = null;
@@ -258,6 +273,7 @@ export function openEmbeddedStore(path: string, opts: EmbeddedOptions = {}): Emb
       opts.logKeep ?? LOG_KEEP,
       opts.pruneEvery ?? PRUNE_EVERY,
       !readonly && (opts.backgroundCheckpoints ?? true),
+      opts.checkpointWorkerAfter ?? CHECKPOINT_WORKER_AFTER,
     ),
   );
 }
@@ -298,6 +314,11 @@ export class EmbeddedStore implements VectorStore {
     return this.c.path;
   }
 
+  /** Whether WAL checkpoints currently run in the background worker (embedded/checkpointer.ts). */
+  get backgroundCheckpoints(): boolean {
+    return this.c.backgroundCheckpoints;
+  }
+
   get generation(): string {
     return this.pinned ?? this.c.active() ?? '';
   }
@@ -311,7 +332,8 @@ export class EmbeddedStore implements VectorStore {
     }
   }
 
-  private write<T>(doing: string, fn: () => T): T {
+  /** `points`: how many points the write changes (for the checkpoint worker's start). */
+  private write<T>(doing: string, fn: () => T, points = 0): T {
     this.checkOpen();
     let out: T;
     try {
@@ -319,7 +341,7 @@ export class EmbeddedStore implements VectorStore {
     } catch (err) {
       throw storeError(err, this.c.path, doing);
     }
-    this.c.afterCommit();
+    this.c.afterCommit(points);
     return out;
   }
 
@@ -350,7 +372,10 @@ export class EmbeddedStore implements VectorStore {
     this.write('creating its schema', () => {
       if (this.pinned) {
         const info = this.c.info(this.pinned);
-        if (!info) throw new StoreError(`Generation ${this.pinned} of ${this.c.path} no longer exists; a rebuild replaced it, so open the store again.`);
+        if (!info)
+          throw new StoreError(
+            `Generation ${this.pinned} of ${this.c.path} no longer exists; a rebuild replaced it, so open the store again.`,
+          );
         if (info.dim !== spec.dim) throw this.dimMismatch(this.pinned, info.dim, spec.dim);
         return;
       }
@@ -393,22 +418,26 @@ export class EmbeddedStore implements VectorStore {
       }
       return { p, dense, sparse: encodeSparse(p.sparse.indices, p.sparse.values) };
     });
-    this.write('writing points', () => {
-      const gen = this.current();
-      const dim = this.c.info(gen)!.dim;
-      const st = this.c.gen(gen);
-      const upsert = st.upsert;
-      const rids: number[] = [];
-      for (const { p, dense, sparse } of encoded) {
-        if (dense.length !== dim) {
-          throw new PermanentError(
-            `Point ${p.id} (${p.payload.record_key}#${p.payload.chunk_index}) has ${dense.length} dims; generation ${gen} of ${this.c.path} holds ${dim}. Run \`crm-index rebuild\` after changing the embedder.`,
-          );
+    this.write(
+      'writing points',
+      () => {
+        const gen = this.current();
+        const dim = this.c.info(gen)!.dim;
+        const st = this.c.gen(gen);
+        const upsert = st.upsert;
+        const rids: number[] = [];
+        for (const { p, dense, sparse } of encoded) {
+          if (dense.length !== dim) {
+            throw new PermanentError(
+              `Point ${p.id} (${p.payload.record_key}#${p.payload.chunk_index}) has ${dense.length} dims; generation ${gen} of ${this.c.path} holds ${dim}. Run \`crm-index rebuild\` after changing the embedder.`,
+            );
+          }
+          rids.push(upsert.get(...upsertParams(p.payload, p.id, encodeDense(dense), sparse)) as number);
         }
-        rids.push(upsert.get(...upsertParams(p.payload, p.id, encodeDense(dense), sparse)) as number);
-      }
-      st.logChanges.run(rids.length, encodeRids(rids));
-    });
+        st.logChanges.run(rids.length, encodeRids(rids));
+      },
+      points.length,
+    );
     this.afterLogged(points.length);
   }
 
@@ -645,7 +674,9 @@ export class EmbeddedStore implements VectorStore {
     const gen = this.ownGeneration(next, 'activate a generation');
     const old = this.write('switching generations', () => {
       if (!this.c.info(gen))
-        throw new StoreError(`Generation ${gen} of ${this.c.path} does not exist any more; open the store again to use the one being served.`);
+        throw new StoreError(
+          `Generation ${gen} of ${this.c.path} does not exist any more; open the store again to use the one being served.`,
+        );
       const prev = this.c.active();
       this.c.db.prepare("INSERT OR REPLACE INTO _store_meta (key, value) VALUES ('active', ?)").run(gen);
       if (prev && prev !== gen) this.dropTables(prev);

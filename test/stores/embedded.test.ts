@@ -5,7 +5,15 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PermanentError, StoreError, TransientError } from '../../config/errors.js';
 import { openEmbeddedStore, storeError } from '../../stores/embedded.js';
-import { DIM, makePoint, randomCorpus, referenceSparse, runStoreContract } from './contract.js';
+import { Mirror, type MirrorRow } from '../../stores/embedded/mirror.js';
+import {
+  DIM,
+  makePoint,
+  randomCorpus,
+  referenceDense,
+  referenceSparse,
+  runStoreContract,
+} from './contract.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -197,5 +205,142 @@ describe('embedded store specifics', () => {
     expect(await s.count()).toBe(0);
     await expect(s.upsert(randomCorpus(1, 1))).rejects.toThrow(/ensure/);
     await s.close();
+  });
+
+  it('getChunks returns the payloads asked for, in that order, leaving out missing ones', async () => {
+    const s = openEmbeddedStore(path.join(tempDir(), 'i.db'));
+    await s.ensure(spec);
+    const corpus = randomCorpus(6, 8);
+    await s.upsert(corpus);
+    const want = [corpus[5]!, corpus[2]!];
+    const got = await s.getChunks([
+      { recordKey: want[0]!.payload.record_key, chunkIndex: 0 },
+      { recordKey: 'deals:nope', chunkIndex: 0 },
+      { recordKey: want[1]!.payload.record_key, chunkIndex: 0 },
+      { recordKey: want[1]!.payload.record_key, chunkIndex: 1 },
+    ]);
+    expect(got).toEqual(want.map((p) => p.payload));
+    expect(await s.getChunks([])).toEqual([]);
+    await s.close();
+  });
+
+  it('checkpoints the WAL from a worker thread, and closes and reopens with every point', async () => {
+    const file = path.join(tempDir(), 'i.db');
+    const s = openEmbeddedStore(file, { checkpointWorkerAfter: 0 });
+    await s.ensure(spec);
+    const sizeBefore = fs.statSync(file).size;
+    await s.upsert(randomCorpus(7, 200));
+    expect(s.backgroundCheckpoints).toBe(true);
+    // The writer's automatic checkpoints are off: only the worker moves pages into the main file.
+    const deadline = Date.now() + 15_000;
+    while (fs.statSync(file).size <= sizeBefore && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(fs.statSync(file).size).toBeGreaterThan(sizeBefore);
+    await s.close();
+    const again = openEmbeddedStore(file, { readonly: true });
+    expect(await again.count()).toBe(200);
+    await again.close();
+  });
+
+  it('upgrades a generation written by the first layout (uuid index, per-point log) in place', async () => {
+    const file = path.join(tempDir(), 'i.db');
+    const db = new Database(file);
+    db.exec(`
+      CREATE TABLE _store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE _store_generations (name TEXT PRIMARY KEY, dim INTEGER NOT NULL, model TEXT NOT NULL, created_at TEXT NOT NULL);
+      CREATE TABLE _store_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, gen TEXT NOT NULL, rid INTEGER NOT NULL);
+      CREATE TABLE pts_gold (rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, record_key TEXT NOT NULL,
+        chunk_index INTEGER NOT NULL, chunk_count INTEGER NOT NULL, fingerprint TEXT NOT NULL, tbl TEXT NOT NULL,
+        kind TEXT, stage TEXT, organization_id TEXT, date TEXT, owner TEXT, entity_ids TEXT NOT NULL,
+        payload TEXT NOT NULL, dense BLOB NOT NULL, sparse BLOB NOT NULL);
+      CREATE INDEX pts_gold_rk ON pts_gold(record_key, chunk_index);
+      INSERT INTO _store_generations VALUES ('gold', ${DIM}, 'm', '2024-01-01');
+      INSERT INTO _store_meta VALUES ('active', 'gold');`);
+    db.close();
+    const s = openEmbeddedStore(file);
+    await s.ensure(spec);
+    const corpus = randomCorpus(8, 30);
+    await s.upsert(corpus);
+    await s.upsert(corpus.slice(0, 10));
+    expect(await s.count()).toBe(30);
+    const got = await s.search({ mode: 'sparse', sparse: q, limit: 100 });
+    expect(got.map((x) => x.id)).toEqual(referenceSparse(corpus, q).map((x) => x.id));
+    await s.close();
+  });
+});
+
+describe('embedded mirror', () => {
+  const q = { indices: [1003, 1010, 1017], values: [1, 1, 1] };
+  const rowsOf = (points: ReturnType<typeof randomCorpus>): MirrorRow[] =>
+    points.map((p, i) => ({
+      rid: i + 1,
+      id: p.id,
+      recordKey: p.payload.record_key,
+      table: p.payload.table,
+      kind: p.payload.kind,
+      stage: p.payload.stage,
+      organizationId: p.payload.organization_id,
+      date: p.payload.date,
+      owner: p.payload.owner,
+      entityIds: p.payload.entity_ids,
+      dense: (() => {
+        const v = Float32Array.from(p.dense);
+        const n = Math.hypot(...v);
+        return v.map((x) => x / n);
+      })(),
+      sparseIdx: Uint32Array.from(p.sparse.indices),
+      sparseVal: Float32Array.from(p.sparse.values),
+    }));
+
+  it('ranks the same with the WASM dense scan and the JS one, and as the reference', () => {
+    const corpus = randomCorpus(9, 300);
+    const rows = rowsOf(corpus);
+    const wasm = Mirror.build(DIM, rows.length, rows, true);
+    const js = Mirror.build(DIM, rows.length, rows, false);
+    expect(js.wasm).toBe(false);
+    if (!wasm.wasm) console.warn('no WebAssembly SIMD in this runtime: only the JS scan is checked');
+    const query = Array.from({ length: DIM }, (_, i) => Math.sin(i + 1));
+    const a = wasm.searchDense(Float32Array.from(query), 20);
+    const b = js.searchDense(Float32Array.from(query), 20);
+    expect(a.map((h) => h.slot)).toEqual(b.map((h) => h.slot));
+    a.forEach((h, i) => expect(h.score).toBeCloseTo(b[i]!.score, 12));
+    const want = referenceDense(corpus, query).slice(0, 20);
+    expect(a.map((h) => js.ids[h.slot])).toEqual(want.map((w) => w.id));
+  });
+
+  it('points added after the build (delta postings) and removed ones keep sparse scores exact', () => {
+    const corpus = randomCorpus(10, 120);
+    const rows = rowsOf(corpus);
+    const m = Mirror.build(DIM, 60, rows.slice(0, 60));
+    for (const r of rows.slice(60)) m.upsert(r);
+    for (const r of rows.slice(0, 30)) m.remove(r.rid);
+    const hits = m.searchSparse(q.indices, q.values, 200);
+    const want = referenceSparse(corpus.slice(30), q);
+    expect(hits.map((h) => m.ids[h.slot])).toEqual(want.map((w) => w.id));
+    hits.forEach((h, i) => expect(h.score).toBeCloseTo(want[i]!.score, 4));
+  });
+
+  it('filters by table, date range and entity through the coded columns', () => {
+    const corpus = randomCorpus(11, 80);
+    const m = Mirror.build(DIM, 80, rowsOf(corpus));
+    const mask = m.mask({
+      tables: ['deals'],
+      entityIds: ['ent-3'],
+      dateFrom: '2024-01-05',
+      dateTo: '2024-01-20',
+    })!;
+    const want = corpus
+      .filter(
+        (p) =>
+          p.payload.table === 'deals' &&
+          p.payload.entity_ids.includes('ent-3') &&
+          p.payload.date! >= '2024-01-05' &&
+          p.payload.date! <= '2024-01-20T23:59:59.999Z',
+      )
+      .map((p) => p.id);
+    const got = [...mask].flatMap((v, s) => (v ? [m.ids[s]!] : []));
+    expect(got).toEqual(want);
+    expect(want.length).toBeGreaterThan(0);
   });
 });
