@@ -38,6 +38,22 @@ function words(s: string): number {
   return n;
 }
 
+/** The prefix of `s` holding its first `n` words (all of `s` when it has fewer). */
+function cutAfterWords(s: string, n: number): string {
+  let count = 0;
+  let inWord = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const space = c === 32 || c === 10 || c === 9 || c === 13;
+    if (!space && !inWord) {
+      if (count === n) return s.slice(0, i).trimEnd();
+      count++;
+    }
+    inWord = !space;
+  }
+  return s;
+}
+
 /** Split one paragraph into pieces of at most `max` words: sentences, then hard word splits. */
 function pieces(paragraph: string, max: number): string[] {
   const out: string[] = [];
@@ -115,7 +131,13 @@ export function chunkDocument(doc: RenderedDoc, s: ChunkSettings): Chunked {
     return { texts: [body === '' ? doc.header : `${doc.header}\n\n${body}`], truncated: false };
   }
   const units: { text: string; words: number; breakBefore: boolean }[] = [];
-  for (const p of paragraphs) {
+  // maxChunks chunks can hold at most maxChunks * budget new words: never split more text than that
+  // (a 10 MB transcript would otherwise be cut into a million sentences only to keep the first few).
+  let allowance = s.maxChunks * budget;
+  for (const whole of paragraphs) {
+    if (allowance <= 0) break;
+    const p = cutAfterWords(whole, allowance);
+    allowance -= words(p);
     let first = true;
     for (const piece of pieces(p, budget)) {
       units.push({ text: piece, words: words(piece), breakBefore: first });
