@@ -275,9 +275,18 @@ export class Mirror {
    * two passes (count per term, then place). Only valid on an empty mirror.
    */
   static build(dim: number, capacity: number, rows: Iterable<MirrorRow>, useWasm = true): Mirror {
-    const m = new Mirror(dim, capacity, useWasm);
+    // Slack so the first writes after a load do not double every array (and the WASM memory).
+    const m = new Mirror(dim, capacity + (capacity >> 4) + 64, useWasm);
     const vals: { a: Float32Array } = { a: new Float32Array(1024) as Float32Array };
-    for (const row of rows) m.addSlot(row, vals);
+    for (const row of rows) {
+      if (m.n === 0) {
+        // Size the forward lists from the first point: doublings of 50 MB arrays cost ~100 ms at 100k.
+        const est = Math.ceil(row.sparseIdx.length * capacity * 1.1) + 1024;
+        m.fwd = new Int32Array(est);
+        vals.a = new Float32Array(est);
+      }
+      m.addSlot(row, vals);
+    }
     // Pass 2: exact-size CSR from the forward lists.
     const T = m.terms.size;
     const off = new Int32Array(T + 1);
@@ -345,21 +354,31 @@ export class Mirror {
     this.stages.set(slot, row.stage);
     this.orgs.set(slot, row.organizationId);
     const idx = row.sparseIdx;
+    const sv = row.sparseVal;
     const k = idx.length;
-    this.fwd = growI32(this.fwd, this.fwdLen + k);
-    if (vals) vals.a = growF32(vals.a, this.fwdLen + k);
     const start = this.fwdLen;
-    for (let i = 0; i < k; i++) {
-      const t = this.terms.intern(idx[i]!);
-      if (t >= this.df.length) this.df = growI32(this.df, t + 1);
-      this.df[t]!++;
-      this.fwd[start + i] = t;
-      if (vals) vals.a[start + i] = row.sparseVal[i]!;
-      else {
+    const fwd = (this.fwd = growI32(this.fwd, start + k));
+    const terms = this.terms;
+    let df = this.df;
+    if (vals) {
+      const va = (vals.a = growF32(vals.a, start + k));
+      for (let i = 0; i < k; i++) {
+        const t = terms.intern(idx[i]!);
+        if (t >= df.length) df = this.df = growI32(df, t + 1);
+        df[t]!++;
+        fwd[start + i] = t;
+        va[start + i] = sv[i]!;
+      }
+    } else {
+      for (let i = 0; i < k; i++) {
+        const t = terms.intern(idx[i]!);
+        if (t >= df.length) df = this.df = growI32(df, t + 1);
+        df[t]!++;
+        fwd[start + i] = t;
         let d = this.delta.get(t);
         if (!d) this.delta.set(t, (d = { slots: [], vals: [] }));
         d.slots.push(slot);
-        d.vals.push(row.sparseVal[i]!);
+        d.vals.push(sv[i]!);
       }
     }
     if (!vals) this.deltaPostings += k;
