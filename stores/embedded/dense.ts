@@ -3,7 +3,7 @@
  * Float32 vectors stored back to back; `scores` writes the dot product of every
  * row with the query into one Float32Array.
  *
- * The scan runs in a 70-byte WebAssembly SIMD kernel (f32x4 multiply-add, 4
+ * The scan runs in a 192-byte WebAssembly SIMD kernel (f32x4 multiply-add, 4
  * floats per instruction) when the dimension is a multiple of 4 and the runtime
  * has WASM SIMD; otherwise in plain JS with four accumulators. Measured at 100k
  * x 100 dims (docs/stores.md): the JS loop is the larger part of a hybrid query.
