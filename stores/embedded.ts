@@ -17,6 +17,9 @@
  *   transaction, so it sees either the old generation or the new, never neither.
  * - Sparse scores use Qdrant's IDF over all points of the generation, and hybrid
  *   uses Qdrant's RRF/DBSF (stores/fusion.ts), so rankings match a Qdrant store.
+ * - The WAL is always checkpointed: by SQLite inside commits until a connection
+ *   has written in bulk, then by a worker thread (stores/embedded/checkpointer.ts),
+ *   and by SQLite again if that worker fails.
  */
 import fs from 'node:fs';
 import nodePath from 'node:path';
