@@ -3,7 +3,7 @@
  * real child process (its own RSS, nothing of this script's). Target: peak
  * RSS at most 300 MB at 100k records.
  *
- *   npx tsx bench/rebuild.ts [--records 100000] [--embedders zero,local]
+ *   npx tsx bench/rebuild.ts [--records 100000] [--embedders zero,local] [--resolve false]
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -12,6 +12,7 @@ import { arg, makeDemo, printTable, tempDir } from './lib/pipeline.js';
 
 const records = Number(arg('records', '100000'));
 const embedders = arg('embedders', 'zero,local').split(',');
+const resolve = arg('resolve', 'true') !== 'false';
 
 const CHILD = `
 import { loadConfig } from '${path.resolve('config/index.ts')}';
@@ -19,7 +20,7 @@ import { runRebuild } from '${path.resolve('pipeline/runs.ts')}';
 import { ZeroCostEmbedder } from '${path.resolve('bench/lib/pipeline.ts')}';
 const config = loadConfig({ envFile: false });
 const t = performance.now();
-const r = await runRebuild(config, { waitMs: 5000, overrides: process.env.BENCH_EMBEDDER === 'zero' ? { dense: new ZeroCostEmbedder(100) } : {} });
+const r = await runRebuild(config, { waitMs: 5000, resolve: process.env.BENCH_RESOLVE !== 'false', overrides: process.env.BENCH_EMBEDDER === 'zero' ? { dense: new ZeroCostEmbedder(100) } : {} });
 const ms = performance.now() - t;
 console.log(JSON.stringify({ records: r.records, chunks: r.counts.chunks, ms, maxRssMb: process.resourceUsage().maxRSS / 1024 }));
 `;
@@ -32,8 +33,8 @@ function main(): void {
   const rows: (string | number)[][] = [];
   for (const e of embedders) {
     fs.rmSync(path.join(dir, 'index.db'), { force: true });
-    const out = execFileSync(process.execPath, ['--import', 'tsx', script], {
-      env: { ...process.env, CRM_DB_PATH: dbPath, LOG_LEVEL: 'silent', BENCH_EMBEDDER: e },
+    const out = execFileSync(process.execPath, [...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []), '--import', 'tsx', script], {
+      env: { ...process.env, CRM_DB_PATH: dbPath, LOG_LEVEL: 'silent', BENCH_EMBEDDER: e, BENCH_RESOLVE: String(resolve) },
       encoding: 'utf8',
       maxBuffer: 1 << 24,
     });
@@ -55,7 +56,7 @@ function main(): void {
     ]);
   }
   printTable(
-    `crm-index rebuild of a ${records}-record demo CRM (embedded store), one child process each`,
+    `crm-index rebuild of a ${records}-record demo CRM (embedded store; entity resolution ${resolve ? 'included' : 'skipped'}), one child process each`,
     [
       'embedder',
       'records',
