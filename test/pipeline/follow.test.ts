@@ -131,4 +131,36 @@ describe('follow', () => {
     await waitFor('caught up', async () => (await hitsFor('okapi')).find((h) => h.key === 'notes:60'));
     expect(listDeadLetters(ctx.db)).toEqual([]);
   });
+
+  it('re-indexes records whose entity ids change when entity resolution merges a duplicate', async () => {
+    const payloadOf = async (key: string) => {
+      const [c] = await (
+        ctx.store as unknown as {
+          getChunks(r: { recordKey: string; chunkIndex: number }[]): Promise<{ entity_ids: string[] }[]>;
+        }
+      ).getChunks([{ recordKey: key, chunkIndex: 0 }]);
+      return c;
+    };
+    const before = await waitFor('people:1 indexed with entity ids', async () =>
+      (await payloadOf('people:1'))?.entity_ids.length ? payloadOf('people:1') : undefined,
+    );
+    // Same person, same email in another case: merged with people:1. Its key sorts first, so the
+    // merged entity takes its id, and people:1 (and what shows it) must be re-indexed with the new id.
+    world.crm
+      .prepare(
+        "INSERT INTO people (id, full_name, email, organization_id) VALUES (0, 'Ada Park', 'ADA@acme.com', 1)",
+      )
+      .run();
+    const after = await waitFor('people:1 re-indexed', async () => {
+      const p = await payloadOf('people:1');
+      const q = await payloadOf('people:0');
+      return p &&
+        q &&
+        p.entity_ids.join() !== before!.entity_ids.join() &&
+        q.entity_ids.some((e) => p.entity_ids.includes(e))
+        ? p
+        : undefined;
+    });
+    expect(after.entity_ids).not.toEqual(before!.entity_ids);
+  });
 });
