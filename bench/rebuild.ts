@@ -33,11 +33,26 @@ function main(): void {
   const rows: (string | number)[][] = [];
   for (const e of embedders) {
     fs.rmSync(path.join(dir, 'index.db'), { force: true });
-    const out = execFileSync(process.execPath, [...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []), '--import', 'tsx', script], {
-      env: { ...process.env, CRM_DB_PATH: dbPath, LOG_LEVEL: 'silent', BENCH_EMBEDDER: e, BENCH_RESOLVE: String(resolve) },
-      encoding: 'utf8',
-      maxBuffer: 1 << 24,
-    });
+    const out = execFileSync(
+      process.execPath,
+      [
+        ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []),
+        '--import',
+        'tsx',
+        script,
+      ],
+      {
+        env: {
+          ...process.env,
+          CRM_DB_PATH: dbPath,
+          LOG_LEVEL: 'silent',
+          BENCH_EMBEDDER: e,
+          BENCH_RESOLVE: String(resolve),
+        },
+        encoding: 'utf8',
+        maxBuffer: 1 << 24,
+      },
+    );
     const r = JSON.parse(out.trim().split('\n').pop()!) as {
       records: number;
       chunks: number;
