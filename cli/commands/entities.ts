@@ -91,6 +91,7 @@ export function register(program: Command): void {
         action(async (a: string, b: string, _opts: unknown, cmd: Command) => {
           const { setOverride, removeOverride, resolveChanged, DEFAULT_ENTITY_SOURCE } =
             await import('../../entities/index.js');
+          const { enqueueKeys, ensureFailureTables } = await import('../../pipeline/failures.js');
           const out = await withDb(cmd, (db) => {
             if (verdict === null) {
               if (!removeOverride(db, a, b)) {
@@ -104,10 +105,17 @@ export function register(program: Command): void {
             const isOrg = (k: string) => k.slice(0, k.indexOf(':')) === orgTable;
             const orgs = [a, b].filter(isOrg);
             const people = [a, b].filter((k) => !isOrg(k));
-            return resolveChanged(db, orgs, people);
+            const changed = resolveChanged(db, orgs, people);
+            // The index learns of it through the retry queue, like any change: follow or the next
+            // refresh re-indexes these records and what shows them, with their new entity ids.
+            if (changed.changedRecordKeys.length > 0) {
+              ensureFailureTables(db);
+              enqueueKeys(db, changed.changedRecordKeys, 'entity override');
+            }
+            return changed;
           });
           process.stdout.write(
-            `${verdict === null ? 'removed the override on' : `recorded ${verdict}:`} ${a} ${b}; ${out.changedRecordKeys.length} records changed entity\n`,
+            `${verdict === null ? 'removed the override on' : `recorded ${verdict}:`} ${a} ${b}; ${out.changedRecordKeys.length} records changed entity (queued for re-indexing)\n`,
           );
         }),
       );
