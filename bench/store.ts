@@ -26,6 +26,7 @@ import { openEmbeddedStore } from '../stores/embedded.js';
 import { encodeSparse } from '../stores/embedded/sql.js';
 import { pointId } from '../stores/ids.js';
 import type { ChunkPoint, SearchRequest } from '../stores/types.js';
+import { mulberry32 } from '../crm/demo/rng.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
@@ -42,16 +43,7 @@ const WITH_VEC0 = args.includes('--vec0');
 const TARGET_UPSERT = 20_000;
 const TARGET_HYBRID_P95_MS = 30;
 
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 const rand = prng(42);
 /** Zipf-like term ids: a few very common terms, a long tail, like real text. */
 const term = () => Math.floor(Math.pow(VOCAB, rand())) + 1_000_000;

@@ -4,6 +4,7 @@
  * numbers, emails and punctuation, so token caches see a realistic mix of
  * repeats and first sightings.
  */
+import { mulberry32 } from '../crm/demo/rng.js';
 const COMMON = (
   'the of and to a in for is on that by this with you it not or be are from at as your all have new more an was we ' +
   'will can us about if my has but our one other do no time they he up may what which their out use any there see ' +
@@ -54,17 +55,8 @@ const NAMES = [
   'García',
 ];
 
-/** Small seeded PRNG (mulberry32) so every run benchmarks the same text. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG (mulberry32, shared with the demo generator) so runs reproduce. */
+export const rng = mulberry32;
 
 function syntheticWord(r: () => number): string {
   const n = 2 + Math.floor(r() * 3);

@@ -63,3 +63,9 @@ export class Rng {
     return out;
   }
 }
+
+/** The same generator as a plain function, for callers that only need numbers in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  const r = new Rng(seed);
+  return () => r.next();
+}

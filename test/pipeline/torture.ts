@@ -14,6 +14,7 @@ import { sweep } from '../../pipeline/sweep.js';
 import { backlog } from '../../triggers/changelog.js';
 import { worldEnv, waitFor, type World } from './harness.js';
 import type { SweepReport } from '../../pipeline/events.js';
+import { mulberry32 } from '../../crm/demo/rng.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const CLI = path.join(root, 'dist/cli/main.js');
@@ -64,17 +65,6 @@ export function randomWrite(db: Database.Database, rnd: () => number, i: number)
       `Long body ${i} `.repeat(200 + Math.floor(rnd() * 400)),
     );
   }
-}
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export async function torture(

@@ -10,6 +10,7 @@ import type { SparseVector } from '../../encoders/types.js';
 import { dbsf, rrf } from '../../stores/fusion.js';
 import { pointId } from '../../stores/ids.js';
 import type { ChunkPayload, ChunkPoint, ScoredChunk, VectorStore } from '../../stores/types.js';
+import { mulberry32 } from '../../crm/demo/rng.js';
 
 export interface StoreFixture {
   /** A fresh store with nothing in it (ensure not yet called). */
@@ -22,17 +23,8 @@ export interface StoreFixture {
 export const DIM = 8;
 const SPEC = { dim: DIM, model: 'contract-test' };
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG (mulberry32, shared with the demo generator) so runs reproduce. */
+export const prng = mulberry32;
 
 export interface PointSpec {
   recordKey: string;
