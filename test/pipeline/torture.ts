@@ -73,8 +73,25 @@ export async function torture(
 ): Promise<{ report: SweepReport; writes: number }> {
   const rnd = mulberry32(opts.seed);
   let writes = 0;
+  // Each kill lands while the follower is really working: wait for it to be up before writing.
+  const started = (c: ChildProcess): Promise<void> =>
+    new Promise((resolve) => {
+      let buf = '';
+      const done = (): void => {
+        c.stderr!.off('data', on);
+        c.stderr!.resume(); // keep draining: a full pipe would block the child
+        resolve();
+      };
+      const on = (d: Buffer): void => {
+        buf += String(d);
+        if (buf.includes('/healthz')) done();
+      };
+      c.stderr!.on('data', on);
+      c.once('exit', done);
+    });
   let child = spawnFollow(world);
   for (let k = 0; k < opts.kills; k++) {
+    await started(child);
     const n = 5 + Math.floor(rnd() * 25);
     for (let i = 0; i < n; i++) {
       randomWrite(world.crm, rnd, writes++);
