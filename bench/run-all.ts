@@ -19,6 +19,7 @@ const ALL = [
   'retrieval',
   'mcp',
   'peer-langchain',
+  'crash-torture',
   'demo-data',
 ];
 
