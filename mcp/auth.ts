@@ -7,12 +7,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ConfigError } from '../config/errors.js';
 
-export const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
+import { hostName, isLoopbackAddress, LOOPBACK_NAMES } from '../config/net.js';
 
-export function isLoopbackAddress(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
+export { hostName, isLoopbackAddress, LOOPBACK_NAMES };
 
 export interface AuthPolicy {
   requireAuth: boolean;
@@ -43,18 +40,6 @@ export function authPolicy(opts: {
   // The address we were told to bind to is a name clients will use; a wildcard is not.
   if (!['0.0.0.0', '::', ''].includes(opts.host)) allowed.add(hostName(opts.host));
   return { requireAuth, token: opts.token, allowedHosts: allowed };
-}
-
-/** The host part of a Host header value: port dropped, brackets of IPv6 removed, lowercase. */
-export function hostName(header: string): string {
-  const h = header.trim().toLowerCase();
-  if (h.startsWith('[')) {
-    const end = h.indexOf(']');
-    return end > 0 ? h.slice(1, end) : h;
-  }
-  // A bare IPv6 address has several colons and no port.
-  if ((h.match(/:/g) ?? []).length > 1) return h;
-  return h.replace(/:\d+$/, '');
 }
 
 export function hostAllowed(policy: AuthPolicy, header: string | undefined): boolean {

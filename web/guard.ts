@@ -12,24 +12,13 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { hostName, isLoopbackAddress } from '../config/net.js';
 
 export const SESSION_COOKIE = 'crm_index_session';
 
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
-
-/** The host name of a Host header value: port and IPv6 brackets dropped, lowercase. */
-export function hostOnly(header: string): string {
-  const h = header.trim().toLowerCase();
-  if (h.startsWith('[')) {
-    const end = h.indexOf(']');
-    return end > 0 ? h.slice(1, end) : h;
-  }
-  if ((h.match(/:/g) ?? []).length > 1) return h;
-  return h.replace(/:\d+$/, '');
-}
+/** Shared with the MCP server (config/net.ts). */
+export const isLoopbackHost = isLoopbackAddress;
+export const hostOnly = hostName;
 
 export function sameSecret(a: string, b: string): boolean {
   const da = createHash('sha256').update(a).digest();
