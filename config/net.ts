@@ -24,3 +24,19 @@ export function hostName(header: string): string {
   if ((h.match(/:/g) ?? []).length > 1) return h;
   return h.replace(/:\d+$/, '');
 }
+
+/** Reply with a JSON body and its length. */
+export function sendJson(
+  res: import('node:http').ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}

@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { TransientError, errorMessage } from '../config/errors.js';
 import { encodeBase64Float32, estimateTokens } from './httpRequests.js';
 import type { DenseEmbedder } from './types.js';
+import { sendJson } from '../config/net.js';
 
 export interface EmbedServerOptions {
   embedder: DenseEmbedder;
@@ -199,19 +200,4 @@ function readBody(req: http.IncomingMessage, maxBytes: number): Promise<string> 
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
-}
-
-function sendJson(
-  res: http.ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
 }

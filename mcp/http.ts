@@ -16,6 +16,7 @@ import { logger } from '../config/log.js';
 import { authPolicy, checkRequest } from './auth.js';
 import type { McpContext } from './context.js';
 import { buildMcpServer } from './server.js';
+import { sendJson } from '../config/net.js';
 
 export interface McpHttpOptions {
   ctx: McpContext;
@@ -140,19 +141,4 @@ export async function startMcpHttp(opts: McpHttpOptions): Promise<McpHttpServer>
 
 function jsonRpcError(code: number, message: string) {
   return { jsonrpc: '2.0', error: { code, message }, id: null };
-}
-
-function sendJson(
-  res: http.ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
 }
