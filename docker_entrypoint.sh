@@ -95,10 +95,21 @@ fi
 exit_status=''
 while ((${#running[@]} > 0)); do
   finished=''
+  for pid in "${!running[@]}"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      finished=$pid
+      break
+    fi
+  done
+  if [[ -z "$finished" ]]; then
+    # Poll rather than `wait -n`, which can miss a child that exited just before it was called.
+    # Waiting on a short background sleep keeps the trapped signals prompt.
+    sleep 0.2 &
+    wait $! 2>/dev/null || true
+    continue
+  fi
   status=0
-  wait -n -p finished "${!running[@]}" || status=$?
-  # An empty pid means a trapped signal interrupted wait; the handler already forwarded it.
-  [[ -z "${finished:-}" ]] && continue
+  wait "$finished" || status=$?
   name="${running[$finished]}"
   unset "running[$finished]"
   log "$name exited with status $status"
