@@ -28,6 +28,7 @@ import { createSearchEngine, type SearchMode } from '../search/engine.js';
 import { openEmbeddedStore } from '../stores/embedded.js';
 import { pointId } from '../stores/ids.js';
 import type { ChunkPoint } from '../stores/types.js';
+import { hashVector as fixtureVector } from '../test/search/fixtures.js';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -41,24 +42,14 @@ const DIM = 100;
 
 setLogLevel('warn');
 
-function hashVector(text: string): Float32Array {
-  const v = new Float32Array(DIM);
-  for (const w of text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []) {
-    let h = 2166136261;
-    for (let i = 0; i < w.length; i++) h = Math.imul(h ^ w.charCodeAt(i), 16777619);
-    v[(h >>> 0) % DIM]! += 1;
-  }
-  let n = 0;
-  for (const x of v) n += x * x;
-  n = Math.sqrt(n) || 1;
-  return v.map((x) => x / n);
-}
+// The same hashed bag of words the search tests use, at the local embedder's size.
+const hashVector = (text: string): Float32Array => fixtureVector(text, DIM);
 
 const dense: DenseEmbedder = {
   modelId: 'bench-hash-100',
   dim: DIM,
   init: async () => undefined,
-  embed: async (t) => t.map(hashVector),
+  embed: async (t) => t.map((x) => hashVector(x)),
   close: async () => undefined,
 };
 

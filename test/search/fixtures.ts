@@ -23,22 +23,22 @@ export class HashEmbedder implements DenseEmbedder {
   readonly dim = DIM;
   async init(): Promise<void> {}
   async embed(texts: string[]): Promise<Float32Array[]> {
-    return texts.map(hashVector);
+    return texts.map((t) => hashVector(t));
   }
   async close(): Promise<void> {}
 }
 
-export function hashVector(text: string): Float32Array {
-  const v = new Float32Array(DIM);
+export function hashVector(text: string, dim: number = DIM): Float32Array {
+  const v = new Float32Array(dim);
   for (const w of text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []) {
     let h = 2166136261;
     for (let i = 0; i < w.length; i++) h = Math.imul(h ^ w.charCodeAt(i), 16777619);
-    v[(h >>> 0) % DIM]! += 1;
+    v[(h >>> 0) % dim]! += 1;
   }
   let n = 0;
   for (const x of v) n += x * x;
   n = Math.sqrt(n) || 1;
-  for (let i = 0; i < DIM; i++) v[i] = v[i]! / n;
+  for (let i = 0; i < dim; i++) v[i] = v[i]! / n;
   return v;
 }
 
@@ -224,7 +224,7 @@ export function makeCrm(dir: string): string {
 export async function makeIndex(file: string, docs: Doc[] = DOCS): Promise<VectorStore> {
   const store = openEmbeddedStore(file);
   await store.ensure({ dim: DIM, model: 'test-hash-64' });
-  await store.upsert(makeDocPoints(docs, hashVector, new Bm25Encoder()));
+  await store.upsert(makeDocPoints(docs, (t) => hashVector(t), new Bm25Encoder()));
   return store;
 }
 
