@@ -4,6 +4,8 @@
  * Both decide whether a token is needed and block DNS rebinding with them.
  */
 
+import { ConfigError } from './errors.js';
+
 /** Names that always mean this machine. */
 export const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
 
@@ -39,4 +41,41 @@ export function sendJson(
     ...headers,
   });
   res.end(text);
+}
+
+/**
+ * Listen, turning the usual failures into errors that name the setting:
+ * a port in use or not allowed, an address this machine does not have.
+ */
+export function listen(
+  server: import('node:http').Server,
+  port: number,
+  host: string,
+  setting: string,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const where = `${host}:${port}`;
+      if (err.code === 'EADDRINUSE') {
+        reject(
+          new ConfigError(
+            `${where} is already in use (another crm-index?); stop that process or set ${setting} to a free port (0 picks one).`,
+          ),
+        );
+      } else if (err.code === 'EACCES') {
+        reject(new ConfigError(`Not allowed to listen on ${where}; set ${setting} to a port above 1024.`));
+      } else if (err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND') {
+        reject(
+          new ConfigError(
+            `${host} is not an address of this machine; set the host to 127.0.0.1, 0.0.0.0 or one of its addresses.`,
+          ),
+        );
+      } else reject(err);
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
 }

@@ -16,7 +16,7 @@ import { logger } from '../config/log.js';
 import { authPolicy, checkRequest } from './auth.js';
 import type { McpContext } from './context.js';
 import { buildMcpServer } from './server.js';
-import { sendJson } from '../config/net.js';
+import { listen, sendJson } from '../config/net.js';
 
 export interface McpHttpOptions {
   ctx: McpContext;
@@ -117,13 +117,7 @@ export async function startMcpHttp(opts: McpHttpOptions): Promise<McpHttpServer>
     return p;
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, opts.port, opts.host, 'MCP_HTTP_PORT (or --port)');
   const port = (server.address() as AddressInfo).port;
   const shown = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `http://${shown}:${port}/mcp`;

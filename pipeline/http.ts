@@ -10,6 +10,7 @@ import type { PipelineContext } from './context.js';
 import { lagSeconds } from './drain.js';
 import { backlog } from '../triggers/changelog.js';
 import { INDEX_CONSUMER } from './context.js';
+import { listen } from '../config/net.js';
 
 /** How long a failing pipeline still reports healthy: brief store or embedder blips should not restart anything. */
 const UNHEALTHY_AFTER_MS = 120_000;
@@ -60,10 +61,7 @@ export async function startHttp(
       res.end(`error: ${(err as Error).message}\n`);
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
+  await listen(server, port, host, 'CRM_INDEX_HTTP_PORT (or --port)');
   const addr = server.address() as AddressInfo;
   return {
     url: `http://${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`,
