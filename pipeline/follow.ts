@@ -197,10 +197,12 @@ export async function startFollow(
     map((): Job => 'drain'),
   );
   const sweep$ = interval(config.syncIntervalMin * 60_000).pipe(map((): Job => 'sweep'));
+  // The lease tick: keep the lease while idle (status shows the holder; a one-shot run must ask for
+  // it rather than find it expired), and hand it over when someone asks (the drain loop yields).
   const renew$ = interval(Math.max(250, Math.floor(config.leaseTtlMs / 3))).pipe(
-    filter(() => !state.paused),
+    filter(() => !state.paused && !abort.signal.aborted),
     tap(() => {
-      if (lease.wantedByOther()) pending.add('drain');
+      if (lease.isHeld) lease.renew();
     }),
     filter(() => lease.wantedByOther() !== null),
     map((): Job => 'drain'),
