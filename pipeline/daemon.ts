@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import type { Config } from '../config/index.js';
 import { CrmIndexError, errorMessage } from '../config/errors.js';
 import { logger } from '../config/log.js';
-import { shutdownSignal } from './signals.js';
+import { shutdownSignal, sleep } from './signals.js';
 import { openPipeline } from './context.js';
 import { startFollow } from './follow.js';
 import { startHttp, type ExtraRoute } from './http.js';
@@ -26,13 +26,6 @@ type Routes = (ctx: Awaited<ReturnType<typeof openPipeline>>) => ExtraRoute;
 const WATCHDOG_MS = 1000;
 /** Wait before retrying a database that exists but cannot be opened. */
 const REOPEN_RETRY_MS = 5000;
-
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
 
 function identity(file: string): string | null {
   try {

@@ -22,6 +22,7 @@ import { addCounts, emptyCounts, indexRecords, type BatchCounts } from './indexe
 import type { Lease } from './lease.js';
 import { recordKey } from '../crm/sourceMap.js';
 import type { VectorStore } from '../stores/types.js';
+import { sleep } from './signals.js';
 
 export interface DrainOptions {
   consumer: string;
@@ -38,20 +39,6 @@ export interface DrainOptions {
 
 /** How long a one-shot run (refresh, rebuild) keeps retrying a transient failure before it reports it. */
 const ONE_SHOT_GIVE_UP_MS = 10 * 60_000;
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(t);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 
 /** Distinct record keys of a page, in first-seen order; rows for tables that are not record tables are dropped. */
 export function coalesce(ctx: PipelineContext, rows: ChangeRow[]): string[] {
@@ -93,12 +80,12 @@ export async function indexWithRetry(
   for (;;) {
     if (signal?.aborted) return null;
     try {
-      const counts = emptyCounts();
+      let counts = emptyCounts();
       const failures = [];
       const done: string[] = [];
       for (let i = 0; i < keys.length; i += config.batchMaxRecords) {
         const r = await indexRecords(ctx.deps, store, keys.slice(i, i + config.batchMaxRecords));
-        Object.assign(counts, addCounts(counts, r.counts));
+        counts = addCounts(counts, r.counts);
         failures.push(...r.failures);
         done.push(...r.done);
       }

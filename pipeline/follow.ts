@@ -36,6 +36,7 @@ import { nextRetryAt, setState } from './failures.js';
 import { Lease, makeOwner } from './lease.js';
 import { sweep } from './sweep.js';
 import { createStore } from '../stores/factory.js';
+import { sleep } from './signals.js';
 
 type Job = 'drain' | 'sweep';
 
@@ -107,7 +108,7 @@ export async function startFollow(
     log.info({ wantedBy }, `handing the index cursor to ${wantedBy}; pausing`);
     lease.release();
     while (!abort.signal.aborted) {
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100, abort.signal);
       if (lease.tryAcquire(true)) break;
     }
     if (abort.signal.aborted) return;
@@ -157,7 +158,7 @@ export async function startFollow(
           { err: errorMessage(err) },
           `follow: ${errorMessage(err)}; retrying in ${config.retryMaxMs} ms`,
         );
-        await new Promise((r) => setTimeout(r, config.retryMaxMs));
+        await sleep(config.retryMaxMs, abort.signal);
         pending.add('drain');
       }
     }

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { LeaseError } from '../config/errors.js';
 import type { Db } from '../crm/db.js';
 import { acquireLease, leaseHolder, releaseLease, renewLease } from '../triggers/changelog.js';
+import { sleep } from './signals.js';
 
 export function makeOwner(role: string): string {
   return `${role}@${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -37,8 +38,6 @@ export function ownerIsDead(owner: string): boolean {
   const o = parseOwner(owner);
   return o !== null && o.host === os.hostname() && o.pid !== process.pid && !processAlive(o.pid);
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class Lease {
   private held = false;

@@ -20,3 +20,19 @@ export function shutdownSignal(onFirst?: (sig: NodeJS.Signals) => void): AbortSi
   process.on('SIGTERM', handler);
   return ac.signal;
 }
+
+/** Wait `ms`, or less if `signal` aborts first (never rejects: callers check `signal.aborted`). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
