@@ -8,7 +8,12 @@
  * a meeting note (~600 bytes of body) and edit the subject and body of the row
  * just inserted, so both the INSERT and the UPDATE OF ... WHEN triggers run.
  *
- * Rounds alternate which database goes first, and each cell reports the median
+ * A third database, the floor, has no capture but a trigger that bumps one
+ * integer in a one-row table on the same writes: the cheapest durable write a
+ * trigger can add to the CRM's transaction (one more page in the commit).
+ * captured/floor shows how far capture is above that floor.
+ *
+ * Rounds rotate which database goes first, and each cell reports the median
  * round, so disk and CPU noise from other processes hits both sides alike. The
  * last column compares this process's CPU time (user+system), which other
  * processes on a shared machine disturb less than wall time.
@@ -48,11 +53,21 @@ const BODY =
     6,
   );
 
-function freshDb(name: string, sync: Sync, capture: boolean): Db {
+type Kind = 'plain' | 'captured' | 'floor';
+
+/** The floor: one counter bumped per captured write, so each commit writes one more page and nothing else. */
+const FLOOR_SQL = `
+CREATE TABLE bench_floor (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+INSERT INTO bench_floor VALUES (1, 0);
+CREATE TRIGGER bench_floor_ai AFTER INSERT ON interactions BEGIN UPDATE bench_floor SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER bench_floor_au AFTER UPDATE OF subject, body ON interactions BEGIN UPDATE bench_floor SET n = n + 1 WHERE id = 1; END;`;
+
+function freshDb(name: string, sync: Sync, kind: Kind): Db {
   const db = openCrm(path.join(baseDir, `${name}.db`), { create: true });
   db.exec(REFERENCE_SCHEMA_SQL);
   db.pragma(`synchronous = ${sync}`);
-  if (capture) installCapture(db, DEFAULT_SOURCE_MAP);
+  if (kind === 'captured') installCapture(db, DEFAULT_SOURCE_MAP);
+  if (kind === 'floor') db.exec(FLOOR_SQL);
   return db;
 }
 
@@ -94,6 +109,8 @@ interface Row {
   plainOps: number;
   capturedOps: number;
   ratio: number;
+  floorRatio: number;
+  capturedOverFloor: number;
   cpuRatio: number;
   target: number | null;
 }
@@ -107,23 +124,28 @@ const rows: Row[] = [];
 for (const sync of ['NORMAL', 'FULL'] as const) {
   for (const shape of ['single', 'tx100'] as const) {
     const ops = OPS[sync][shape];
-    const plain = freshDb(`plain-${sync}-${shape}`, sync, false);
-    const captured = freshDb(`captured-${sync}-${shape}`, sync, true);
+    const dbs: Record<Kind, Db> = {
+      plain: freshDb(`plain-${sync}-${shape}`, sync, 'plain'),
+      captured: freshDb(`captured-${sync}-${shape}`, sync, 'captured'),
+      floor: freshDb(`floor-${sync}-${shape}`, sync, 'floor'),
+    };
+    const kinds: Kind[] = ['plain', 'captured', 'floor'];
     // Warm-up: page cache, statement cache, WAL file creation.
-    runRound(plain, shape, 200, 1);
-    runRound(captured, shape, 200, 1);
-    const tPlain: { wall: number; cpu: number }[] = [];
-    const tCaptured: { wall: number; cpu: number }[] = [];
+    for (const k of kinds) runRound(dbs[k], shape, 200, 1);
+    const times: Record<Kind, { wall: number; cpu: number }[]> = { plain: [], captured: [], floor: [] };
     for (let r = 0; r < ROUNDS; r++) {
       const start = 1_000_000 * (r + 1);
-      if (r % 2 === 0) {
-        tPlain.push(runRound(plain, shape, ops, start));
-        tCaptured.push(runRound(captured, shape, ops, start));
-      } else {
-        tCaptured.push(runRound(captured, shape, ops, start));
-        tPlain.push(runRound(plain, shape, ops, start));
+      // Rotate the order so that no database always runs first or last.
+      for (let j = 0; j < kinds.length; j++) {
+        const k = kinds[(r + j) % kinds.length]!;
+        times[k].push(runRound(dbs[k], shape, ops, start));
       }
     }
+    const captured = dbs.captured;
+    const plain = dbs.plain;
+    dbs.floor.close();
+    const tPlain = times.plain;
+    const tCaptured = times.captured;
     const changes = (captured.prepare(`SELECT count(*) AS n FROM _cdc_changelog`).get() as { n: number }).n;
     const expected = 200 + ROUNDS * ops;
     if (changes !== expected)
@@ -132,6 +154,7 @@ for (const sync of ['NORMAL', 'FULL'] as const) {
     captured.close();
     const mp = median(tPlain.map((t) => t.wall));
     const mc = median(tCaptured.map((t) => t.wall));
+    const mf = median(times.floor.map((t) => t.wall));
     const cpuRatio = median(tCaptured.map((t) => t.cpu)) / median(tPlain.map((t) => t.cpu));
     rows.push({
       sync,
@@ -140,6 +163,8 @@ for (const sync of ['NORMAL', 'FULL'] as const) {
       plainOps: (ops / mp) * 1000,
       capturedOps: (ops / mc) * 1000,
       ratio: mc / mp,
+      floorRatio: mf / mp,
+      capturedOverFloor: mc / mf,
       cpuRatio,
       target: TARGET[sync][shape] ?? null,
     });
@@ -158,6 +183,8 @@ const header = [
   'captured/uncaptured time',
   'target',
   'CPU time ratio',
+  'floor/uncaptured',
+  'captured/floor',
 ];
 const table = rows.map((r) => [
   r.sync,
@@ -168,6 +195,8 @@ const table = rows.map((r) => [
   `${r.ratio.toFixed(3)}x`,
   r.target === null ? '-' : `<= ${r.target}x ${r.ratio <= r.target ? 'met' : 'MISSED'}`,
   `${r.cpuRatio.toFixed(3)}x`,
+  `${r.floorRatio.toFixed(3)}x`,
+  `${r.capturedOverFloor.toFixed(3)}x`,
 ]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
 const line = (cells: string[]): string => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
