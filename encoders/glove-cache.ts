@@ -13,6 +13,11 @@
  * The hash table is stored rather than built at load, because filling a Map
  * with 320k words was most of the load time; loading is now one read and one
  * split.
+ *
+ * The vectors (128 MB of the file) are not loaded: a word's row is read from
+ * the file the first time a text uses it and kept, so a process holds only
+ * the vocabulary its texts use (a few MB for a CRM) instead of the whole
+ * matrix. Outputs are the same bits either way.
  * Words are in the package's (frequency) order; only words a tokenizer can
  * produce (runs of [\p{L}\p{N}_]) are kept, but weights use the full rank.
  */
@@ -35,11 +40,13 @@ export interface GloveTable {
   lookup(word: string): number;
   /** SIF weight a / (a + p(w)) per row. */
   weights: Float32Array;
-  /** count x dim, raw GloVe vectors. */
-  vectors: Float32Array;
+  /** The raw GloVe vector of a row (`dim` floats); valid until the next call. */
+  vector(row: number): Float32Array;
   /** Unit vector: the expected SIF-weighted word vector, removed from every sentence vector. */
   commonComponent: Float32Array;
   vocabSize: number;
+  /** Release the cache file (a table read lazily from disk holds it open). */
+  close(): void;
 }
 
 /** `<CRM_INDEX_CACHE_DIR>` or `$XDG_CACHE_HOME/crm-index` or `~/.cache/crm-index`. */
@@ -155,25 +162,76 @@ export function buildCache(json: WinkJson, sourceSize: number): Buffer {
   return buf;
 }
 
-export function parseCache(buf: Buffer, file: string): GloveTable & { sourceSize: number } {
-  if (buf.length < HEADER_BYTES || buf.toString('latin1', 0, 8) !== MAGIC) {
+/** Where a cache's bytes come from: all in memory, or read on demand from the file. */
+interface ByteSource {
+  size: number;
+  /** `bytes` bytes at `offset` into `into` (or a new buffer). */
+  read(offset: number, bytes: number, into?: Uint8Array): Uint8Array;
+  close(): void;
+}
+
+function bufferSource(buf: Buffer): ByteSource {
+  return {
+    size: buf.length,
+    read: (offset, bytes, into) => {
+      const view = buf.subarray(offset, offset + bytes);
+      if (!into) return view;
+      into.set(view);
+      return into;
+    },
+    close: () => {},
+  };
+}
+
+function fileSource(file: string): ByteSource {
+  const fd = fs.openSync(file, 'r');
+  const size = fs.fstatSync(fd).size;
+  let open = true;
+  return {
+    size,
+    read: (offset, bytes, into) => {
+      if (!open) throw new Error(`The GloVe cache ${file} was closed; call init() again.`);
+      const out = into ?? Buffer.allocUnsafe(bytes);
+      const n = fs.readSync(fd, out, 0, bytes, offset);
+      if (n !== bytes)
+        throw new ConfigError(`${file} is truncated or corrupt; delete it and it will be rebuilt.`);
+      return out;
+    },
+    close: () => {
+      if (open) fs.closeSync(fd);
+      open = false;
+    },
+  };
+}
+
+/** Float32 copy of `bytes` bytes (the source may hand back an unaligned view). */
+function floatsAt(src: ByteSource, offset: number, count: number): Float32Array {
+  const out = new Float32Array(count);
+  src.read(offset, count * 4, new Uint8Array(out.buffer));
+  return out;
+}
+
+function tableFrom(src: ByteSource, file: string, lazyVectors: boolean): GloveTable & { sourceSize: number } {
+  const head = Buffer.from(src.read(0, Math.min(HEADER_BYTES, src.size)));
+  if (head.length < HEADER_BYTES || head.toString('latin1', 0, 8) !== MAGIC) {
     throw new ConfigError(`${file} is not a crm-index GloVe cache; delete it and it will be rebuilt.`);
   }
-  const dim = buf.readUInt32LE(8);
-  const count = buf.readUInt32LE(12);
-  const vocabSize = buf.readUInt32LE(16);
-  const wordsBytes = buf.readUInt32LE(20);
-  const cells = buf.readUInt32LE(24);
-  const sourceSize = buf.readDoubleLE(32);
+  const dim = head.readUInt32LE(8);
+  const count = head.readUInt32LE(12);
+  const vocabSize = head.readUInt32LE(16);
+  const wordsBytes = head.readUInt32LE(20);
+  const cells = head.readUInt32LE(24);
+  const sourceSize = head.readDoubleLE(32);
   const floats = dim + count + count * dim;
-  if (buf.length !== HEADER_BYTES + 4 * (floats + cells) + wordsBytes || cells !== tableSize(count)) {
+  if (src.size !== HEADER_BYTES + 4 * (floats + cells) + wordsBytes || cells !== tableSize(count)) {
     throw new ConfigError(`${file} is truncated or corrupt; delete it and it will be rebuilt.`);
   }
-  // Float32Array views need 4-byte alignment; a fresh read is aligned, but copy if not.
-  const aligned = (buf.byteOffset + HEADER_BYTES) % 4 === 0 ? buf : Buffer.from(buf);
-  const f = new Float32Array(aligned.buffer, aligned.byteOffset + HEADER_BYTES, floats);
-  const table = new Int32Array(aligned.buffer, aligned.byteOffset + HEADER_BYTES + 4 * floats, cells);
-  const words = aligned.toString('utf8', HEADER_BYTES + 4 * (floats + cells), aligned.length).split('\n');
+  const small = floatsAt(src, HEADER_BYTES, dim + count);
+  const tableBytes = src.read(HEADER_BYTES + 4 * floats, 4 * cells, new Uint8Array(4 * cells));
+  const table = new Int32Array(tableBytes.buffer, tableBytes.byteOffset, cells);
+  const words = Buffer.from(src.read(HEADER_BYTES + 4 * (floats + cells), wordsBytes))
+    .toString('utf8')
+    .split('\n');
   const mask = cells - 1;
   const lookup = (word: string): number => {
     for (let p = stringHash(word) & mask; ; p = (p + 1) & mask) {
@@ -182,15 +240,58 @@ export function parseCache(buf: Buffer, file: string): GloveTable & { sourceSize
       if (words[e - 1] === word) return e - 1;
     }
   };
+  const vectorsAt = HEADER_BYTES + 4 * (dim + count);
+  let vector: (row: number) => Float32Array;
+  if (!lazyVectors) {
+    const all = floatsAt(src, vectorsAt, count * dim);
+    vector = (row) => all.subarray(row * dim, row * dim + dim);
+  } else {
+    // Rows read on first use into a growing arena; slotOf[row] = arena slot, or -1.
+    const slotOf = new Int32Array(count).fill(-1);
+    let arena = new Float32Array(256 * dim);
+    let used = 0;
+    vector = (row) => {
+      let slot = slotOf[row]!;
+      if (slot < 0) {
+        if ((used + 1) * dim > arena.length) {
+          const grown = new Float32Array(arena.length * 2);
+          grown.set(arena);
+          arena = grown;
+        }
+        slot = used;
+        src.read(vectorsAt + row * dim * 4, dim * 4, new Uint8Array(arena.buffer, slot * dim * 4, dim * 4));
+        slotOf[row] = slot;
+        used++;
+      }
+      return arena.subarray(slot * dim, slot * dim + dim);
+    };
+  }
   return {
     dim,
     lookup,
     vocabSize,
     sourceSize,
-    commonComponent: f.subarray(0, dim),
-    weights: f.subarray(dim, dim + count),
-    vectors: f.subarray(dim + count),
+    commonComponent: small.subarray(0, dim),
+    weights: small.subarray(dim, dim + count),
+    vector,
+    close: () => src.close(),
   };
+}
+
+/** A table from cache bytes in memory (tests, and right after a conversion). */
+export function parseCache(buf: Buffer, file: string): GloveTable & { sourceSize: number } {
+  return tableFrom(bufferSource(buf), file, false);
+}
+
+/** A table over the cache file: vocabulary in memory, vectors read from the file on first use. */
+export function openCache(file: string): GloveTable & { sourceSize: number } {
+  const src = fileSource(file);
+  try {
+    return tableFrom(src, file, true);
+  } catch (err) {
+    src.close();
+    throw err;
+  }
 }
 
 export interface LoadGloveOptions {
@@ -209,8 +310,9 @@ export function loadGlove(opts: LoadGloveOptions): GloveTable & { converted: boo
   const source = opts.sourcePath ?? findGloveJson();
   const sourceSize = source && fs.existsSync(source) ? fs.statSync(source).size : undefined;
   if (fs.existsSync(file)) {
-    const table = parseCache(fs.readFileSync(file), file);
+    const table = openCache(file);
     if (sourceSize === undefined || table.sourceSize === sourceSize) return { ...table, converted: false };
+    table.close();
   }
   if (!source || sourceSize === undefined) {
     throw new ConfigError(
@@ -237,5 +339,6 @@ export function loadGlove(opts: LoadGloveOptions): GloveTable & { converted: boo
       `Could not write the GloVe cache ${file} (${(err as Error).message}); set CRM_INDEX_CACHE_DIR to a writable folder.`,
     );
   }
-  return { ...parseCache(buf, file), converted: true };
+  // Reopen from the file so this process, too, keeps only the rows it uses.
+  return { ...openCache(file), converted: true };
 }

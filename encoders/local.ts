@@ -77,7 +77,6 @@ export class LocalGloveEmbedder implements DenseEmbedder {
     if (!t) throw new Error('LocalGloveEmbedder.embedOne called before init()');
     const tokens = tokenize(String(text));
     const dim = t.dim;
-    const vectors = t.vectors;
     const weights = t.weights;
     const acc = new Float64Array(dim);
     let known = 0;
@@ -85,8 +84,8 @@ export class LocalGloveEmbedder implements DenseEmbedder {
       const row = t.lookup(tok);
       if (row < 0) continue;
       const w = weights[row]!;
-      const base = row * dim;
-      for (let d = 0; d < dim; d++) acc[d] = acc[d]! + w * vectors[base + d]!;
+      const v = t.vector(row);
+      for (let d = 0; d < dim; d++) acc[d] = acc[d]! + w * v[d]!;
       known++;
     }
     if (known > 0) {
@@ -103,6 +102,7 @@ export class LocalGloveEmbedder implements DenseEmbedder {
   }
 
   async close(): Promise<void> {
+    this.table?.close();
     this.table = undefined;
   }
 }

@@ -14,6 +14,7 @@ import {
   defaultCacheDir,
   findGloveJson,
   loadGlove,
+  parseCache,
   sifWeight,
   zipfProbability,
 } from '../../encoders/glove-cache.js';
@@ -60,7 +61,13 @@ describe('GloVe cache', () => {
     const second = loadGlove({ cacheDir: nodePath.join(dir, 'cache'), sourcePath: src });
     expect(second.converted).toBe(false);
     expect(second.lookup('cash')).toBe(first.lookup('cash'));
-    expect(Array.from(second.vectors)).toEqual(Array.from(first.vectors));
+    for (const w of ['cash', 'café'])
+      expect(Array.from(second.vector(second.lookup(w)))).toEqual(Array.from(first.vector(first.lookup(w))));
+    // The same rows as the in-memory parse of the same bytes.
+    const parsed = parseCache(fs.readFileSync(cacheFile(nodePath.join(dir, 'cache'))), 'cache');
+    expect(Array.from(second.vector(second.lookup('cash')))).toEqual(
+      Array.from(parsed.vector(parsed.lookup('cash'))),
+    );
     // Punctuation entries and words with apostrophes can never be tokens, so they are not kept.
     expect(second.lookup(',')).toBe(-1);
     expect(second.lookup("n't")).toBe(-1);
@@ -159,6 +166,26 @@ describe.skipIf(!realJson)('LocalGloveEmbedder on the real GloVe vectors', () =>
       ] as const) {
         expect(t.lookup(common)).toBeLessThan(t.lookup(rare));
       }
+    },
+  );
+
+  it(
+    'reads rows from the cache file on first use: 5,000 rows equal the whole-file parse, in any order',
+    { timeout: 300_000 },
+    async () => {
+      await e.init();
+      const dir = process.env.CRM_INDEX_CACHE_DIR ?? defaultCacheDir();
+      const lazy = loadGlove({ cacheDir: dir });
+      const whole = parseCache(fs.readFileSync(cacheFile(dir)), cacheFile(dir));
+      const rows = Array.from({ length: 5000 }, (_, i) => (i * 7919) % whole.weights.length);
+      // Twice: the second pass reads the arena (grown several times by then), not the file.
+      for (const pass of [0, 1]) {
+        for (const r of rows) {
+          expect(Array.from(lazy.vector(r)), `row ${r}, pass ${pass}`).toEqual(Array.from(whole.vector(r)));
+        }
+      }
+      lazy.close();
+      expect(() => lazy.vector(rows[0]! + 1)).toThrow(/closed/);
     },
   );
 
