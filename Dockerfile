@@ -43,7 +43,7 @@ COPY --from=build --chown=root:root /src/package.json ./package.json
 COPY --from=build --chown=root:root /src/node_modules ./node_modules
 COPY --from=build --chown=root:root /src/dist ./dist
 COPY docker_entrypoint.sh /usr/local/bin/docker_entrypoint.sh
-RUN printf '#!/bin/sh\nexec node /app/dist/cli/main.js "$@"\n' >/usr/local/bin/crm-index \
+RUN printf '#!/bin/sh\nexec node --max-old-space-size=256 /app/dist/cli/main.js "$@"\n' >/usr/local/bin/crm-index \
   && chmod 0755 /usr/local/bin/crm-index /usr/local/bin/docker_entrypoint.sh
 USER crm
 VOLUME ["/data"]

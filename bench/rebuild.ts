@@ -1,90 +1,92 @@
 /**
- * Rebuild at scale: records/s and peak RSS of `crm-index rebuild`, run as a
- * real child process (its own RSS, nothing of this script's). Target: peak
- * RSS at most 300 MB at 100k records.
+ * Rebuild at scale: records/s and peak RSS of `crm-index rebuild`, run as the
+ * product runs it: the compiled CLI (`dist/`, so `npm run build` first) in its
+ * own child process, launched with the same Node flags as the image's
+ * `crm-index` wrapper and the StartOS actions (NODE_HEAP_FLAG). The peak is
+ * the child's own (the `peakRssMb` of `rebuild --json`), nothing of this
+ * script's. Target: peak RSS at most 300 MB at 100k records.
  *
- *   npx tsx bench/rebuild.ts [--records 100000] [--embedders zero,local] [--resolve false]
+ * Embedders:
+ * - `http`: an OpenAI-compatible embeddings server in this process that
+ *   answers with zero-cost vectors (dim 100), so the child runs the production
+ *   path (the HTTP client) and only the pipeline's own work is measured;
+ * - `local`: the GloVe-SIF embedder inside the child (the demo default).
+ * A last row repeats `http` without the heap flag (Node's default heap sizing).
+ *
+ *   npm run build && npx tsx bench/rebuild.ts [--records 100000] [--embedders http,local] [--resolve false]
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { arg, makeDemo, printTable, tempDir } from './lib/pipeline.js';
+import { promisify } from 'node:util';
+import { startEmbedServer } from '../encoders/embedServer.js';
+import { NODE_HEAP_FLAG } from '../startos/env.js';
+import { arg, makeDemo, printTable, tempDir, ZeroCostEmbedder } from './lib/pipeline.js';
 
 const records = Number(arg('records', '100000'));
-const embedders = arg('embedders', 'zero,local').split(',');
+const embedders = arg('embedders', 'http,local').split(',');
 const resolve = arg('resolve', 'true') !== 'false';
+const CLI = path.resolve('dist/cli/main.js');
 
-const CHILD = `
-import { loadConfig } from '${path.resolve('config/index.ts')}';
-import { runRebuild } from '${path.resolve('pipeline/runs.ts')}';
-import { ZeroCostEmbedder } from '${path.resolve('bench/lib/pipeline.ts')}';
-const config = loadConfig({ envFile: false });
-const t = performance.now();
-const r = await runRebuild(config, { waitMs: 5000, resolve: process.env.BENCH_RESOLVE !== 'false', overrides: process.env.BENCH_EMBEDDER === 'zero' ? { dense: new ZeroCostEmbedder(100) } : {} });
-const ms = performance.now() - t;
-console.log(JSON.stringify({ records: r.records, chunks: r.counts.chunks, ms, maxRssMb: process.resourceUsage().maxRSS / 1024 }));
-`;
+interface RebuildJson {
+  records: number;
+  counts: { chunks: number };
+  ms: number;
+  peakRssMb: number;
+}
 
-function main(): void {
+async function main(): Promise<void> {
+  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first.`);
   const dir = tempDir('rebuild');
   const dbPath = makeDemo(dir, records);
-  const script = path.join(dir, 'child.mts');
-  fs.writeFileSync(script, CHILD);
+  const server = await startEmbedServer({ embedder: new ZeroCostEmbedder(100), host: '127.0.0.1', port: 0 });
+  const runs: { label: string; embedder: string; flags: string[] }[] = [
+    ...embedders.map((e) => ({
+      label: `${e === 'http' ? 'embeddings server (zero-cost, HTTP)' : 'local GloVe-SIF'}, ${NODE_HEAP_FLAG}`,
+      embedder: e,
+      flags: [NODE_HEAP_FLAG],
+    })),
+    { label: 'embeddings server (zero-cost, HTTP), no heap flag', embedder: 'http', flags: [] },
+  ];
   const rows: (string | number)[][] = [];
-  for (const e of embedders) {
-    fs.rmSync(path.join(dir, 'index.db'), { force: true });
-    const out = execFileSync(
-      process.execPath,
-      [
-        ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []),
-        '--import',
-        'tsx',
-        script,
-      ],
-      {
-        env: {
-          ...process.env,
-          CRM_DB_PATH: dbPath,
-          LOG_LEVEL: 'silent',
-          BENCH_EMBEDDER: e,
-          BENCH_RESOLVE: String(resolve),
-        },
-        encoding: 'utf8',
-        maxBuffer: 1 << 24,
-      },
-    );
-    const r = JSON.parse(out.trim().split('\n').pop()!) as {
-      records: number;
-      chunks: number;
-      ms: number;
-      maxRssMb: number;
-    };
-    rows.push([
-      e === 'zero' ? 'zero-cost' : 'local GloVe-SIF',
-      r.records,
-      r.chunks,
-      r.ms / 1000,
-      (r.records / r.ms) * 1000,
-      (r.chunks / r.ms) * 1000,
-      r.maxRssMb,
-      r.maxRssMb / 300,
-    ]);
+  try {
+    for (const run of runs) {
+      fs.rmSync(path.join(dir, 'index.db'), { force: true });
+      const env: NodeJS.ProcessEnv = { ...process.env, CRM_DB_PATH: dbPath, LOG_LEVEL: 'silent' };
+      delete env.NODE_OPTIONS;
+      if (run.embedder === 'http') {
+        Object.assign(env, {
+          SPARK_CONTROL_URL: server.url,
+          EMBEDDING_MODEL: 'zero-cost-bench',
+          EMBEDDING_DIM: '100',
+        });
+      } else delete env.SPARK_CONTROL_URL;
+      const { stdout } = await promisify(execFile)(
+        process.execPath,
+        [...run.flags, CLI, 'rebuild', '--json', ...(resolve ? [] : ['--no-resolve'])],
+        { env, maxBuffer: 1 << 24 },
+      );
+      const r = JSON.parse(stdout.trim().split('\n').pop()!) as RebuildJson;
+      rows.push([
+        run.label,
+        r.records,
+        r.counts.chunks,
+        r.ms / 1000,
+        (r.records / r.ms) * 1000,
+        (r.counts.chunks / r.ms) * 1000,
+        r.peakRssMb,
+        r.peakRssMb / 300,
+      ]);
+    }
+  } finally {
+    await server.close();
   }
   printTable(
-    `crm-index rebuild of a ${records}-record demo CRM (embedded store; entity resolution ${resolve ? 'included' : 'skipped'}), one child process each`,
-    [
-      'embedder',
-      'records',
-      'chunks',
-      'seconds',
-      'records/s',
-      'chunks/s',
-      'peak RSS MB',
-      'RSS / 300 MB target',
-    ],
+    `crm-index rebuild of a ${records}-record demo CRM (compiled CLI, embedded store; entity resolution ${resolve ? 'included' : 'skipped'}), one child process each`,
+    ['run', 'records', 'chunks', 'seconds', 'records/s', 'chunks/s', 'peak RSS MB', 'RSS / 300 MB target'],
     rows,
   );
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-main();
+await main();

@@ -246,7 +246,7 @@ function openBare(file: string): ((batch: ChunkPoint[]) => number) & { close(): 
   db.pragma('page_size = 16384');
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
-  db.pragma('cache_size = -32768');
+  db.pragma('cache_size = -8192');
   db.exec('CREATE TABLE bare (id TEXT, payload TEXT, dense BLOB, sparse BLOB)');
   const ins = db.prepare('INSERT INTO bare VALUES (?, ?, ?, ?)');
   const write = db.transaction((batch: ChunkPoint[]) => {

@@ -44,7 +44,15 @@ export function entityIdsFor(db: Db, recordKeys: string[], opts: LookupOptions =
   const map = opts.map ?? DEFAULT_SOURCE_MAP;
   const src = opts.source ?? DEFAULT_ENTITY_SOURCE;
   const linkStmt = prepared(db, 'SELECT entity_id FROM entity_links WHERE record_key = ?').pluck();
-  const own = (k: string): string | undefined => linkStmt.get(k) as string | undefined;
+  // Memos for this call: a batch of interactions names the same organizations and people again and again.
+  const ownMemo = new Map<string, string | undefined>();
+  const own = (k: string): string | undefined => {
+    if (ownMemo.has(k)) return ownMemo.get(k);
+    const e = linkStmt.get(k) as string | undefined;
+    ownMemo.set(k, e);
+    return e;
+  };
+  const relatedMemo = new Map<string, string[]>();
   const personOrg = prepared(
     db,
     `SELECT ${q(src.people.organization)} FROM ${q(src.people.table)} WHERE ${q(src.people.key)} = ?`,
@@ -67,6 +75,14 @@ export function entityIdsFor(db: Db, recordKeys: string[], opts: LookupOptions =
   const isEntityTable = (t: string) => t === src.people.table || t === src.organizations.table;
 
   const ofRecord = (k: string, depth: number): string[] => {
+    if (depth === 0) return ofRecordUncached(k, 0);
+    const memoKey = `${depth}\u0000${k}`;
+    let ids = relatedMemo.get(memoKey);
+    if (!ids) relatedMemo.set(memoKey, (ids = ofRecordUncached(k, depth)));
+    return ids;
+  };
+
+  const ofRecordUncached = (k: string, depth: number): string[] => {
     const { table, pk } = parseRecordKey(k);
     if (isEntityTable(table)) return ofEntityRecord(k, table, pk);
     const t = tableMap(map, table);

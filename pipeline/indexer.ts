@@ -78,17 +78,19 @@ export function renderBatch(
   const docs = new Map<string, RenderedDoc | null>();
   const failures: RecordFailure[] = [];
   try {
-    deps.db.transaction(() => {
-      for (const key of keys) {
-        try {
-          docs.set(key, deps.renderer.render(key));
-        } catch (err) {
-          if (err instanceof PermanentError)
-            failures.push({ recordKey: key, step: 'render', error: err.message });
-          else throw err;
+    deps.db.transaction(() =>
+      deps.renderer.batch(() => {
+        for (const key of keys) {
+          try {
+            docs.set(key, deps.renderer.render(key));
+          } catch (err) {
+            if (err instanceof PermanentError)
+              failures.push({ recordKey: key, step: 'render', error: err.message });
+            else throw err;
+          }
         }
-      }
-    })();
+      }),
+    )();
   } catch (err) {
     if ((err as { code?: string }).code?.startsWith('SQLITE_'))
       throw classifySqliteError(err, 'reading records');

@@ -84,6 +84,9 @@ export class Renderer {
     { from: RecordTableMap; stmt: import('better-sqlite3').Statement; polymorphic: boolean }[]
   >();
 
+  /** Titles of related records, kept only while `batch()` runs (one read transaction: one snapshot). */
+  private titleCache: Map<string, string | null> | null = null;
+
   constructor(
     private readonly db: Db,
     readonly map: SourceMap,
@@ -97,6 +100,32 @@ export class Renderer {
         title: db.prepare(`SELECT ${q(t.titleColumn)} AS title FROM ${q(t.table)} WHERE ${keyWhere}`),
       });
     }
+  }
+
+  /**
+   * Run `fn` (a batch of renders inside one read transaction) with related
+   * records' titles cached: a page of interactions names the same few
+   * organizations over and over.
+   */
+  batch<T>(fn: () => T): T {
+    if (this.titleCache) return fn();
+    this.titleCache = new Map();
+    try {
+      return fn();
+    } finally {
+      this.titleCache = null;
+    }
+  }
+
+  /** Cleaned title of `target`'s row with key `id`, or null. */
+  private relatedTitle(target: TablePlan, id: unknown): string | null {
+    const cache = this.titleCache;
+    const k = cache ? `${target.map.table}\u0000${typeof id}\u0000${String(id)}` : '';
+    if (cache?.has(k)) return cache.get(k)!;
+    const hit = target.title.get(id) as { title: unknown } | undefined;
+    const name = hit ? cleanText(hit.title) : null;
+    cache?.set(k, name);
+    return name;
   }
 
   isRecordTable(table: string): boolean {
@@ -169,8 +198,7 @@ export class Renderer {
       const target = this.plans.get(r.table);
       const v = row[r.column];
       if (!target || v === null || v === undefined) return [];
-      const hit = target.title.get(v) as { title: unknown } | undefined;
-      const name = hit ? cleanText(hit.title) : null;
+      const name = this.relatedTitle(target, v);
       return name ? [truncate(oneLine(name), TITLE_MAX_CHARS)] : [];
     }
     if (r.kind === 'polymorphic') {
@@ -178,8 +206,7 @@ export class Renderer {
       const id = row[r.idColumn];
       const target = table ? this.plans.get(table) : undefined;
       if (!target || id === null || id === undefined) return [];
-      const hit = target.title.get(id) as { title: unknown } | undefined;
-      const name = hit ? cleanText(hit.title) : null;
+      const name = this.relatedTitle(target, id);
       return name ? [`${truncate(oneLine(name), TITLE_MAX_CHARS)} (${target.map.label})`] : [];
     }
     const target = this.plans.get(r.table);

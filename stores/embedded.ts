@@ -249,7 +249,7 @@ export function openEmbeddedStore(path: string, opts: EmbeddedOptions = {}): Emb
   try {
     db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS}`);
     // Negative: KiB. Holds the key index and the pages a batch touches; SQLite allocates lazily.
-    db.pragma('cache_size = -32768');
+    db.pragma('cache_size = -8192');
     if (!readonly) {
       // Only takes effect on a new, empty file (before WAL is set).
       db.pragma(`page_size = ${PAGE_SIZE}`);

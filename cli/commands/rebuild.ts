@@ -25,11 +25,13 @@ export function register(program: Command): void {
           resolve: opts.resolve,
         });
         stopProgress();
-        if (opts.json) process.stdout.write(JSON.stringify(r) + '\n');
+        // Peak resident memory of this process: what a container limit has to allow for.
+        const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+        if (opts.json) process.stdout.write(JSON.stringify({ ...r, peakRssMb }) + '\n');
         else {
           const c = r.counts;
           process.stdout.write(
-            `rebuild: ${r.records} records → ${c.chunks} chunks in generation ${r.generation} (failed ${c.failed}); replayed ${r.replayed.added + r.replayed.updated + r.replayed.deleted} changes made meanwhile; ${(r.ms / 1000).toFixed(1)} s\n`,
+            `rebuild: ${r.records} records → ${c.chunks} chunks in generation ${r.generation} (failed ${c.failed}); replayed ${r.replayed.added + r.replayed.updated + r.replayed.deleted} changes made meanwhile; ${(r.ms / 1000).toFixed(1)} s, peak RSS ${peakRssMb} MB\n`,
           );
         }
       }),

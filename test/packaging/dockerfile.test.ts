@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CLI, NODE_HEAP_FLAG } from '../../startos/env.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const dockerfile = fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8');
@@ -80,6 +81,16 @@ describe('Dockerfile', () => {
     };
     expect(pkg.bin['crm-index']).toBe('dist/cli/main.js');
     expect(fs.existsSync(path.join(root, 'cli/main.ts'))).toBe(true);
+  });
+
+  it('caps the V8 heap with the same flag everywhere the CLI is launched', () => {
+    const wrapper = instructions.find((l) => l.includes('/usr/local/bin/crm-index'));
+    expect(wrapper).toContain(`exec node ${NODE_HEAP_FLAG} /app/dist/cli/main.js`);
+    expect(CLI).toEqual(['node', NODE_HEAP_FLAG, '/app/dist/cli/main.js']);
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(pkg.scripts.demo).toContain(`node ${NODE_HEAP_FLAG} dist/cli/main.js demo`);
   });
 
   it('prunes dev dependencies and leaves out the local embedder unless asked', () => {

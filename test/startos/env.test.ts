@@ -65,9 +65,10 @@ describe('envFromStore', () => {
 
 describe('cliArgsFor', () => {
   it('builds the argv of each run on the image CLI', () => {
-    expect(cliArgsFor('follow')).toEqual(['node', '/app/dist/cli/main.js', 'follow']);
+    expect(cliArgsFor('follow')).toEqual(['node', '--max-old-space-size=256', '/app/dist/cli/main.js', 'follow']);
     expect(cliArgsFor('mcp')).toEqual([
       'node',
+      '--max-old-space-size=256',
       '/app/dist/cli/main.js',
       'mcp',
       '--http',
@@ -76,9 +77,9 @@ describe('cliArgsFor', () => {
       '--port',
       '8788',
     ]);
-    expect(cliArgsFor('rebuild').slice(2)).toEqual(['rebuild', '--json']);
-    expect(cliArgsFor('refresh').slice(2)).toEqual(['refresh', '--json']);
-    expect(cliArgsFor('status').slice(2)).toEqual(['status', '--json']);
+    expect(cliArgsFor('rebuild').slice(3)).toEqual(['rebuild', '--json']);
+    expect(cliArgsFor('refresh').slice(3)).toEqual(['refresh', '--json']);
+    expect(cliArgsFor('status').slice(3)).toEqual(['status', '--json']);
   });
 });
 
