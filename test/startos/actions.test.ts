@@ -214,7 +214,13 @@ describe('build and refresh run the CLI in a subcontainer with the store as envi
     const { effects } = stubEffects();
     const result = await actions.get('build-search-index').run({ effects, input: {} });
     expect(calls).toHaveLength(1);
-    expect(calls[0]!.command).toEqual(['node', '--max-old-space-size=256', '/app/dist/cli/main.js', 'rebuild', '--json']);
+    expect(calls[0]!.command).toEqual([
+      'node',
+      '--max-old-space-size=256',
+      '/app/dist/cli/main.js',
+      'rebuild',
+      '--json',
+    ]);
     expect(calls[0]!.command).toEqual(cliArgsFor('rebuild'));
     expect(calls[0]!.options?.env).toEqual(envFromStore(configured));
     expect(calls[0]!.options?.env).toMatchObject({
@@ -240,7 +246,13 @@ describe('build and refresh run the CLI in a subcontainer with the store as envi
     });
     const { effects } = stubEffects();
     const result = await actions.get('refresh-search-index').run({ effects, input: {} });
-    expect(calls[0]!.command).toEqual(['node', '--max-old-space-size=256', '/app/dist/cli/main.js', 'refresh', '--json']);
+    expect(calls[0]!.command).toEqual([
+      'node',
+      '--max-old-space-size=256',
+      '/app/dist/cli/main.js',
+      'refresh',
+      '--json',
+    ]);
     expect(calls[0]!.options?.env).toEqual(envFromStore(configured));
     expect(calls[0]!.timeoutMs).toBe(REFRESH_TIMEOUT_MS);
     expect(result).toMatchObject({ message: 'added 3, updated 1, unchanged 96, deleted 0, failed 0' });

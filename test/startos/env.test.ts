@@ -65,7 +65,12 @@ describe('envFromStore', () => {
 
 describe('cliArgsFor', () => {
   it('builds the argv of each run on the image CLI', () => {
-    expect(cliArgsFor('follow')).toEqual(['node', '--max-old-space-size=256', '/app/dist/cli/main.js', 'follow']);
+    expect(cliArgsFor('follow')).toEqual([
+      'node',
+      '--max-old-space-size=256',
+      '/app/dist/cli/main.js',
+      'follow',
+    ]);
     expect(cliArgsFor('mcp')).toEqual([
       'node',
       '--max-old-space-size=256',
