@@ -24,9 +24,8 @@ export interface Chunked {
   truncated: boolean;
 }
 
-const SENTENCE_END = /(?<=[.!?…])\s+(?=["'“‘(\[]?[\p{Lu}\p{N}])/u;
-
-function words(s: string): number {
+/** Words in `s`, split at space, tab, CR and LF only (how the header is measured). */
+function headerWordCount(s: string): number {
   let n = 0;
   let inWord = false;
   for (let i = 0; i < s.length; i++) {
@@ -38,36 +37,47 @@ function words(s: string): number {
   return n;
 }
 
-/** The prefix of `s` holding its first `n` words (all of `s` when it has fewer). */
-function cutAfterWords(s: string, n: number): string {
-  let count = 0;
-  let inWord = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const space = c === 32 || c === 10 || c === 9 || c === 13;
-    if (!space && !inWord) {
-      if (count === n) return s.slice(0, i).trimEnd();
-      count++;
-    }
-    inWord = !space;
-  }
-  return s;
+/** A sentence ends after a word ending in . ! ? … when the next word starts a sentence (capital or digit). */
+const SENTENCE_START = /^["'“‘(\[]?[\p{Lu}\p{N}]/u;
+
+function endsSentence(word: string): boolean {
+  const c = word.charCodeAt(word.length - 1);
+  return c === 46 /* . */ || c === 33 /* ! */ || c === 63 /* ? */ || c === 0x2026; /* … */
 }
 
-/** Split one paragraph into pieces of at most `max` words: sentences, then hard word splits. */
-function pieces(paragraph: string, max: number): string[] {
-  const out: string[] = [];
-  for (const sentence of paragraph.split(SENTENCE_END)) {
-    const s = sentence.trim();
-    if (s === '') continue;
-    if (words(s) <= max) {
-      out.push(s);
-      continue;
+/** A paragraph's words: whitespace runs collapsed, none empty (the text is `words.join(' ')`). */
+function paragraphWords(p: string): string[] {
+  const ws = p.split(/\s+/);
+  if (ws.length > 0 && ws[ws.length - 1] === '') ws.pop();
+  if (ws.length > 0 && ws[0] === '') ws.shift();
+  return ws;
+}
+
+interface Unit {
+  text: string;
+  words: number;
+  breakBefore: boolean;
+}
+
+/** Split one paragraph's words into units of at most `max` words: sentences, then hard word splits. */
+function pushPieces(ws: string[], max: number, out: Unit[]): void {
+  let first = true;
+  const emit = (from: number, to: number): void => {
+    // A sentence longer than the budget is cut every `max` words.
+    for (let i = from; i < to; i += max) {
+      const end = Math.min(to, i + max);
+      out.push({ text: ws.slice(i, end).join(' '), words: end - i, breakBefore: first });
+      first = false;
     }
-    const ws = s.split(/\s+/);
-    for (let i = 0; i < ws.length; i += max) out.push(ws.slice(i, i + max).join(' '));
+  };
+  let start = 0;
+  for (let i = 0; i < ws.length - 1; i++) {
+    if (endsSentence(ws[i]!) && SENTENCE_START.test(ws[i + 1]!)) {
+      emit(start, i + 1);
+      start = i + 1;
+    }
   }
-  return out;
+  if (start < ws.length) emit(start, ws.length);
 }
 
 /**
@@ -75,12 +85,11 @@ function pieces(paragraph: string, max: number): string[] {
  * starts with the trailing units of the previous one up to `overlap` words.
  */
 function pack(
-  units: { text: string; words: number; breakBefore: boolean }[],
+  units: Unit[],
   budget: number,
   overlap: number,
   maxChunks: number,
 ): { chunks: string[]; truncated: boolean } {
-  type Unit = (typeof units)[number];
   const join = (us: Unit[]): string =>
     us.map((u, i) => (i === 0 ? '' : u.breakBefore ? '\n\n' : ' ') + u.text).join('');
   const chunks: string[] = [];
@@ -114,35 +123,42 @@ function pack(
   return { chunks, truncated: false };
 }
 
+/**
+ * How: each paragraph is split into its words once; word counts, sentence
+ * boundaries and hard splits all work on that array (the first version
+ * rescanned the text with a regex and three counting passes, and spent more
+ * time there than in BM25). test/pipeline/chunk.test.ts checks the output is
+ * byte-identical to that version's.
+ */
 export function chunkDocument(doc: RenderedDoc, s: ChunkSettings): Chunked {
-  const headerWords = words(doc.header);
+  const headerWords = headerWordCount(doc.header);
   const budget = Math.max(16, s.maxTokens - headerWords);
   const overlap = Math.min(s.overlapTokens, Math.floor(budget / 2));
-  // Fast path: most records (people, organizations, deals, short notes) fit in one chunk.
-  // Same shape as the general path: paragraphs joined by a blank line, whitespace folded.
-  const paragraphs = [...doc.fields, ...doc.long]
-    .flatMap((t) => t.split(/\n\s*\n/))
-    .map((p) => p.replace(/\s+/g, ' ').trim())
-    .filter((p) => p !== '');
+  // Paragraphs (split at blank lines) as word arrays; empty ones dropped.
+  const paragraphs: string[][] = [];
   let total = 0;
-  for (const p of paragraphs) total += words(p);
+  for (const t of [...doc.fields, ...doc.long]) {
+    for (const p of t.split(/\n\s*\n/)) {
+      const ws = paragraphWords(p);
+      if (ws.length === 0) continue;
+      paragraphs.push(ws);
+      total += ws.length;
+    }
+  }
+  // Fast path: most records (people, organizations, deals, short notes) fit in one chunk.
   if (total <= budget) {
-    const body = paragraphs.join('\n\n');
+    const body = paragraphs.map((ws) => ws.join(' ')).join('\n\n');
     return { texts: [body === '' ? doc.header : `${doc.header}\n\n${body}`], truncated: false };
   }
-  const units: { text: string; words: number; breakBefore: boolean }[] = [];
+  const units: Unit[] = [];
   // maxChunks chunks can hold at most maxChunks * budget new words: never split more text than that
   // (a 10 MB transcript would otherwise be cut into a million sentences only to keep the first few).
   let allowance = s.maxChunks * budget;
   for (const whole of paragraphs) {
     if (allowance <= 0) break;
-    const p = cutAfterWords(whole, allowance);
-    allowance -= words(p);
-    let first = true;
-    for (const piece of pieces(p, budget)) {
-      units.push({ text: piece, words: words(piece), breakBefore: first });
-      first = false;
-    }
+    const ws = whole.length > allowance ? whole.slice(0, allowance) : whole;
+    allowance -= ws.length;
+    pushPieces(ws, budget, units);
   }
   const { chunks, truncated } = pack(units, budget, overlap, s.maxChunks);
   const bodies = chunks.length > 0 ? chunks : [''];
