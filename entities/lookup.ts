@@ -40,6 +40,21 @@ function prepared(db: Db, sql: string): ReturnType<Db['prepare']> {
   return stmt;
 }
 
+/**
+ * SQL per (relation object, owning table) of a source map, built once: quoting
+ * every identifier again for each record showed in profiles. Keyed by table too,
+ * because a programmatic map may share one relation object between tables.
+ */
+const relationSqlCache = new WeakMap<object, Map<string, string>>();
+
+function relationSql(relation: object, table: string, build: () => string): string {
+  let byTable = relationSqlCache.get(relation);
+  if (!byTable) relationSqlCache.set(relation, (byTable = new Map()));
+  let sql = byTable.get(table);
+  if (sql === undefined) byTable.set(table, (sql = build()));
+  return sql;
+}
+
 export function entityIdsFor(db: Db, recordKeys: string[], opts: LookupOptions = {}): Map<string, string[]> {
   const map = opts.map ?? DEFAULT_SOURCE_MAP;
   const src = opts.source ?? DEFAULT_ENTITY_SOURCE;
@@ -88,18 +103,24 @@ export function entityIdsFor(db: Db, recordKeys: string[], opts: LookupOptions =
     const t = tableMap(map, table);
     if (!t || t.kind !== 'record' || depth > 1) return [];
     const keyVals = decodePk(pk);
-    const where = t.key.map((c) => `${q(c)} = ?`).join(' AND ');
+    const where = () => t.key.map((c) => `${q(c)} = ?`).join(' AND ');
     const ids: string[] = [];
     for (const r of t.relations ?? []) {
       if (r.kind === 'belongsTo') {
-        const v = prepared(db, `SELECT ${q(r.column)} FROM ${q(table)} WHERE ${where}`)
+        const v = prepared(
+          db,
+          relationSql(r, table, () => `SELECT ${q(r.column)} FROM ${q(table)} WHERE ${where()}`),
+        )
           .pluck()
           .get(...keyVals) as unknown;
         if (v !== null && v !== undefined)
           ids.push(...ofRecord(recordKey(r.table, encodePk([v])), depth + 1));
       } else if (r.kind === 'manyToMany') {
-        const w = r.localColumns.map((c) => `${q(c)} = ?`).join(' AND ');
-        const rows = prepared(db, `SELECT ${r.remoteColumns.map(q).join(', ')} FROM ${q(r.via)} WHERE ${w}`)
+        const sql = relationSql(r, table, () => {
+          const w = r.localColumns.map((c) => `${q(c)} = ?`).join(' AND ');
+          return `SELECT ${r.remoteColumns.map(q).join(', ')} FROM ${q(r.via)} WHERE ${w}`;
+        });
+        const rows = prepared(db, sql)
           .raw()
           .all(...keyVals) as unknown[][];
         for (const row of rows) {
@@ -112,7 +133,11 @@ export function entityIdsFor(db: Db, recordKeys: string[], opts: LookupOptions =
       } else {
         const row = prepared(
           db,
-          `SELECT ${q(r.tableColumn)} AS t, ${q(r.idColumn)} AS id FROM ${q(table)} WHERE ${where}`,
+          relationSql(
+            r,
+            table,
+            () => `SELECT ${q(r.tableColumn)} AS t, ${q(r.idColumn)} AS id FROM ${q(table)} WHERE ${where()}`,
+          ),
         )
           .raw(false)
           .get(...keyVals) as { t: unknown; id: unknown } | undefined;
