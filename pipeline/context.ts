@@ -17,7 +17,7 @@ import { createStore } from '../stores/factory.js';
 import type { VectorStore } from '../stores/types.js';
 import type { ChunkSettings } from './chunk.js';
 import { PipelineEmitter } from './events.js';
-import { ensureFailureTables } from './failures.js';
+import { ensureFailureTables, restoreHeld } from './failures.js';
 import type { IndexDeps } from './indexer.js';
 import { Renderer } from './render.js';
 import { entityHooks, type EntityHooks } from './entities.js';
@@ -62,6 +62,10 @@ export async function openPipeline(config: Config, overrides: OpenOverrides = {}
     const map = loadSourceMap(config.sourceMapPath);
     validateSourceMap(db, map);
     ensureFailureTables(db);
+    // Records a rebuild held back and never settled (the process died): queue them again.
+    const restored = restoreHeld(db);
+    if (restored > 0)
+      log.info({ restored }, `${restored} record(s) held by an unfinished rebuild are queued again`);
     const renderer = new Renderer(db, map);
     const dense = overrides.dense ?? (await createDenseEmbedder(config));
     await dense.init();

@@ -44,7 +44,55 @@ export function ensureFailureTables(db: Db): void {
       last_failed_at INTEGER NOT NULL
     );
     CREATE TABLE IF NOT EXISTS _index_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS _index_rebuild_hold (
+      record_key TEXT PRIMARY KEY,
+      attempts INTEGER NOT NULL,
+      next_at INTEGER NOT NULL,
+      step TEXT NOT NULL,
+      error TEXT NOT NULL,
+      first_failed_at INTEGER NOT NULL
+    );
   `);
+}
+
+/**
+ * A rebuild's full scan indexes every record as it is now, so records queued
+ * before the scan (attempts 0: entity id changes, operator requeues) need no
+ * replay into the new generation. They are moved to `_index_rebuild_hold`
+ * for the rebuild: dropped after the switch (`dropHeld`), put back if it
+ * fails (`restoreHeld`), and put back by the next run's start if the process
+ * died in between, so the current generation never loses them. Records
+ * queued during the rebuild stay in `_index_retry` and are replayed.
+ * Returns how many were held.
+ */
+export function holdQueued(db: Db): number {
+  return db.transaction(() => {
+    const n = db
+      .prepare('INSERT OR REPLACE INTO _index_rebuild_hold SELECT * FROM _index_retry WHERE attempts = 0')
+      .run().changes;
+    db.prepare('DELETE FROM _index_retry WHERE attempts = 0').run();
+    return n;
+  })();
+}
+
+/** Put held records back in the queue (a failed or interrupted rebuild). Returns how many. */
+export function restoreHeld(db: Db): number {
+  return db.transaction(() => {
+    const n = db
+      .prepare(
+        `INSERT INTO _index_retry (record_key, attempts, next_at, step, error, first_failed_at)
+         SELECT record_key, attempts, next_at, step, error, first_failed_at FROM _index_rebuild_hold WHERE true
+         ON CONFLICT(record_key) DO UPDATE SET next_at = min(next_at, excluded.next_at)`,
+      )
+      .run().changes;
+    db.prepare('DELETE FROM _index_rebuild_hold').run();
+    return n;
+  })();
+}
+
+/** The rebuild switched: the new generation holds the held records' current state. */
+export function dropHeld(db: Db): void {
+  db.prepare('DELETE FROM _index_rebuild_hold').run();
 }
 
 /** Backoff before retry n (1-based): 2s, 4s, 8s ... capped at 10 minutes. */

@@ -8,7 +8,8 @@ import { getCursor, maxSeq } from '../triggers/changelog.js';
 import { recordTables } from '../crm/sourceMap.js';
 import type { PipelineContext } from './context.js';
 import { drainUntilEmpty, indexWithRetry } from './drain.js';
-import { recordFailures } from './failures.js';
+import { dropHeld, holdQueued, recordFailures, restoreHeld } from './failures.js';
+import { errorMessage } from '../config/errors.js';
 import { addCounts, emptyCounts, type BatchCounts } from './indexer.js';
 import type { Lease } from './lease.js';
 import { advanceCursor } from '../triggers/changelog.js';
@@ -30,6 +31,9 @@ export async function rebuild(
   // Changes up to here are covered by the full scan, which reads rows after this point.
   const startSeq = maxSeq(db);
   const next = await ctx.store.beginGeneration({ dim: ctx.dense.dim, model: ctx.dense.modelId });
+  // Queued records (entity id changes from the resolution step, requeues) are covered by the scan:
+  // held back from the replay, dropped after the switch, restored if the rebuild fails.
+  const held = holdQueued(db);
   let counts = emptyCounts();
   let records = 0;
   try {
@@ -71,6 +75,7 @@ export async function rebuild(
     });
     if (replay.aborted) throw new Error('rebuild interrupted');
     await ctx.store.activateGeneration(next);
+    if (held > 0) dropHeld(db);
     // After the switch: a crash here replays (seq, virtual] into the new generation, which is idempotent.
     if (virtualCursor.seq > getCursor(db, opts.consumer))
       advanceCursor(db, opts.consumer, virtualCursor.seq, opts.lease.owner);
@@ -83,6 +88,15 @@ export async function rebuild(
     };
   } catch (err) {
     await ctx.store.dropGeneration(next).catch(() => undefined);
+    try {
+      restoreHeld(db);
+    } catch (restoreErr) {
+      // Not lost: the next run's start restores them (openPipeline).
+      ctx.deps.log.warn(
+        { err: errorMessage(restoreErr) },
+        `could not requeue the records the rebuild held back; the next run will: ${errorMessage(restoreErr)}`,
+      );
+    }
     throw err;
   }
 }

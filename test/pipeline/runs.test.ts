@@ -11,6 +11,8 @@ import { Bm25Encoder } from '../../encoders/bm25.js';
 import { makeWorld, waitFor, worldEnv, type World } from './harness.js';
 import { CLI, spawnFollow } from './torture.js';
 import { backlog } from '../../triggers/changelog.js';
+import { enqueueKeys } from '../../pipeline/failures.js';
+import { openPipeline } from '../../pipeline/context.js';
 import type { ChildProcess } from 'node:child_process';
 
 let world: World;
@@ -159,5 +161,50 @@ describe('rebuild', () => {
     expect(hits.map((h) => h.key)).toContain('notes:999');
     await store.close();
     await dense.close();
+  });
+
+  it('does not replay records queued before the scan, and drops them after the switch', async () => {
+    await runRefresh(world.config, { waitMs: 5000 });
+    const keys = (world.crm.prepare('SELECT id FROM people').pluck().all() as number[]).map(
+      (id) => `people:${id}`,
+    );
+    expect(keys.length).toBeGreaterThan(2);
+    enqueueKeys(world.crm, keys, 'test: entity ids changed');
+    const r = await runRebuild(world.config, { waitMs: 5000, resolve: false });
+    // The full scan indexed them; the replay had nothing to redo.
+    expect(r.replayed.unchanged + r.replayed.updated + r.replayed.added).toBe(0);
+    expect(world.crm.prepare('SELECT count(*) FROM _index_retry').pluck().get()).toBe(0);
+    expect(world.crm.prepare('SELECT count(*) FROM _index_rebuild_hold').pluck().get()).toBe(0);
+  });
+
+  it('puts the held records back in the queue when the rebuild fails, and after a crash at the next start', async () => {
+    await runRefresh(world.config, { waitMs: 5000 });
+    const keys = (world.crm.prepare('SELECT id FROM people').pluck().all() as number[]).map(
+      (id) => `people:${id}`,
+    );
+    enqueueKeys(world.crm, keys, 'test: entity ids changed');
+    const abort = new AbortController();
+    await expect(
+      runRebuild(world.config, {
+        waitMs: 5000,
+        resolve: false,
+        signal: abort.signal,
+        onContext: (ctx) => ctx.events.on('rebuild:progress', () => abort.abort()),
+      }),
+    ).rejects.toThrow(/interrupted/);
+    const queued = () =>
+      (
+        world.crm.prepare('SELECT record_key FROM _index_retry ORDER BY record_key').pluck().all() as string[]
+      ).sort();
+    expect(queued()).toEqual([...keys].sort());
+    expect(world.crm.prepare('SELECT count(*) FROM _index_rebuild_hold').pluck().get()).toBe(0);
+
+    // A rebuild killed between hold and switch leaves them in the hold table: the next run's start requeues them.
+    world.crm.exec('INSERT INTO _index_rebuild_hold SELECT * FROM _index_retry; DELETE FROM _index_retry;');
+    expect(queued()).toEqual([]);
+    const ctx = await openPipeline(world.config);
+    await ctx.close();
+    expect(queued()).toEqual([...keys].sort());
+    expect(world.crm.prepare('SELECT count(*) FROM _index_rebuild_hold').pluck().get()).toBe(0);
   });
 });
