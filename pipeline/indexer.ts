@@ -70,13 +70,22 @@ interface Prepared {
   fingerprint: string;
 }
 
-/** Render every key in one short read transaction; per-record errors become failures. */
+/**
+ * Render every key and look up the entity ids of those present, in one short
+ * read transaction (one snapshot, and one lock round instead of one per
+ * query); per-record render errors become failures.
+ */
 export function renderBatch(
   deps: IndexDeps,
   keys: string[],
-): { docs: Map<string, RenderedDoc | null>; failures: RecordFailure[] } {
+): {
+  docs: Map<string, RenderedDoc | null>;
+  failures: RecordFailure[];
+  entityIds: Map<string, string[]>;
+} {
   const docs = new Map<string, RenderedDoc | null>();
   const failures: RecordFailure[] = [];
+  let entityIds = new Map<string, string[]>();
   try {
     deps.db.transaction(() =>
       deps.renderer.batch(() => {
@@ -89,6 +98,8 @@ export function renderBatch(
             else throw err;
           }
         }
+        const present = [...docs.entries()].filter(([, d]) => d !== null).map(([k]) => k);
+        if (deps.entityIds && present.length > 0) entityIds = deps.entityIds(present);
       }),
     )();
   } catch (err) {
@@ -96,7 +107,7 @@ export function renderBatch(
       throw classifySqliteError(err, 'reading records');
     throw err;
   }
-  return { docs, failures };
+  return { docs, failures, entityIds };
 }
 
 /** Payload and fingerprint of a rendered document: cheap, no chunking (the sweep uses only this). */
@@ -198,9 +209,8 @@ export async function indexRecords(
   keys: string[],
 ): Promise<BatchResult> {
   const counts = emptyCounts();
-  const { docs, failures } = renderBatch(deps, keys);
+  const { docs, failures, entityIds: entityMap } = renderBatch(deps, keys);
   const present = [...docs.entries()].filter((e): e is [string, RenderedDoc] => e[1] !== null);
-  const entityMap = deps.entityIds?.(present.map(([k]) => k)) ?? new Map<string, string[]>();
   const states = await store.getRecordStates([...docs.keys()]);
   const changed: Prepared[] = [];
   for (const [key, doc] of present) {

@@ -55,8 +55,7 @@ export async function sweep(
   for (const t of recordTables(ctx.map)) {
     for (const keys of ctx.renderer.scanKeys(t.table, SWEEP_PAGE)) {
       if (opts.signal?.aborted) break;
-      const { docs } = renderBatch(ctx.deps, keys);
-      const entityIds = ctx.deps.entityIds?.(keys) ?? new Map<string, string[]>();
+      const { docs, entityIds } = renderBatch(ctx.deps, keys);
       for (const [key, doc] of docs) {
         report.checked++;
         const have = stored.get(key);
