@@ -25,15 +25,18 @@ export interface DeadLetter {
   lastFailedAt: number;
 }
 
-export function ensureFailureTables(db: Db): void {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS _index_retry (
+/** Columns of the retry queue; a rebuild's hold table has the same, so rows move between them as they are. */
+const RETRY_COLUMNS = `
       record_key TEXT PRIMARY KEY,
       attempts INTEGER NOT NULL,
       next_at INTEGER NOT NULL,
       step TEXT NOT NULL,
       error TEXT NOT NULL,
-      first_failed_at INTEGER NOT NULL
+      first_failed_at INTEGER NOT NULL`;
+
+export function ensureFailureTables(db: Db): void {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS _index_retry (${RETRY_COLUMNS}
     );
     CREATE TABLE IF NOT EXISTS _index_dead_letters (
       record_key TEXT PRIMARY KEY,
@@ -44,13 +47,7 @@ export function ensureFailureTables(db: Db): void {
       last_failed_at INTEGER NOT NULL
     );
     CREATE TABLE IF NOT EXISTS _index_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS _index_rebuild_hold (
-      record_key TEXT PRIMARY KEY,
-      attempts INTEGER NOT NULL,
-      next_at INTEGER NOT NULL,
-      step TEXT NOT NULL,
-      error TEXT NOT NULL,
-      first_failed_at INTEGER NOT NULL
+    CREATE TABLE IF NOT EXISTS _index_rebuild_hold (${RETRY_COLUMNS}
     );
   `);
 }
