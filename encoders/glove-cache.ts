@@ -192,9 +192,13 @@ function fileSource(file: string): ByteSource {
     read: (offset, bytes, into) => {
       if (!open) throw new Error(`The GloVe cache ${file} was closed; call init() again.`);
       const out = into ?? Buffer.allocUnsafe(bytes);
-      const n = fs.readSync(fd, out, 0, bytes, offset);
-      if (n !== bytes)
-        throw new ConfigError(`${file} is truncated or corrupt; delete it and it will be rebuilt.`);
+      // read(2) may return less than asked; 0 means the file ended early.
+      for (let done = 0; done < bytes;) {
+        const n = fs.readSync(fd, out, done, bytes - done, offset + done);
+        if (n === 0)
+          throw new ConfigError(`${file} is truncated or corrupt; delete it and it will be rebuilt.`);
+        done += n;
+      }
       return out;
     },
     close: () => {
