@@ -77,6 +77,19 @@ describe('GloVe cache', () => {
     expect(norm(second.commonComponent)).toBeCloseTo(1, 5);
   });
 
+  it('names the cache file when it is cut short after loading (a row read then fails clearly)', () => {
+    const dir = tmp();
+    const cacheDir = nodePath.join(dir, 'cache');
+    loadGlove({ cacheDir, sourcePath: writeTinyJson(dir) });
+    const t = loadGlove({ cacheDir, sourcePath: nodePath.join(dir, 'absent.json') });
+    // Cut inside the vectors: the header, weights and word list were read at load.
+    fs.truncateSync(cacheFile(cacheDir), 60);
+    expect(() => t.vector(t.lookup('cash'))).toThrow(
+      /glove-sif-100d\.v2\.bin is truncated or corrupt; delete it/,
+    );
+    t.close();
+  });
+
   it('converts again when the package JSON changed size', () => {
     const dir = tmp();
     const src = writeTinyJson(dir);
