@@ -31,12 +31,13 @@ export async function rebuild(
   // Changes up to here are covered by the full scan, which reads rows after this point.
   const startSeq = maxSeq(db);
   const next = await ctx.store.beginGeneration({ dim: ctx.dense.dim, model: ctx.dense.modelId });
-  // Queued records (entity id changes from the resolution step, requeues) are covered by the scan:
-  // held back from the replay, dropped after the switch, restored if the rebuild fails.
-  const held = holdQueued(db);
   let counts = emptyCounts();
   let records = 0;
+  let held = 0;
   try {
+    // Queued records (entity id changes from the resolution step, requeues) are covered by the scan:
+    // held back from the replay, dropped after the switch, restored if the rebuild fails.
+    held = holdQueued(db);
     const totals = new Map<string, number>();
     for (const t of recordTables(ctx.map)) {
       totals.set(

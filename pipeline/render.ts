@@ -119,7 +119,9 @@ export class Renderer {
 
   /** Cleaned title of `target`'s row with key `id`, or null. */
   private relatedTitle(target: TablePlan, id: unknown): string | null {
-    const cache = this.titleCache;
+    // Only plain keys are cached: String() of two different BLOB keys can be equal.
+    const cacheable = typeof id === 'number' || typeof id === 'string' || typeof id === 'bigint';
+    const cache = cacheable ? this.titleCache : null;
     const k = cache ? `${target.map.table}\u0000${typeof id}\u0000${String(id)}` : '';
     if (cache?.has(k)) return cache.get(k)!;
     const hit = target.title.get(id) as { title: unknown } | undefined;
