@@ -45,11 +45,25 @@ function endsSentence(word: string): boolean {
   return c === 46 /* . */ || c === 33 /* ! */ || c === 63 /* ? */ || c === 0x2026; /* … */
 }
 
-/** A paragraph's words: whitespace runs collapsed, none empty (the text is `words.join(' ')`). */
-function paragraphWords(p: string): string[] {
-  const ws = p.split(/\s+/);
-  if (ws.length > 0 && ws[ws.length - 1] === '') ws.pop();
-  if (ws.length > 0 && ws[0] === '') ws.shift();
+/** Paragraphs longer than this are read word by word, up to the cap, instead of split whole. */
+const SPLIT_WHOLE_MAX_CHARS = 200_000;
+const WORD = /\S+/g;
+
+/**
+ * A paragraph's first `cap` words: whitespace runs collapsed, none empty (the
+ * text is `words.join(' ')`). A 10 MB field is not split into a million
+ * strings only to keep the first few thousand.
+ */
+function paragraphWords(p: string, cap: number): string[] {
+  if (p.length <= SPLIT_WHOLE_MAX_CHARS) {
+    const ws = p.split(/\s+/);
+    if (ws.length > 0 && ws[ws.length - 1] === '') ws.pop();
+    if (ws.length > 0 && ws[0] === '') ws.shift();
+    return ws.length > cap ? ws.slice(0, cap) : ws;
+  }
+  const ws: string[] = [];
+  WORD.lastIndex = 0;
+  for (let m = WORD.exec(p); m && ws.length < cap; m = WORD.exec(p)) ws.push(m[0]);
   return ws;
 }
 
@@ -137,9 +151,11 @@ export function chunkDocument(doc: RenderedDoc, s: ChunkSettings): Chunked {
   // Paragraphs (split at blank lines) as word arrays; empty ones dropped.
   const paragraphs: string[][] = [];
   let total = 0;
+  // One word more than maxChunks chunks can hold: enough to tell "longer than that" and to cut there.
+  const cap = s.maxChunks * budget + 1;
   for (const t of [...doc.fields, ...doc.long]) {
     for (const p of t.split(/\n\s*\n/)) {
-      const ws = paragraphWords(p);
+      const ws = paragraphWords(p, cap);
       if (ws.length === 0) continue;
       paragraphs.push(ws);
       total += ws.length;

@@ -89,6 +89,24 @@ describe('chunkDocument', () => {
     expect(performance.now() - t0).toBeLessThan(20_000);
   });
 
+  it('cuts a huge paragraph the same way as the first chunker, word by word past 200,000 characters', () => {
+    const rng = mulberry32(5);
+    const words = ['Deal.', 'memo', 'about', 'the', 'Board', 'vote?', '“Yes”', 'and', 'no…', 'More'];
+    for (const size of [50_000, 90_000]) {
+      let body = '';
+      for (let i = 0; i < size; i++)
+        body += words[Math.floor(rng() * words.length)] + (rng() < 0.1 ? '\t ' : ' ');
+      expect(body.length).toBeGreaterThan(200_000);
+      for (const settings of [
+        { maxTokens: 64, overlapTokens: 8, maxChunks: 3 },
+        { maxTokens: 40, overlapTokens: 5, maxChunks: 2_000 },
+      ]) {
+        const d = doc([`Lead: ${body}`, 'Short tail paragraph.'], ['Kind: memo']);
+        expect(chunkDocument(d, settings)).toEqual(referenceChunkDocument(d, settings));
+      }
+    }
+  });
+
   it('is deterministic and the fingerprint ignores nothing that changes the chunks', () => {
     const d = doc(['Alpha beta. Gamma delta.'], ['Kind: call']);
     expect(chunkDocument(d, S)).toEqual(chunkDocument(structuredClone(d), S));
