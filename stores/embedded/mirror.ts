@@ -455,13 +455,16 @@ export class Mirror {
   }
 
   /**
-   * Exact cosine top-k: query is normalised here, stored vectors were normalised
-   * on write. The scan may score in f32 (the WASM kernel); the k kept are
-   * rescored in f64 so scores and their order do not depend on the path.
+   * Cosine top-k: query is normalised here, stored vectors were normalised on
+   * write. The scan may score in f32 (the WASM kernel) or, from QUANT_MIN_DIM
+   * dimensions, estimate in int8 and keep max(4k, k + 64) candidates; the kept
+   * are rescored in f64, so scores and their order do not depend on the path.
    */
   searchDense(query: Float32Array, k: number, mask?: Uint8Array): Hit[] {
     const q = normalise(query);
-    const top = new TopK(k);
+    // Int8 estimates (high dimensions): keep more candidates than asked, rescore them exactly, cut to k.
+    const keep = this.matrix.approximate ? Math.max(4 * k, k + 64) : k;
+    const top = new TopK(keep);
     const ok = mask ?? this.alive;
     const n = this.n;
     const sc = this.matrix.scores(q, n);
@@ -476,7 +479,8 @@ export class Mirror {
     }
     const hits = top.result();
     for (const h of hits) h.score = this.matrix.dot(q, h.slot);
-    return hits.sort((a, b) => b.score - a.score || a.slot - b.slot);
+    hits.sort((a, b) => b.score - a.score || a.slot - b.slot);
+    return hits.length > k ? hits.slice(0, k) : hits;
   }
 
   /** Qdrant-compatible sparse top-k; only points sharing at least one term score. */
