@@ -13,6 +13,8 @@ import type { SourceMap } from '../crm/sourceMap.js';
 import type { SearchEngine } from '../search/engine.js';
 import { ensureWriteLog } from './audit.js';
 import { CrmReader } from './crm.js';
+import { errorMessage } from '../config/errors.js';
+import { logger } from '../config/log.js';
 
 export interface McpContextOptions {
   dbPath: string;
@@ -29,10 +31,17 @@ export interface McpContext {
   reader(): CrmReader;
   writer(): Db;
   engine(): Promise<SearchEngine>;
+  /**
+   * Load the embedder and the search index in the background, so the first
+   * search does not wait for them (2-7 s at 100k chunks on the embedded store).
+   * A failure (no index yet) is logged and left for the first search to report.
+   */
+  warm(): void;
   close(): void;
 }
 
 export function createMcpContext(opts: McpContextOptions): McpContext {
+  const log = logger('mcp');
   let reader: CrmReader | undefined;
   let writer: Db | undefined;
   let engine: Promise<SearchEngine> | undefined;
@@ -63,6 +72,18 @@ export function createMcpContext(opts: McpContextOptions): McpContext {
         throw err;
       });
       return engine;
+    },
+    warm() {
+      // After the current turn of the event loop: a transport's handshake answers first.
+      setImmediate(() => {
+        this.engine()
+          .then((e) => e.warm())
+          .then(
+            () => log.debug('search index loaded'),
+            (err: unknown) =>
+              log.info({ err: errorMessage(err) }, `search index not loaded yet: ${errorMessage(err)}`),
+          );
+      });
     },
     close() {
       reader?.db.close();

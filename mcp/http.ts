@@ -122,6 +122,7 @@ export async function startMcpHttp(opts: McpHttpOptions): Promise<McpHttpServer>
   const shown = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   const url = `http://${shown}:${port}/mcp`;
   log.info({ url, auth: policy.requireAuth }, 'MCP HTTP server listening');
+  opts.ctx.warm();
   return {
     url,
     port,

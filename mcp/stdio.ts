@@ -14,6 +14,8 @@ export async function runMcpStdio(ctx: McpContext): Promise<void> {
     transport.onclose = () => resolve();
     process.stdin.once('end', () => resolve());
   });
+  // Once the client has finished the handshake, load the search index before the first search needs it.
+  server.server.oninitialized = () => ctx.warm();
   await server.connect(transport);
   await closed;
   await server.close();

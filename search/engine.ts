@@ -71,6 +71,8 @@ export interface Hit {
 
 export interface SearchEngine {
   search(query: string, opts?: SearchOptions): Promise<Hit[]>;
+  /** Load the dense embedder and the store's search index now rather than on the first search. */
+  warm(): Promise<void>;
 }
 
 /**
@@ -100,6 +102,11 @@ export function createSearchEngine(deps: EngineDeps): SearchEngine {
   let ready: Promise<void> | undefined;
 
   return {
+    async warm() {
+      ready ??= dense.init();
+      await ready;
+      await store.warm?.();
+    },
     async search(query, opts = {}) {
       const o = normaliseOptions(query, { denseWeight: defaultWeight, ...opts });
       const needDense = o.mode !== 'sparse' || o.context > 0;

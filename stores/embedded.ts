@@ -317,6 +317,12 @@ export class EmbeddedStore implements VectorStore {
     return this.c.path;
   }
 
+  /** Whether the served generation's in-memory search index is loaded (by `warm` or a search). */
+  get indexLoaded(): boolean {
+    const gen = this.pinned ?? this.c.active();
+    return gen !== null && gen !== undefined && this.c.mirrors.has(gen);
+  }
+
   /** Whether WAL checkpoints currently run in the background worker (embedded/checkpointer.ts). */
   get backgroundCheckpoints(): boolean {
     return this.c.backgroundCheckpoints;
@@ -592,6 +598,15 @@ export class EmbeddedStore implements VectorStore {
     m.dataVersion = dataVersion;
     m.localSeen = c.localWrites;
     return m;
+  }
+
+  async warm(): Promise<void> {
+    this.checkOpen();
+    const dataVersion = this.c.db.pragma('data_version', { simple: true }) as number;
+    this.read('loading its search index', () => {
+      const gen = this.pinned ?? this.c.active();
+      if (gen && this.c.info(gen)) this.mirror(gen, dataVersion);
+    });
   }
 
   async search(req: SearchRequest): Promise<ScoredChunk[]> {

@@ -103,6 +103,12 @@ export interface VectorStore {
   /** Every record the store holds, in pages (for the sweep). */
   scrollRecordStates(pageSize?: number): AsyncIterable<RecordState[]>;
   search(req: SearchRequest): Promise<ScoredChunk[]>;
+  /**
+   * Get ready to answer searches (the embedded store builds its in-memory
+   * index of the served generation), so the first search does not pay for it.
+   * Optional; resolves without effect when there is nothing to load.
+   */
+  warm?(): Promise<void>;
   /** Number of points (chunks). */
   count(): Promise<number>;
   /** Start a fresh, empty generation; the returned handle writes to it while this one keeps serving. */

@@ -24,18 +24,21 @@ let dir: string;
 let crmPath: string;
 let indexPath: string;
 
-function cliEnv(): Record<string, string> {
+function cliEnv(logLevel = 'warn'): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  return { ...env, LOG_LEVEL: 'warn' };
+  return { ...env, LOG_LEVEL: logLevel };
 }
 
-async function spawnClient(extra: string[] = []): Promise<{ client: Client; stderr: () => string }> {
+async function spawnClient(
+  extra: string[] = [],
+  logLevel = 'warn',
+): Promise<{ client: Client; stderr: () => string }> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: ['--import', 'tsx', MAIN, 'mcp', '--db', crmPath, '--index', indexPath, ...extra],
     cwd: ROOT,
-    env: cliEnv(),
+    env: cliEnv(logLevel),
     stderr: 'pipe',
   });
   let err = '';
@@ -103,6 +106,23 @@ describe('crm-index mcp over stdio', () => {
       })) as CallToolResult;
       expect(res.isError).toBeFalsy();
       expect((res.structuredContent as { hits: { key: string }[] }).hits[0]?.key).toBe('notes:1');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it.skipIf(!haveFactories)('loads the search index after the handshake, before any search', async () => {
+    const store = await makeIndex(indexPath);
+    await store.close();
+    const { client, stderr } = await spawnClient([], 'debug');
+    try {
+      const deadline = Date.now() + 30_000;
+      while (!stderr().includes('search index loaded') && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(stderr()).toContain('search index loaded');
+      // The handshake was answered first, and tools still answer.
+      expect((await client.listTools()).tools.length).toBeGreaterThan(3);
     } finally {
       await client.close();
     }

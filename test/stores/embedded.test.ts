@@ -61,6 +61,23 @@ describe('embedded store specifics', () => {
     await again.close();
   });
 
+  it('warm() loads the search index of the served generation before any search, and is harmless without one', async () => {
+    const file = path.join(tempDir(), 'index.db');
+    const empty = openEmbeddedStore(file);
+    await empty.warm();
+    expect(empty.indexLoaded).toBe(false);
+    await empty.ensure(spec);
+    await empty.upsert(randomCorpus(2, 20));
+    await empty.close();
+    const s = openEmbeddedStore(file);
+    expect(s.indexLoaded).toBe(false);
+    await s.warm();
+    expect(s.indexLoaded).toBe(true);
+    expect((await s.search({ mode: 'sparse', sparse: q, limit: 3 })).length).toBeGreaterThan(0);
+    await s.close();
+    await expect(s.warm()).rejects.toThrow(StoreError);
+  });
+
   it('a read-only folder is a StoreError naming the path and CRM_INDEX_PATH', () => {
     if (process.getuid?.() === 0) {
       console.warn('running as root: permissions are not enforced, read-only folder case not checked');
