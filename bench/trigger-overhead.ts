@@ -11,7 +11,9 @@
  * A third database, the floor, has no capture but a trigger that bumps one
  * integer in a one-row table on the same writes: the cheapest durable write a
  * trigger can add to the CRM's transaction (one more page in the commit).
- * captured/floor shows how far capture is above that floor.
+ * captured/floor shows how far capture is above that floor. A fourth, "idle",
+ * has a trigger on the same writes whose WHEN clause is always false: it runs
+ * and writes nothing, which isolates the cost of running a trigger at all.
  *
  * Rounds rotate which database goes first, and each cell reports the median
  * round, so disk and CPU noise from other processes hits both sides alike. The
@@ -22,6 +24,9 @@
  * commits, <= 1.05x at FULL.
  *
  * Run: npx tsx bench/trigger-overhead.ts [--rounds 5] [--dir <folder on the disk to measure>]
+ *      [--sync NORMAL|FULL] [--shape single|tx100] [--only plain|captured|floor|idle]
+ * `--only` runs one database and prints its time (for example under
+ * `strace -f -c -e trace=pwrite64` to count the WAL writes of each kind).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -53,7 +58,8 @@ const BODY =
     6,
   );
 
-type Kind = 'plain' | 'captured' | 'floor';
+type Kind = 'plain' | 'captured' | 'floor' | 'idle';
+const ALL_KINDS: Kind[] = ['plain', 'captured', 'floor', 'idle'];
 
 /** The floor: one counter bumped per captured write, so each commit writes one more page and nothing else. */
 const FLOOR_SQL = `
@@ -62,12 +68,19 @@ INSERT INTO bench_floor VALUES (1, 0);
 CREATE TRIGGER bench_floor_ai AFTER INSERT ON interactions BEGIN UPDATE bench_floor SET n = n + 1 WHERE id = 1; END;
 CREATE TRIGGER bench_floor_au AFTER UPDATE OF subject, body ON interactions BEGIN UPDATE bench_floor SET n = n + 1 WHERE id = 1; END;`;
 
+/** A trigger that runs on the same writes and never writes (its WHEN is false for every row). */
+const IDLE_SQL = `
+CREATE TABLE bench_idle (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TRIGGER bench_idle_ai AFTER INSERT ON interactions WHEN NEW.id < 0 BEGIN UPDATE bench_idle SET n = n + 1; END;
+CREATE TRIGGER bench_idle_au AFTER UPDATE OF subject, body ON interactions WHEN NEW.id < 0 BEGIN UPDATE bench_idle SET n = n + 1; END;`;
+
 function freshDb(name: string, sync: Sync, kind: Kind): Db {
   const db = openCrm(path.join(baseDir, `${name}.db`), { create: true });
   db.exec(REFERENCE_SCHEMA_SQL);
   db.pragma(`synchronous = ${sync}`);
   if (kind === 'captured') installCapture(db, DEFAULT_SOURCE_MAP);
   if (kind === 'floor') db.exec(FLOOR_SQL);
+  if (kind === 'idle') db.exec(IDLE_SQL);
   return db;
 }
 
@@ -111,6 +124,7 @@ interface Row {
   ratio: number;
   floorRatio: number;
   capturedOverFloor: number;
+  idleRatio: number;
   cpuRatio: number;
   target: number | null;
 }
@@ -120,19 +134,29 @@ const TARGET: Record<Sync, Partial<Record<Shape, number>>> = {
   FULL: { single: 1.05 },
 };
 
+const SYNCS = (arg('sync', '') ? [arg('sync', '')] : ['NORMAL', 'FULL']) as Sync[];
+const SHAPES = (arg('shape', '') ? [arg('shape', '')] : ['single', 'tx100']) as Shape[];
+const ONLY = arg('only', '') as Kind | '';
+for (const v of SYNCS) if (v !== 'NORMAL' && v !== 'FULL') throw new Error(`--sync ${v}: use NORMAL or FULL`);
+for (const v of SHAPES)
+  if (v !== 'single' && v !== 'tx100') throw new Error(`--shape ${v}: use single or tx100`);
+if (ONLY && !ALL_KINDS.includes(ONLY)) throw new Error(`--only ${ONLY}: use one of ${ALL_KINDS.join(', ')}`);
+
 const rows: Row[] = [];
-for (const sync of ['NORMAL', 'FULL'] as const) {
-  for (const shape of ['single', 'tx100'] as const) {
+for (const sync of SYNCS) {
+  for (const shape of SHAPES) {
     const ops = OPS[sync][shape];
-    const dbs: Record<Kind, Db> = {
-      plain: freshDb(`plain-${sync}-${shape}`, sync, 'plain'),
-      captured: freshDb(`captured-${sync}-${shape}`, sync, 'captured'),
-      floor: freshDb(`floor-${sync}-${shape}`, sync, 'floor'),
-    };
-    const kinds: Kind[] = ['plain', 'captured', 'floor'];
+    const kinds: Kind[] = ONLY ? [ONLY] : ALL_KINDS;
+    const dbs = {} as Record<Kind, Db>;
+    for (const k of kinds) dbs[k] = freshDb(`${k}-${sync}-${shape}`, sync, k);
     // Warm-up: page cache, statement cache, WAL file creation.
     for (const k of kinds) runRound(dbs[k], shape, 200, 1);
-    const times: Record<Kind, { wall: number; cpu: number }[]> = { plain: [], captured: [], floor: [] };
+    const times: Record<Kind, { wall: number; cpu: number }[]> = {
+      plain: [],
+      captured: [],
+      floor: [],
+      idle: [],
+    };
     for (let r = 0; r < ROUNDS; r++) {
       const start = 1_000_000 * (r + 1);
       // Rotate the order so that no database always runs first or last.
@@ -141,21 +165,27 @@ for (const sync of ['NORMAL', 'FULL'] as const) {
         times[k].push(runRound(dbs[k], shape, ops, start));
       }
     }
-    const captured = dbs.captured;
-    const plain = dbs.plain;
-    dbs.floor.close();
-    const tPlain = times.plain;
-    const tCaptured = times.captured;
-    const changes = (captured.prepare(`SELECT count(*) AS n FROM _cdc_changelog`).get() as { n: number }).n;
-    const expected = 200 + ROUNDS * ops;
-    if (changes !== expected)
-      throw new Error(`captured ${changes} changes, expected ${expected}: capture lost writes`);
-    plain.close();
-    captured.close();
-    const mp = median(tPlain.map((t) => t.wall));
-    const mc = median(tCaptured.map((t) => t.wall));
-    const mf = median(times.floor.map((t) => t.wall));
-    const cpuRatio = median(tCaptured.map((t) => t.cpu)) / median(tPlain.map((t) => t.cpu));
+    if (dbs.captured) {
+      const changes = (
+        dbs.captured.prepare(`SELECT count(*) AS n FROM _cdc_changelog`).get() as { n: number }
+      ).n;
+      const expected = 200 + ROUNDS * ops;
+      if (changes !== expected)
+        throw new Error(`captured ${changes} changes, expected ${expected}: capture lost writes`);
+    }
+    for (const k of kinds) dbs[k].close();
+    if (ONLY) {
+      const ms = median(times[ONLY].map((t) => t.wall));
+      console.log(
+        `${ONLY}, synchronous=${sync}, ${shape}: median round ${ms.toFixed(1)} ms for ${ops} writes`,
+      );
+      continue;
+    }
+    const med = (k: Kind) => median(times[k].map((t) => t.wall));
+    const mp = med('plain');
+    const mc = med('captured');
+    const mf = med('floor');
+    const cpuRatio = median(times.captured.map((t) => t.cpu)) / median(times.plain.map((t) => t.cpu));
     rows.push({
       sync,
       shape,
@@ -165,6 +195,7 @@ for (const sync of ['NORMAL', 'FULL'] as const) {
       ratio: mc / mp,
       floorRatio: mf / mp,
       capturedOverFloor: mc / mf,
+      idleRatio: med('idle') / mp,
       cpuRatio,
       target: TARGET[sync][shape] ?? null,
     });
@@ -185,6 +216,7 @@ const header = [
   'CPU time ratio',
   'floor/uncaptured',
   'captured/floor',
+  'idle trigger/uncaptured',
 ];
 const table = rows.map((r) => [
   r.sync,
@@ -197,12 +229,15 @@ const table = rows.map((r) => [
   `${r.cpuRatio.toFixed(3)}x`,
   `${r.floorRatio.toFixed(3)}x`,
   `${r.capturedOverFloor.toFixed(3)}x`,
+  `${r.idleRatio.toFixed(3)}x`,
 ]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
 const line = (cells: string[]): string => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
-console.log(
-  `Trigger overhead, WAL mode, median of ${ROUNDS} rounds, node ${process.version}, ${os.cpus().length} cpus`,
-);
-console.log(line(header));
-console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
-for (const row of table) console.log(line(row));
+if (rows.length > 0) {
+  console.log(
+    `Trigger overhead, WAL mode, median of ${ROUNDS} rounds, node ${process.version}, ${os.cpus().length} cpus`,
+  );
+  console.log(line(header));
+  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+  for (const row of table) console.log(line(row));
+}
