@@ -319,8 +319,7 @@ export class EmbeddedStore implements VectorStore {
 
   /** Whether the served generation's in-memory search index is loaded (by `warm` or a search). */
   get indexLoaded(): boolean {
-    const gen = this.pinned ?? this.c.active();
-    return gen !== null && gen !== undefined && this.c.mirrors.has(gen);
+    return this.c.mirrors.has(this.generation);
   }
 
   /** Whether WAL checkpoints currently run in the background worker (embedded/checkpointer.ts). */
@@ -600,25 +599,29 @@ export class EmbeddedStore implements VectorStore {
     return m;
   }
 
-  async warm(): Promise<void> {
-    this.checkOpen();
-    const dataVersion = this.c.db.pragma('data_version', { simple: true }) as number;
-    this.read('loading its search index', () => {
-      const gen = this.pinned ?? this.c.active();
-      if (gen && this.c.info(gen)) this.mirror(gen, dataVersion);
-    });
-  }
-
-  async search(req: SearchRequest): Promise<ScoredChunk[]> {
-    if (req.limit <= 0) return [];
+  /**
+   * `fn` on the up-to-date mirror of the served generation, in one read
+   * transaction; `none` while there is no generation.
+   */
+  private withMirror<T>(doing: string, none: T, fn: (m: Mirror, gen: string) => T): T {
     this.checkOpen();
     // Read before the snapshot starts: a commit after this read moves it again,
     // so the next search catches up (never records a version it has not seen).
     const dataVersion = this.c.db.pragma('data_version', { simple: true }) as number;
-    return this.read('searching', () => {
+    return this.read(doing, () => {
       const gen = this.pinned ?? this.c.active();
-      if (!gen || !this.c.info(gen)) return [];
-      const m = this.mirror(gen, dataVersion);
+      if (!gen || !this.c.info(gen)) return none;
+      return fn(this.mirror(gen, dataVersion), gen);
+    });
+  }
+
+  async warm(): Promise<void> {
+    this.withMirror('loading its search index', undefined, () => undefined);
+  }
+
+  async search(req: SearchRequest): Promise<ScoredChunk[]> {
+    if (req.limit <= 0) return [];
+    return this.withMirror('searching', [] as ScoredChunk[], (m, gen) => {
       const mask = m.mask(req.filter);
       const denseLeg = (k: number): Hit[] => {
         if (!req.dense)
