@@ -12,10 +12,16 @@ describe('pointId', () => {
       'deal_people:7|"quoted"|x',
       `notes:${'x'.repeat(5000)}`,
       '',
+      'lone:\uD800x',
+      // The name plus the 16 namespace bytes around the one- and two-block padding limits (55/56, 119/120 bytes).
+      ...[36, 37, 38, 39, 40, 41, 100, 101, 102, 103, 104].map((n) => `k:${'y'.repeat(n)}`),
+      ...[30, 31, 32, 33].map((n) => `é:${'z'.repeat(n)}`),
     ];
     for (const k of keys) {
       for (const i of [0, 1, 17, 255]) {
-        expect(pointId(k, i), `${k.slice(0, 30)}#${i}`).toBe(uuidv5(`${k}#${i}`, POINT_NAMESPACE));
+        // uuid's own UTF-8 encoder rejects lone surrogates; Buffer's (which node:crypto used) maps them to U+FFFD.
+        const name = k.includes('\uD800') ? Buffer.from(`${k}#${i}`, 'utf8') : `${k}#${i}`;
+        expect(pointId(k, i), `${k.slice(0, 30)}#${i}`).toBe(uuidv5(name, POINT_NAMESPACE));
       }
     }
   });
