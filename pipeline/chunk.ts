@@ -37,34 +37,104 @@ function headerWordCount(s: string): number {
   return n;
 }
 
-/** A sentence ends after a word ending in . ! ? … when the next word starts a sentence (capital or digit). */
-const SENTENCE_START = /^["'“‘(\[]?[\p{Lu}\p{N}]/u;
+/**
+ * Character classes, one table lookup per UTF-16 code unit: whitespace is
+ * exactly what JS `\s` matches (all of it is in the BMP), and a sentence
+ * starts with `[\p{Lu}\p{N}]` after an optional opening quote or bracket.
+ * Astral characters (surrogate pairs) are tested with the regex on the spot.
+ */
+const SPACE = 1;
+const UPPER_OR_DIGIT = 2;
+const OPENER = 4;
+const UPPER_OR_DIGIT_RE = /^[\p{Lu}\p{N}]$/u;
+const CLASS = buildClassTable();
 
-function endsSentence(word: string): boolean {
-  const c = word.charCodeAt(word.length - 1);
-  return c === 46 /* . */ || c === 33 /* ! */ || c === 63 /* ? */ || c === 0x2026; /* … */
+function buildClassTable(): Uint8Array {
+  const t = new Uint8Array(65_536);
+  for (let c = 0; c < 65_536; c++) {
+    if (c >= 0xd800 && c <= 0xdfff) continue;
+    const ch = String.fromCharCode(c);
+    if (/\s/.test(ch)) t[c]! |= SPACE;
+    if (UPPER_OR_DIGIT_RE.test(ch)) t[c]! |= UPPER_OR_DIGIT;
+  }
+  for (const ch of `"'“‘([`) t[ch.charCodeAt(0)]! |= OPENER;
+  return t;
 }
 
-/** Paragraphs longer than this are read word by word, up to the cap, instead of split whole. */
-const SPLIT_WHOLE_MAX_CHARS = 200_000;
-const WORD = /\S+/g;
+/** Whether the character starting at `i` (a surrogate pair counts as one) is `[\p{Lu}\p{N}]`. */
+function upperOrDigitAt(s: string, i: number): boolean {
+  const c = s.charCodeAt(i);
+  if (c < 0xd800 || c > 0xdfff) return (CLASS[c]! & UPPER_OR_DIGIT) !== 0;
+  return c <= 0xdbff && UPPER_OR_DIGIT_RE.test(s.slice(i, i + 2));
+}
 
 /**
- * A paragraph's first `cap` words: whitespace runs collapsed, none empty (the
- * text is `words.join(' ')`). A 10 MB field is not split into a million
- * strings only to keep the first few thousand.
+ * One paragraph as word offsets into its text: word k is
+ * `text.slice(start[k], end[k])`, a maximal run of non-`\s` characters.
+ * `badGaps[k]` counts the gaps before word k that are not exactly one space,
+ * so a run of words whose gaps are all single spaces becomes one slice of the
+ * text instead of a join of fresh strings.
  */
-function paragraphWords(p: string, cap: number): string[] {
-  if (p.length <= SPLIT_WHOLE_MAX_CHARS) {
-    const ws = p.split(/\s+/);
-    if (ws.length > 0 && ws[ws.length - 1] === '') ws.pop();
-    if (ws.length > 0 && ws[0] === '') ws.shift();
-    return ws.length > cap ? ws.slice(0, cap) : ws;
+interface Para {
+  text: string;
+  n: number;
+  start: Int32Array;
+  end: Int32Array;
+  badGaps: Int32Array;
+}
+
+let scratch = new Int32Array(3 * 1024);
+
+/** The paragraph's first `cap` words. Reading stops at the cap: a 10 MB field is not scanned whole. */
+function scanParagraph(text: string, cap: number): Para {
+  const len = text.length;
+  let n = 0;
+  let bad = 0;
+  let i = 0;
+  let prevEnd = -1;
+  while (n < cap) {
+    while (i < len && (CLASS[text.charCodeAt(i)]! & SPACE) !== 0) i++;
+    if (i >= len) break;
+    const start = i;
+    while (i < len && (CLASS[text.charCodeAt(i)]! & SPACE) === 0) i++;
+    if (prevEnd >= 0 && (start !== prevEnd + 1 || text.charCodeAt(prevEnd) !== 32)) bad++;
+    if (3 * n + 3 > scratch.length) {
+      const grown = new Int32Array(scratch.length * 2);
+      grown.set(scratch);
+      scratch = grown;
+    }
+    scratch[3 * n] = start;
+    scratch[3 * n + 1] = i;
+    scratch[3 * n + 2] = bad;
+    prevEnd = i;
+    n++;
   }
-  const ws: string[] = [];
-  WORD.lastIndex = 0;
-  for (let m = WORD.exec(p); m && ws.length < cap; m = WORD.exec(p)) ws.push(m[0]);
-  return ws;
+  const p: Para = { text, n, start: new Int32Array(n), end: new Int32Array(n), badGaps: new Int32Array(n) };
+  for (let k = 0; k < n; k++) {
+    p.start[k] = scratch[3 * k]!;
+    p.end[k] = scratch[3 * k + 1]!;
+    p.badGaps[k] = scratch[3 * k + 2]!;
+  }
+  return p;
+}
+
+/** Words [from, to) of a paragraph joined by single spaces. */
+function wordsText(p: Para, from: number, to: number): string {
+  if (to <= from) return '';
+  if (p.badGaps[to - 1] === p.badGaps[from]) return p.text.slice(p.start[from], p.end[to - 1]);
+  let out = p.text.slice(p.start[from], p.end[from]);
+  for (let k = from + 1; k < to; k++) out += ` ${p.text.slice(p.start[k], p.end[k])}`;
+  return out;
+}
+
+/** A sentence ends after word k when it ends in . ! ? … and word k + 1 starts a sentence. */
+function sentenceEndsAfter(p: Para, k: number): boolean {
+  const s = p.text;
+  const c = s.charCodeAt(p.end[k]! - 1);
+  if (c !== 46 /* . */ && c !== 33 /* ! */ && c !== 63 /* ? */ && c !== 0x2026 /* … */) return false;
+  const a = p.start[k + 1]!;
+  if (upperOrDigitAt(s, a)) return true;
+  return (CLASS[s.charCodeAt(a)]! & OPENER) !== 0 && a + 1 < p.end[k + 1]! && upperOrDigitAt(s, a + 1);
 }
 
 interface Unit {
@@ -73,25 +143,25 @@ interface Unit {
   breakBefore: boolean;
 }
 
-/** Split one paragraph's words into units of at most `max` words: sentences, then hard word splits. */
-function pushPieces(ws: string[], max: number, out: Unit[]): void {
+/** Split a paragraph's first `count` words into units of at most `max` words: sentences, then hard word splits. */
+function pushPieces(p: Para, count: number, max: number, out: Unit[]): void {
   let first = true;
   const emit = (from: number, to: number): void => {
     // A sentence longer than the budget is cut every `max` words.
     for (let i = from; i < to; i += max) {
       const end = Math.min(to, i + max);
-      out.push({ text: ws.slice(i, end).join(' '), words: end - i, breakBefore: first });
+      out.push({ text: wordsText(p, i, end), words: end - i, breakBefore: first });
       first = false;
     }
   };
   let start = 0;
-  for (let i = 0; i < ws.length - 1; i++) {
-    if (endsSentence(ws[i]!) && SENTENCE_START.test(ws[i + 1]!)) {
+  for (let i = 0; i < count - 1; i++) {
+    if (sentenceEndsAfter(p, i)) {
       emit(start, i + 1);
       start = i + 1;
     }
   }
-  if (start < ws.length) emit(start, ws.length);
+  if (start < count) emit(start, count);
 }
 
 /**
@@ -138,43 +208,45 @@ function pack(
 }
 
 /**
- * How: each paragraph is split into its words once; word counts, sentence
- * boundaries and hard splits all work on that array (the first version
- * rescanned the text with a regex and three counting passes, and spent more
- * time there than in BM25). test/pipeline/chunk.test.ts checks the output is
- * byte-identical to that version's.
+ * How: each paragraph is scanned once into word offsets (one class-table
+ * lookup per character); word counts, sentence boundaries and hard splits
+ * all work on those offsets, and a run of single-spaced words is one slice of
+ * the source text. The first version rescanned the text with a regex and
+ * three counting passes; the second split every paragraph into word strings
+ * and joined them again. test/pipeline/chunk.test.ts checks the output is
+ * byte-identical to the first version's.
  */
 export function chunkDocument(doc: RenderedDoc, s: ChunkSettings): Chunked {
   const headerWords = headerWordCount(doc.header);
   const budget = Math.max(16, s.maxTokens - headerWords);
   const overlap = Math.min(s.overlapTokens, Math.floor(budget / 2));
-  // Paragraphs (split at blank lines) as word arrays; empty ones dropped.
-  const paragraphs: string[][] = [];
+  // Paragraphs (split at blank lines) as word offsets; empty ones dropped.
+  const paragraphs: Para[] = [];
   let total = 0;
   // One word more than maxChunks chunks can hold: enough to tell "longer than that" and to cut there.
   const cap = s.maxChunks * budget + 1;
   for (const t of [...doc.fields, ...doc.long]) {
-    for (const p of t.split(/\n\s*\n/)) {
-      const ws = paragraphWords(p, cap);
-      if (ws.length === 0) continue;
-      paragraphs.push(ws);
-      total += ws.length;
+    for (const text of t.split(/\n\s*\n/)) {
+      const p = scanParagraph(text, cap);
+      if (p.n === 0) continue;
+      paragraphs.push(p);
+      total += p.n;
     }
   }
   // Fast path: most records (people, organizations, deals, short notes) fit in one chunk.
   if (total <= budget) {
-    const body = paragraphs.map((ws) => ws.join(' ')).join('\n\n');
+    const body = paragraphs.map((p) => wordsText(p, 0, p.n)).join('\n\n');
     return { texts: [body === '' ? doc.header : `${doc.header}\n\n${body}`], truncated: false };
   }
   const units: Unit[] = [];
   // maxChunks chunks can hold at most maxChunks * budget new words: never split more text than that
   // (a 10 MB transcript would otherwise be cut into a million sentences only to keep the first few).
   let allowance = s.maxChunks * budget;
-  for (const whole of paragraphs) {
+  for (const p of paragraphs) {
     if (allowance <= 0) break;
-    const ws = whole.length > allowance ? whole.slice(0, allowance) : whole;
-    allowance -= ws.length;
-    pushPieces(ws, budget, units);
+    const count = Math.min(p.n, allowance);
+    allowance -= count;
+    pushPieces(p, count, budget, units);
   }
   const { chunks, truncated } = pack(units, budget, overlap, s.maxChunks);
   const bodies = chunks.length > 0 ? chunks : [''];

@@ -141,6 +141,13 @@ describe('chunkDocument matches the first chunker byte for byte', () => {
     'emoji🎉',
     'دمشق',
     '中文。',
+    '[Bracketed',
+    '‘Curly',
+    '(',
+    '"',
+    '“9',
+    '(𝐁',
+    '.',
   ];
   const spaces = [
     ' ',
@@ -156,6 +163,12 @@ describe('chunkDocument matches the first chunker byte for byte', () => {
     '\r\n',
     '\u3000',
     ' \u00a0 ',
+    '\ufeff',
+    '\u2028',
+    '\v',
+    '\f',
+    '\u1680',
+    '\u202f',
   ];
 
   it('on 3,000 random documents with odd whitespace and punctuation', () => {
