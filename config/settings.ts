@@ -109,6 +109,17 @@ export const list: Parser<string[]> = (raw) =>
 
 // ---------------------------------------------------------------- the table
 
+/** `auto` or a whole number of worker threads (0 = none). */
+export const workerCount: Parser<number | 'auto'> = (raw, name) => {
+  const v = raw.trim().toLowerCase();
+  if (v === 'auto') return 'auto';
+  if (!/^\d+$/.test(v) || Number(v) > 16)
+    throw new ConfigError(
+      `${name}="${raw}" is not a worker count; expected auto, or a whole number from 0 to 16.`,
+    );
+  return Number(v);
+};
+
 function spec<T>(s: SettingSpec<T>): SettingSpec<T> {
   return s;
 }
@@ -376,6 +387,12 @@ export const SETTINGS = {
     default: 512,
     parse: int(1, 100_000),
     doc: 'Records per pipeline batch; large enough to amortise a transaction, small enough for low latency.',
+  }),
+  prepareWorkers: spec({
+    env: 'CRM_INDEX_WORKERS',
+    default: 'auto' as const,
+    parse: workerCount,
+    doc: 'Worker threads that render, chunk and BM25-encode large batches (64+ records) while the main thread writes the store; `auto` is one per core up to 4, and none on one core. 0 keeps everything on the main thread. Small batches (a live edit) never wait on a worker.',
   }),
   batchLingerMs: spec({
     env: 'BATCH_LINGER_MS',

@@ -22,6 +22,7 @@ import type { IndexDeps } from './indexer.js';
 import { Renderer } from './render.js';
 import { entityHooks, type EntityHooks } from './entities.js';
 import { makeOwner } from './lease.js';
+import { createPreparePool } from './preparePool.js';
 
 export const INDEX_CONSUMER = 'index';
 
@@ -81,7 +82,10 @@ export async function openPipeline(config: Config, overrides: OpenOverrides = {}
       chunk: chunkSettings(config),
       log,
       entityIds: (keys) => entities.idsFor(keys),
+      entitiesActive: () => entities.active(),
     };
+    const pool = createPreparePool(config, dense.modelId, log);
+    if (pool) deps.preparer = pool;
     return {
       config,
       db,
@@ -94,6 +98,7 @@ export async function openPipeline(config: Config, overrides: OpenOverrides = {}
       entities,
       events: new PipelineEmitter(),
       async close() {
+        await pool?.close().catch(() => undefined);
         await store.close().catch(() => undefined);
         await dense.close().catch(() => undefined);
         db.close();

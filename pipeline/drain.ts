@@ -18,7 +18,7 @@ import {
 } from '../triggers/changelog.js';
 import type { PipelineContext } from './context.js';
 import { clearRetries, dueRetries, recordFailures } from './failures.js';
-import { addCounts, emptyCounts, indexRecords, type BatchCounts } from './indexer.js';
+import { addCounts, emptyCounts, indexRecords, type BatchCounts, type PreparedBatch } from './indexer.js';
 import type { Lease } from './lease.js';
 import { recordKey } from '../crm/sourceMap.js';
 import type { VectorStore } from '../stores/types.js';
@@ -69,6 +69,8 @@ export async function indexWithRetry(
   store: VectorStore,
   keys: string[],
   signal?: AbortSignal,
+  /** The first attempt's prepare step, already started (rebuild); retries prepare afresh. */
+  prepared?: PreparedBatch,
 ): Promise<{
   counts: BatchCounts;
   failures: import('./failures.js').RecordFailure[];
@@ -83,8 +85,9 @@ export async function indexWithRetry(
       let counts = emptyCounts();
       const failures = [];
       const done: string[] = [];
+      const first = attempt === 0 && prepared && keys.length <= config.batchMaxRecords ? prepared : undefined;
       for (let i = 0; i < keys.length; i += config.batchMaxRecords) {
-        const r = await indexRecords(ctx.deps, store, keys.slice(i, i + config.batchMaxRecords));
+        const r = await indexRecords(ctx.deps, store, keys.slice(i, i + config.batchMaxRecords), first);
         counts = addCounts(counts, r.counts);
         failures.push(...r.failures);
         done.push(...r.done);

@@ -23,6 +23,8 @@ export interface EntityHooks {
   sync(): number;
   /** Full recompute (the first step of rebuild). */
   full(): number;
+  /** False once entity resolution switched itself off for this run. */
+  active(): boolean;
 }
 
 export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string): EntityHooks {
@@ -39,6 +41,7 @@ export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string):
     return keys.length;
   };
   return {
+    active: () => enabled,
     idsFor(keys) {
       if (!enabled || keys.length === 0 || !hasLinks()) return new Map();
       return entityIdsFor(db, keys, { map });

@@ -14,9 +14,9 @@ import { PermanentError, errorMessage } from '../config/errors.js';
 import type { Logger } from '../config/log.js';
 import type { Db } from '../crm/db.js';
 import { classifySqliteError } from '../crm/db.js';
-import type { DenseEmbedder, SparseEncoder } from '../encoders/types.js';
+import type { DenseEmbedder, SparseEncoder, SparseVector } from '../encoders/types.js';
 import { pointId } from '../stores/ids.js';
-import type { ChunkPayload, ChunkPoint, VectorStore } from '../stores/types.js';
+import type { ChunkPayload, ChunkPoint, RecordState, VectorStore } from '../stores/types.js';
 import { chunkDocument, fingerprint, type ChunkSettings } from './chunk.js';
 import type { RecordFailure } from './failures.js';
 import type { RenderedDoc, Renderer } from './render.js';
@@ -30,7 +30,16 @@ export interface IndexDeps {
   log: Logger;
   /** Canonical entity ids per record (entity resolution); absent → []. */
   entityIds?: (keys: string[]) => Map<string, string[]>;
+  /** False once entity resolution switched itself off (the workers then skip the lookup too). */
+  entitiesActive?: () => boolean;
+  /** Worker threads for the prepare step of large batches (absent: all inline). */
+  preparer?: Preparer;
 }
+
+/** What the prepare step needs: no embedder (only its model id, part of the fingerprint), no store. */
+export type PrepareDeps = Pick<IndexDeps, 'db' | 'renderer' | 'sparse' | 'chunk' | 'log' | 'entityIds'> & {
+  dense: Pick<DenseEmbedder, 'modelId'>;
+};
 
 export interface BatchCounts {
   added: number;
@@ -76,7 +85,7 @@ interface Prepared {
  * query); per-record render errors become failures.
  */
 export function renderBatch(
-  deps: IndexDeps,
+  deps: PrepareDeps,
   keys: string[],
 ): {
   docs: Map<string, RenderedDoc | null>;
@@ -112,7 +121,7 @@ export function renderBatch(
 
 /** Payload and fingerprint of a rendered document: cheap, no chunking (the sweep uses only this). */
 export function describeDoc(
-  deps: IndexDeps,
+  deps: PrepareDeps,
   doc: RenderedDoc,
   entityIds: string[],
 ): { fingerprint: string; payloadBase: Record<string, unknown> } {
@@ -124,7 +133,7 @@ export function describeDoc(
 }
 
 export function prepareDoc(
-  deps: IndexDeps,
+  deps: PrepareDeps,
   doc: RenderedDoc,
   entityIds: string[],
   described = describeDoc(deps, doc, entityIds),
@@ -151,19 +160,86 @@ export function prepareDoc(
   };
 }
 
-function buildPoints(p: Prepared, dense: Float32Array[], sparse: SparseEncoder): ChunkPoint[] {
-  return p.texts.map((text, i) => ({
-    id: pointId(p.doc.recordKey, i),
-    dense: dense[i]!,
-    sparse: sparse.encodeDocument(text),
-    payload: { ...p.payload, chunk_index: i, text } as ChunkPayload,
-  }));
+/**
+ * What the CPU-heavy half of a batch produces for the store-writing half:
+ * which keys vanished, how many records are unchanged, and for each changed
+ * record its chunk texts, sparse vectors and point ids. Plain data, so a
+ * worker thread can compute it (see preparePool.ts).
+ */
+export interface PreparedRecord {
+  recordKey: string;
+  texts: string[];
+  payload: Omit<ChunkPayload, 'chunk_index' | 'text'>;
+  fingerprint: string;
+  ids: string[];
+  sparse: SparseVector[];
+}
+
+export interface PrepareResult {
+  /** Keys whose row no longer exists (deletes). */
+  gone: string[];
+  unchanged: number;
+  changed: PreparedRecord[];
+  failures: RecordFailure[];
+}
+
+/** Computes prepared batches off the main thread; returns null to say "do it inline" (small batch, no workers). */
+export interface Preparer {
+  prepare(
+    keys: string[],
+    fingerprints: Map<string, string>,
+    entities: boolean,
+  ): Promise<PrepareResult> | null;
+}
+
+/**
+ * Render, fingerprint, and for each record whose fingerprint differs from
+ * `fingerprints` (what the store holds), chunk, BM25-encode and name its
+ * points. Pure apart from reading the CRM; the same code runs inline and in
+ * the workers.
+ */
+export function prepareKeys(
+  deps: PrepareDeps,
+  keys: string[],
+  fingerprints: Map<string, string>,
+): PrepareResult {
+  const { docs, failures, entityIds } = renderBatch(deps, keys);
+  const gone: string[] = [];
+  const changed: PreparedRecord[] = [];
+  let unchanged = 0;
+  for (const [key, doc] of docs) {
+    if (doc === null) {
+      gone.push(key);
+      continue;
+    }
+    try {
+      const ids = entityIds.get(key) ?? [];
+      const d = describeDoc(deps, doc, ids);
+      // Unchanged: same fingerprint as the store holds. Chunking is a pure function of what it covers.
+      if (fingerprints.get(key) === d.fingerprint) {
+        unchanged++;
+        continue;
+      }
+      const p = prepareDoc(deps, doc, ids, d);
+      changed.push({
+        recordKey: key,
+        texts: p.texts,
+        payload: p.payload,
+        fingerprint: p.fingerprint,
+        ids: p.texts.map((_, i) => pointId(key, i)),
+        sparse: p.texts.map((t) => deps.sparse.encodeDocument(t)),
+      });
+    } catch (err) {
+      failures.push({ recordKey: key, step: 'chunk', error: errorMessage(err) });
+    }
+  }
+  return { gone, unchanged, changed, failures };
 }
 
 /** Embed every changed record's chunks; on a permanent error, find the records that cause it. */
 async function embedAll(
   deps: IndexDeps,
-  items: Prepared[],
+  items: PreparedRecord[],
 ): Promise<{ vectors: Map<string, Float32Array[]>; failures: RecordFailure[] }> {
   const vectors = new Map<string, Float32Array[]>();
   const failures: RecordFailure[] = [];
@@ -173,14 +249,14 @@ async function embedAll(
     const out = await deps.dense.embed(all);
     let o = 0;
     for (const p of items) {
-      vectors.set(p.doc.recordKey, out.slice(o, o + p.texts.length));
+      vectors.set(p.recordKey, out.slice(o, o + p.texts.length));
       o += p.texts.length;
     }
     return { vectors, failures };
   } catch (err) {
     if (!(err instanceof PermanentError) || items.length === 1) {
       if (err instanceof PermanentError) {
-        failures.push({ recordKey: items[0]!.doc.recordKey, step: 'embed', error: err.message });
+        failures.push({ recordKey: items[0]!.recordKey, step: 'embed', error: err.message });
         return { vectors, failures };
       }
       throw err;
@@ -189,62 +265,113 @@ async function embedAll(
   // Bisect: one request per record isolates the poison ones; transient errors still throw.
   for (const p of items) {
     try {
-      vectors.set(p.doc.recordKey, await deps.dense.embed(p.texts));
+      vectors.set(p.recordKey, await deps.dense.embed(p.texts));
     } catch (err) {
       if (err instanceof PermanentError)
-        failures.push({ recordKey: p.doc.recordKey, step: 'embed', error: err.message });
+        failures.push({ recordKey: p.recordKey, step: 'embed', error: err.message });
       else throw err;
     }
   }
   return { vectors, failures };
 }
 
+/** Below this many keys a batch is prepared inline: a worker round trip would only add latency. */
+export const POOL_MIN_KEYS = 64;
+
+/** Start the CPU-heavy half of a batch: on the workers when there are any and the batch is large. */
+export function startPrepare(
+  deps: IndexDeps,
+  keys: string[],
+  states: Map<string, RecordState>,
+): Promise<PrepareResult> {
+  const fps = new Map<string, string>();
+  for (const [k, s] of states) fps.set(k, s.fingerprint);
+  const pooled =
+    deps.preparer && keys.length >= POOL_MIN_KEYS
+      ? deps.preparer.prepare(keys, fps, deps.entityIds !== undefined && (deps.entitiesActive?.() ?? true))
+      : null;
+  // A worker that fails or dies costs only time: the batch is prepared inline instead.
+  if (pooled)
+    return pooled.catch((err: unknown) => {
+      deps.log.warn(
+        { err: errorMessage(err) },
+        `prepare worker failed, preparing inline: ${errorMessage(err)}`,
+      );
+      return prepareKeys(deps, keys, fps);
+    });
+  try {
+    return Promise.resolve(prepareKeys(deps, keys, fps));
+  } catch (err) {
+    return Promise.reject(err as Error);
+  }
+}
+
+/** A batch whose prepare step has started: the store's states it compared against, and the result to come. */
+export interface PreparedBatch {
+  states: Map<string, RecordState>;
+  result: Promise<PrepareResult>;
+}
+
+/**
+ * Read the store's states for `keys` and start their prepare step, without
+ * waiting for it. The caller must not write any of `keys` to `store` before
+ * passing this to indexRecords (the comparison would be stale).
+ */
+export async function prepareBatch(
+  deps: IndexDeps,
+  store: VectorStore,
+  keys: string[],
+): Promise<PreparedBatch> {
+  const states = await store.getRecordStates(keys);
+  const result = startPrepare(deps, keys, states);
+  // Awaited later by indexRecords; until then a failure must not count as unhandled.
+  result.catch(() => undefined);
+  return { states, result };
+}
+
 /**
  * Bring `store` up to date for `keys` (their current source state). Keys must
  * be distinct. Throws on transient failures; the caller retries the batch.
+ * `prepared`, when given, is this batch's prepare step already started (the
+ * rebuild overlaps it with the previous batch's write).
  */
 export async function indexRecords(
   deps: IndexDeps,
   store: VectorStore,
   keys: string[],
+  prepared?: PreparedBatch,
 ): Promise<BatchResult> {
   const counts = emptyCounts();
-  const { docs, failures, entityIds: entityMap } = renderBatch(deps, keys);
-  const present = [...docs.entries()].filter((e): e is [string, RenderedDoc] => e[1] !== null);
-  const states = await store.getRecordStates([...docs.keys()]);
-  const changed: Prepared[] = [];
-  for (const [key, doc] of present) {
-    try {
-      const ids = entityMap.get(key) ?? [];
-      const d = describeDoc(deps, doc, ids);
-      // Unchanged: same fingerprint as the store holds. Chunking is a pure function of what it covers.
-      if (states.get(key)?.fingerprint === d.fingerprint) counts.unchanged++;
-      else changed.push(prepareDoc(deps, doc, ids, d));
-    } catch (err) {
-      failures.push({ recordKey: key, step: 'chunk', error: errorMessage(err) });
-    }
-  }
-  const { vectors, failures: embedFailures } = await embedAll(deps, changed);
+  const states = prepared?.states ?? (await store.getRecordStates(keys));
+  const prep = await (prepared?.result ?? startPrepare(deps, keys, states));
+  const failures = [...prep.failures];
+  counts.unchanged = prep.unchanged;
+  const { vectors, failures: embedFailures } = await embedAll(deps, prep.changed);
   failures.push(...embedFailures);
   const points: ChunkPoint[] = [];
   const shrink: { recordKey: string; fromIndex: number }[] = [];
-  for (const p of changed) {
-    const v = vectors.get(p.doc.recordKey);
+  for (const p of prep.changed) {
+    const v = vectors.get(p.recordKey);
     if (!v) continue;
-    points.push(...buildPoints(p, v, deps.sparse));
-    const s = states.get(p.doc.recordKey);
+    for (let i = 0; i < p.texts.length; i++) {
+      points.push({
+        id: p.ids[i]!,
+        dense: v[i]!,
+        sparse: p.sparse[i]!,
+        payload: { ...p.payload, chunk_index: i, text: p.texts[i]! } as ChunkPayload,
+      });
+    }
+    const s = states.get(p.recordKey);
     if (s) {
       counts.updated++;
-      if (s.chunkCount > p.texts.length)
-        shrink.push({ recordKey: p.doc.recordKey, fromIndex: p.texts.length });
+      if (s.chunkCount > p.texts.length) shrink.push({ recordKey: p.recordKey, fromIndex: p.texts.length });
     } else counts.added++;
   }
-  const gone = [...docs.entries()].filter(([, d]) => d === null).map(([k]) => k);
   if (points.length > 0) await store.upsert(points);
   if (shrink.length > 0) await store.deleteChunksFrom(shrink);
-  if (gone.length > 0) {
-    await store.deleteRecords(gone);
-    counts.deleted += gone.filter((k) => states.has(k)).length;
+  if (prep.gone.length > 0) {
+    await store.deleteRecords(prep.gone);
+    counts.deleted += prep.gone.filter((k) => states.has(k)).length;
   }
   counts.chunks = points.length;
   counts.failed = failures.length;

@@ -10,7 +10,7 @@ import type { PipelineContext } from './context.js';
 import { drainUntilEmpty, indexWithRetry } from './drain.js';
 import { dropHeld, holdQueued, recordFailures, restoreHeld } from './failures.js';
 import { errorMessage } from '../config/errors.js';
-import { addCounts, emptyCounts, type BatchCounts } from './indexer.js';
+import { addCounts, emptyCounts, prepareBatch, type BatchCounts, type PreparedBatch } from './indexer.js';
 import type { Lease } from './lease.js';
 import { advanceCursor } from '../triggers/changelog.js';
 
@@ -48,21 +48,35 @@ export async function rebuild(
           .get() as number,
       );
     }
+    // Pages overlap: page N+1 is prepared (on the workers, when there are any) while page N is embedded and
+    // written. Safe here because the scan yields every key once and the new generation only grows.
+    let inflight: { table: string; keys: string[]; prepared: PreparedBatch } | null = null;
+    const done = new Map<string, number>();
+    const finish = async (page: {
+      table: string;
+      keys: string[];
+      prepared: PreparedBatch;
+    }): Promise<void> => {
+      const r = await indexWithRetry(ctx, next, page.keys, opts.signal, page.prepared);
+      if (!r) throw new Error('rebuild interrupted');
+      if (r.failures.length > 0)
+        db.transaction(() => recordFailures(db, r.failures, ctx.config.deadLetterAttempts))();
+      counts = addCounts(counts, r.counts);
+      const d = (done.get(page.table) ?? 0) + page.keys.length;
+      done.set(page.table, d);
+      records += page.keys.length;
+      opts.lease.renew();
+      ctx.events.emit('rebuild:progress', { table: page.table, done: d, total: totals.get(page.table) ?? d });
+    };
     for (const t of recordTables(ctx.map)) {
-      let done = 0;
       for (const keys of ctx.renderer.scanKeys(t.table, ctx.config.batchMaxRecords)) {
         if (opts.signal?.aborted) throw new Error('rebuild interrupted');
-        const r = await indexWithRetry(ctx, next, keys, opts.signal);
-        if (!r) throw new Error('rebuild interrupted');
-        if (r.failures.length > 0)
-          db.transaction(() => recordFailures(db, r.failures, ctx.config.deadLetterAttempts))();
-        counts = addCounts(counts, r.counts);
-        done += keys.length;
-        records += keys.length;
-        opts.lease.renew();
-        ctx.events.emit('rebuild:progress', { table: t.table, done, total: totals.get(t.table) ?? done });
+        const page = { table: t.table, keys, prepared: await prepareBatch(ctx.deps, next, keys) };
+        if (inflight) await finish(inflight);
+        inflight = page;
       }
     }
+    if (inflight) await finish(inflight);
     // Replay what changed during the scan into the new generation. The stored
     // cursor stays put until the switch: a crash before it must leave the
     // current generation's backlog intact (invariant 1).

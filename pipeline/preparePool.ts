@@ -1,0 +1,327 @@
+/**
+ * Worker threads for the CPU-heavy half of large batches: render, fingerprint,
+ * chunk, BM25 and point ids (`prepareKeys`). The main thread keeps what must
+ * stay in one place: the store's state, the embedder, the store write and
+ * the ack. Measured on 2 cores (docs/benchmarks.md): the main thread alone
+ * spent about half of every chunk's CPU here.
+ *
+ * A batch is cut into contiguous slices, one per worker, and the results are
+ * put back in key order, so a pooled batch gives exactly what the inline one
+ * gives. A worker error or crash never loses anything: the batch is redone
+ * inline (where a real error surfaces with its own class), and a dead worker
+ * is replaced on the next batch; after MAX_RESTARTS deaths the pool stops
+ * and everything runs inline.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Config } from '../config/index.js';
+import { errorMessage } from '../config/errors.js';
+import type { Logger } from '../config/log.js';
+import type { ChunkSettings } from './chunk.js';
+import type { PreparedRecord, PrepareResult, Preparer } from './indexer.js';
+
+export interface WorkerInit {
+  dbPath: string;
+  busyTimeoutMs: number;
+  sourceMapPath: string | undefined;
+  chunk: ChunkSettings;
+  modelId: string;
+  logLevel: string;
+}
+
+export interface PrepareRequest {
+  id: number;
+  keys: string[];
+  fps: [string, string][];
+  entities: boolean;
+}
+
+export type PrepareResponse =
+  | { id: number; result: WireResult }
+  | { id: number; error: string }
+  /** The worker could not start (say, the CRM file is unreadable); it exits next. */
+  | { fatal: string };
+
+/**
+ * A PrepareResult as it crosses threads. Structured clone pays per object and
+ * per array element, and the plain form (a string per chunk, two number
+ * arrays per sparse vector) measured at about a third of the work it moved.
+ * Here the chunk texts and point ids travel as one string each, the sparse
+ * vectors as typed arrays that are transferred (not copied), and only the
+ * per-record payloads as objects.
+ */
+export interface WireResult {
+  gone: string[];
+  unchanged: number;
+  failures: PrepareResult['failures'];
+  records: { recordKey: string; payload: PreparedRecord['payload']; fingerprint: string; chunks: number }[];
+  /** Every chunk text, concatenated; textEnds[c] is where chunk c ends. */
+  texts: string;
+  textEnds: Int32Array;
+  /** Every point id (36 characters each), concatenated. */
+  ids: string;
+  /** Sparse vectors, concatenated; sparseEnds[c] is where chunk c's entries end. */
+  sparseEnds: Int32Array;
+  sparseIndices: Uint32Array;
+  sparseValues: Float64Array;
+}
+
+const ID_LENGTH = 36;
+
+/** Worker side: pack a result; returns it and the buffers to transfer. */
+export function toWire(r: PrepareResult): { wire: WireResult; transfer: ArrayBuffer[] } {
+  let chunks = 0;
+  let entries = 0;
+  for (const rec of r.changed) {
+    chunks += rec.texts.length;
+    for (const v of rec.sparse) entries += v.indices.length;
+  }
+  const textEnds = new Int32Array(chunks);
+  const sparseEnds = new Int32Array(chunks);
+  const sparseIndices = new Uint32Array(entries);
+  const sparseValues = new Float64Array(entries);
+  const texts: string[] = [];
+  const ids: string[] = [];
+  let c = 0;
+  let t = 0;
+  let e = 0;
+  for (const rec of r.changed) {
+    for (let i = 0; i < rec.texts.length; i++) {
+      const text = rec.texts[i]!;
+      texts.push(text);
+      t += text.length;
+      textEnds[c] = t;
+      ids.push(rec.ids[i]!);
+      const v = rec.sparse[i]!;
+      for (let j = 0; j < v.indices.length; j++) {
+        sparseIndices[e] = v.indices[j]!;
+        sparseValues[e] = v.values[j]!;
+        e++;
+      }
+      sparseEnds[c] = e;
+      c++;
+    }
+  }
+  const wire: WireResult = {
+    gone: r.gone,
+    unchanged: r.unchanged,
+    failures: r.failures,
+    records: r.changed.map((rec) => ({
+      recordKey: rec.recordKey,
+      payload: rec.payload,
+      fingerprint: rec.fingerprint,
+      chunks: rec.texts.length,
+    })),
+    texts: texts.join(''),
+    textEnds,
+    ids: ids.join(''),
+    sparseEnds,
+    sparseIndices,
+    sparseValues,
+  };
+  return {
+    wire,
+    transfer: [
+      textEnds.buffer,
+      sparseEnds.buffer,
+      sparseIndices.buffer,
+      sparseValues.buffer,
+    ] as ArrayBuffer[],
+  };
+}
+
+/** Main side: unpack into the PrepareResult the inline path would have produced. */
+export function fromWire(w: WireResult): PrepareResult {
+  const changed: PreparedRecord[] = [];
+  let c = 0;
+  let t = 0;
+  let e = 0;
+  for (const rec of w.records) {
+    const texts: string[] = [];
+    const ids: string[] = [];
+    const sparse: PreparedRecord['sparse'] = [];
+    for (let i = 0; i < rec.chunks; i++, c++) {
+      const te = w.textEnds[c]!;
+      texts.push(w.texts.slice(t, te));
+      t = te;
+      ids.push(w.ids.slice(c * ID_LENGTH, (c + 1) * ID_LENGTH));
+      const se = w.sparseEnds[c]!;
+      const indices = new Array<number>(se - e);
+      const values = new Array<number>(se - e);
+      for (let j = 0; e < se; j++, e++) {
+        indices[j] = w.sparseIndices[e]!;
+        values[j] = w.sparseValues[e]!;
+      }
+      sparse.push({ indices, values });
+    }
+    changed.push({
+      recordKey: rec.recordKey,
+      payload: rec.payload,
+      fingerprint: rec.fingerprint,
+      texts,
+      ids,
+      sparse,
+    });
+  }
+  return { gone: w.gone, unchanged: w.unchanged, changed, failures: w.failures };
+}
+
+/** Worker deaths after which the pool gives up and every batch runs inline. */
+const MAX_RESTARTS = 5;
+/** Each worker's V8 heap cap: a batch holding a 10 MB field needs a few times that field. */
+const WORKER_HEAP_MB = 160;
+
+/** `auto`: one worker per core up to 4, none on a single core (the main thread would only compete). */
+export function workerCountFor(setting: number | 'auto'): number {
+  if (setting !== 'auto') return setting;
+  const cores = availableParallelism();
+  return cores < 2 ? 0 : Math.min(cores, 4);
+}
+
+interface Slot {
+  worker: Worker | null;
+  pending: Map<number, { resolve: (r: PrepareResult) => void; reject: (e: Error) => void }>;
+}
+
+export class PreparePool implements Preparer {
+  private readonly slots: Slot[];
+  private nextId = 1;
+  private restarts = 0;
+  private closed = false;
+
+  constructor(
+    private readonly init: WorkerInit,
+    size: number,
+    private readonly log: Logger,
+  ) {
+    this.slots = Array.from({ length: size }, () => ({ worker: null, pending: new Map() }));
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** Null when the pool is closed or gave up (the caller prepares inline). */
+  prepare(keys: string[], fps: Map<string, string>, entities: boolean): Promise<PrepareResult> | null {
+    if (this.closed || this.restarts > MAX_RESTARTS) return null;
+    const parts = Math.min(this.slots.length, keys.length);
+    const per = Math.ceil(keys.length / parts);
+    const jobs: Promise<PrepareResult>[] = [];
+    for (let i = 0; i < parts; i++) {
+      const slice = keys.slice(i * per, (i + 1) * per);
+      if (slice.length === 0) break;
+      const sliceFps: [string, string][] = [];
+      for (const k of slice) {
+        const fp = fps.get(k);
+        if (fp !== undefined) sliceFps.push([k, fp]);
+      }
+      jobs.push(this.send(this.slots[i]!, { id: this.nextId++, keys: slice, fps: sliceFps, entities }));
+    }
+    return Promise.all(jobs).then(merge);
+  }
+
+  private send(slot: Slot, req: PrepareRequest): Promise<PrepareResult> {
+    return new Promise((resolve, reject) => {
+      let w: Worker;
+      try {
+        w = slot.worker ?? this.spawn(slot);
+      } catch (err) {
+        reject(err as Error);
+        return;
+      }
+      slot.pending.set(req.id, { resolve, reject });
+      w.postMessage(req);
+    });
+  }
+
+  private spawn(slot: Slot): Worker {
+    // Under tsx (tests, benchmarks) this module is TypeScript and so is the worker: register tsx in the worker first.
+    const ts = import.meta.url.endsWith('.ts');
+    const url = new URL(`./prepareWorker.${ts ? 'ts' : 'js'}`, import.meta.url);
+    const opts = { workerData: this.init, resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } };
+    const w = ts
+      ? new Worker(
+          `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`,
+          { ...opts, eval: true },
+        )
+      : new Worker(url, opts);
+    w.unref();
+    let fatal: string | null = null;
+    w.on('message', (m: PrepareResponse) => {
+      if ('fatal' in m) {
+        fatal = m.fatal;
+        return;
+      }
+      const p = slot.pending.get(m.id);
+      if (!p) return;
+      slot.pending.delete(m.id);
+      if ('error' in m) p.reject(new Error(m.error));
+      else p.resolve(fromWire(m.result));
+    });
+    const fail = (err: Error): void => {
+      if (slot.worker !== w) return;
+      slot.worker = null;
+      if (!this.closed) {
+        this.restarts++;
+        this.log.warn(
+          { err: errorMessage(err), restarts: this.restarts },
+          `a prepare worker stopped (${errorMessage(err)}); its batch is redone on the main thread${this.restarts > MAX_RESTARTS ? ', and from now on every batch is' : ''}`,
+        );
+      }
+      for (const p of slot.pending.values()) p.reject(err);
+      slot.pending.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(fatal ?? `prepare worker exited with code ${code}`)));
+    slot.worker = w;
+    return w;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        const w = slot.worker;
+        slot.worker = null;
+        if (!w) return;
+        const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+        w.postMessage('close');
+        const timer = setTimeout(() => void w.terminate(), 2_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+}
+
+function merge(parts: PrepareResult[]): PrepareResult {
+  const out: PrepareResult = { gone: [], unchanged: 0, changed: [], failures: [] };
+  for (const p of parts) {
+    for (const g of p.gone) out.gone.push(g);
+    for (const c of p.changed) out.changed.push(c);
+    for (const f of p.failures) out.failures.push(f);
+    out.unchanged += p.unchanged;
+  }
+  return out;
+}
+
+export function createPreparePool(config: Config, modelId: string, log: Logger): PreparePool | null {
+  const n = workerCountFor(config.prepareWorkers);
+  if (n === 0) return null;
+  return new PreparePool(
+    {
+      dbPath: config.dbPath,
+      busyTimeoutMs: config.busyTimeoutMs,
+      sourceMapPath: config.sourceMapPath,
+      chunk: {
+        maxTokens: config.chunkMaxTokens,
+        overlapTokens: config.chunkOverlapTokens,
+        maxChunks: config.maxChunksPerRecord,
+      },
+      modelId,
+      logLevel: config.logLevel,
+    },
+    n,
+    log,
+  );
+}

@@ -1,0 +1,180 @@
+/**
+ * The prepare workers: a pooled batch gives exactly what the inline one gives
+ * (renders, fingerprints, chunks, BM25 vectors, point ids, deletes, the
+ * unchanged count); a worker that cannot start costs only time (the batch is
+ * prepared inline); a rebuild with workers stores what one without stores.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../config/errors.js';
+import { loadConfig } from '../../config/index.js';
+import { logger } from '../../config/log.js';
+import { openCrm, type Db } from '../../crm/db.js';
+import { createDemoDatabase } from '../../crm/demo/create.js';
+import { DEFAULT_SOURCE_MAP, recordTables } from '../../crm/sourceMap.js';
+import { Bm25Encoder } from '../../encoders/bm25.js';
+import { resolveFull } from '../../entities/resolve.js';
+import { entityIdsFor } from '../../entities/lookup.js';
+import {
+  POOL_MIN_KEYS,
+  prepareKeys,
+  startPrepare,
+  type IndexDeps,
+  type PrepareDeps,
+} from '../../pipeline/indexer.js';
+import { PreparePool, workerCountFor, type WorkerInit } from '../../pipeline/preparePool.js';
+import { Renderer } from '../../pipeline/render.js';
+import { runRebuild } from '../../pipeline/runs.js';
+import { createStore } from '../../stores/factory.js';
+import type { RecordState } from '../../stores/types.js';
+import { startEmbeddingsServer, type EmbeddingsServer } from '../helpers/embeddingsServer.js';
+import { worldConfig } from './harness.js';
+
+const log = logger('test');
+log.level = 'silent';
+const chunk = { maxTokens: 128, overlapTokens: 16, maxChunks: 40 };
+let dir: string;
+let dbPath: string;
+let db: Db;
+let deps: PrepareDeps;
+let keys: string[];
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-index-pool-'));
+  dbPath = path.join(dir, 'crm.db');
+  createDemoDatabase({ dbPath, records: 400, seed: 11 });
+  db = openCrm(dbPath);
+  resolveFull(db);
+  const renderer = new Renderer(db, DEFAULT_SOURCE_MAP);
+  deps = {
+    db,
+    renderer,
+    sparse: new Bm25Encoder(),
+    chunk,
+    log,
+    dense: { modelId: 'model-x' },
+    entityIds: (ks) => entityIdsFor(db, ks, { map: DEFAULT_SOURCE_MAP }),
+  };
+  keys = [];
+  for (const t of recordTables(DEFAULT_SOURCE_MAP))
+    for (const page of renderer.scanKeys(t.table, 1000)) keys.push(...page);
+  // Keys whose rows do not exist: deletes.
+  keys.push('people:999999', 'organizations:888888');
+});
+
+afterAll(() => {
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const init = (over: Partial<WorkerInit> = {}): WorkerInit => ({
+  dbPath,
+  busyTimeoutMs: 5000,
+  sourceMapPath: undefined,
+  chunk,
+  modelId: 'model-x',
+  logLevel: 'silent',
+  ...over,
+});
+
+describe('PreparePool', () => {
+  it('gives exactly the inline result: renders, entity ids, chunks, BM25, ids, deletes and unchanged', async () => {
+    const inlineFirst = prepareKeys(deps, keys, new Map());
+    expect(inlineFirst.changed.length).toBeGreaterThan(300);
+    expect(inlineFirst.gone).toEqual(['people:999999', 'organizations:888888']);
+    expect(inlineFirst.changed.some((r) => r.texts.length > 1)).toBe(true);
+    expect(inlineFirst.changed.some((r) => (r.payload.entity_ids as string[]).length > 0)).toBe(true);
+    // Every third record is already stored with its current fingerprint: unchanged, not prepared.
+    const fps = new Map(
+      inlineFirst.changed.filter((_, i) => i % 3 === 0).map((r) => [r.recordKey, r.fingerprint]),
+    );
+    const inline = prepareKeys(deps, keys, fps);
+    const pool = new PreparePool(init(), 2, log);
+    try {
+      const pooled = await pool.prepare(keys, fps, true);
+      expect(pooled).toEqual(inline);
+      expect(inline.unchanged).toBe(fps.size);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('prepares a batch inline when its worker cannot start, and stops trying after repeated deaths', async () => {
+    const pool = new PreparePool(init({ dbPath: path.join(dir, 'missing.db') }), 1, log);
+    const full: IndexDeps = {
+      ...deps,
+      dense: {
+        modelId: 'model-x',
+        dim: 4,
+        init: async () => {},
+        embed: async () => [],
+        close: async () => {},
+      },
+      preparer: pool,
+    };
+    const batch = keys.slice(0, POOL_MIN_KEYS + 10);
+    const states = new Map<string, RecordState>();
+    try {
+      expect(await startPrepare(full, batch, states)).toEqual(prepareKeys(deps, batch, new Map()));
+      for (let i = 0; i < 8; i++) {
+        const p = pool.prepare(batch, new Map(), true);
+        if (p === null) break;
+        await expect(p).rejects.toThrow(/missing\.db does not exist/);
+      }
+      expect(pool.prepare(batch, new Map(), true)).toBeNull();
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('reads CRM_INDEX_WORKERS as auto or 0-16, and names the variable when it is neither', () => {
+    const load = (v: string) => loadConfig({ env: { CRM_INDEX_WORKERS: v }, envFile: false }).prepareWorkers;
+    expect(load('auto')).toBe('auto');
+    expect(load(' 3 ')).toBe(3);
+    expect(load('0')).toBe(0);
+    for (const bad of ['-1', '17', 'two', '1.5']) {
+      expect(() => load(bad)).toThrow(ConfigError);
+      expect(() => load(bad)).toThrow(/CRM_INDEX_WORKERS=.*expected auto, or a whole number from 0 to 16/);
+    }
+    expect(workerCountFor(0)).toBe(0);
+    expect(workerCountFor(3)).toBe(3);
+    expect(workerCountFor('auto')).toBe(
+      os.availableParallelism() < 2 ? 0 : Math.min(os.availableParallelism(), 4),
+    );
+  });
+});
+
+describe('rebuild with prepare workers', () => {
+  let server: EmbeddingsServer;
+  beforeAll(async () => {
+    server = await startEmbeddingsServer({ dim: 16 });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('stores the same records, fingerprints and chunk counts as a rebuild without them', async () => {
+    const states = async (workers: string): Promise<RecordState[]> => {
+      const config = worldConfig(dbPath, server.url, {
+        CRM_INDEX_WORKERS: workers,
+        BATCH_MAX_RECORDS: '128',
+      });
+      const r = await runRebuild(config, { waitMs: 5000 });
+      expect(r.counts.failed).toBe(0);
+      const store = await createStore(config);
+      const out: RecordState[] = [];
+      try {
+        for await (const page of store.scrollRecordStates(500)) out.push(...page);
+      } finally {
+        await store.close();
+      }
+      return out.sort((a, b) => a.recordKey.localeCompare(b.recordKey));
+    };
+    const inline = await states('0');
+    const pooled = await states('2');
+    expect(inline.length).toBeGreaterThan(300);
+    expect(pooled).toEqual(inline);
+  });
+});
