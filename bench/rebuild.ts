@@ -11,7 +11,9 @@
  *   answers with zero-cost vectors (dim 100), so the child runs the production
  *   path (the HTTP client) and only the pipeline's own work is measured;
  * - `local`: the GloVe-SIF embedder inside the child (the demo default).
- * A last row repeats `http` without the heap flag (Node's default heap sizing).
+ * Two last rows repeat `http`: with the prepare step on the main thread only
+ * (CRM_INDEX_WORKERS=0, the baseline for the default worker threads), and
+ * without the heap flag (Node's default heap sizing).
  *
  *   npm run build && npx tsx bench/rebuild.ts [--records 100000] [--embedders http,local] [--resolve false]
  */
@@ -42,12 +44,18 @@ async function main(): Promise<void> {
   // Read the CRM once so the first run does not pay for a cold page cache alone.
   fs.readFileSync(dbPath);
   const server = await startEmbedServer({ embedder: new ZeroCostEmbedder(100), host: '127.0.0.1', port: 0 });
-  const runs: { label: string; embedder: string; flags: string[] }[] = [
+  const runs: { label: string; embedder: string; flags: string[]; workers?: string }[] = [
     ...embedders.map((e) => ({
       label: `${e === 'http' ? 'embeddings server (zero-cost, HTTP)' : 'local GloVe-SIF'}, ${NODE_HEAP_FLAG}`,
       embedder: e,
       flags: [NODE_HEAP_FLAG],
     })),
+    {
+      label: `embeddings server (zero-cost, HTTP), ${NODE_HEAP_FLAG}, CRM_INDEX_WORKERS=0`,
+      embedder: 'http',
+      flags: [NODE_HEAP_FLAG],
+      workers: '0',
+    },
     { label: 'embeddings server (zero-cost, HTTP), no heap flag', embedder: 'http', flags: [] },
   ];
   const rows: (string | number)[][] = [];
@@ -56,6 +64,8 @@ async function main(): Promise<void> {
       fs.rmSync(path.join(dir, 'index.db'), { force: true });
       const env: NodeJS.ProcessEnv = { ...process.env, CRM_DB_PATH: dbPath, LOG_LEVEL: 'silent' };
       delete env.NODE_OPTIONS;
+      if (run.workers !== undefined) env.CRM_INDEX_WORKERS = run.workers;
+      else delete env.CRM_INDEX_WORKERS;
       if (run.embedder === 'http') {
         Object.assign(env, {
           SPARK_CONTROL_URL: server.url,

@@ -5,12 +5,18 @@
  * the ack. Measured on 2 cores (docs/benchmarks.md): the main thread alone
  * spent about half of every chunk's CPU here.
  *
- * A batch is cut into contiguous slices, one per worker, and the results are
- * put back in key order, so a pooled batch gives exactly what the inline one
- * gives. A worker error or crash never loses anything: the batch is redone
- * inline (where a real error surfaces with its own class), and a dead worker
- * is replaced on the next batch; after MAX_RESTARTS deaths the pool stops
- * and everything runs inline.
+ * A batch is cut into contiguous slices of at most SLICE_KEYS keys, dealt to
+ * the workers in turn, and the results are put back in key order, so a pooled
+ * batch gives exactly what the inline one gives. Small slices bound what a
+ * worker holds at once (512 long meeting notes in one piece measured past a
+ * 48 MB heap), so its heap can stay small: RSS is a target too.
+ *
+ * A worker error or crash never loses anything: the batch is redone inline
+ * (where a real error surfaces with its own class; a record too large for a
+ * worker's heap is prepared on the main thread's), and a dead worker is
+ * replaced on the next batch. After MAX_RESTARTS deaths within
+ * RESTART_WINDOW_MS the pool pauses and batches run inline until the window
+ * has passed.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -166,10 +172,18 @@ export function fromWire(w: WireResult): PrepareResult {
   return { gone: w.gone, unchanged: w.unchanged, changed, failures: w.failures };
 }
 
-/** Worker deaths after which the pool gives up and every batch runs inline. */
+/** Worker deaths within RESTART_WINDOW_MS after which the pool pauses (batches run inline). */
 const MAX_RESTARTS = 5;
-/** Each worker's V8 heap cap: a batch holding a 10 MB field needs a few times that field. */
-const WORKER_HEAP_MB = 160;
+const RESTART_WINDOW_MS = 10 * 60_000;
+/** Keys per request to a worker. */
+export const SLICE_KEYS = 64;
+/**
+ * Each worker's V8 heap: old generation, and young-generation semi-space.
+ * The young generation is what the process's peak RSS felt (100k-record
+ * rebuild, 2 workers: 345 MB with V8's default, 295 MB with 4 MB).
+ */
+const WORKER_OLD_MB = 64;
+const WORKER_YOUNG_MB = 4;
 
 /** `auto`: one worker per core up to 4, none on a single core (the main thread would only compete). */
 export function workerCountFor(setting: number | 'auto'): number {
@@ -186,7 +200,8 @@ interface Slot {
 export class PreparePool implements Preparer {
   private readonly slots: Slot[];
   private nextId = 1;
-  private restarts = 0;
+  /** When workers died, within the restart window. */
+  private deaths: number[] = [];
   private closed = false;
 
   constructor(
@@ -201,10 +216,17 @@ export class PreparePool implements Preparer {
     return this.slots.length;
   }
 
-  /** Null when the pool is closed or gave up (the caller prepares inline). */
+  /** True while too many workers died recently: batches run inline. */
+  get paused(): boolean {
+    const since = Date.now() - RESTART_WINDOW_MS;
+    this.deaths = this.deaths.filter((t) => t > since);
+    return this.deaths.length >= MAX_RESTARTS;
+  }
+
+  /** Null when the pool is closed or paused (the caller prepares inline). */
   prepare(keys: string[], fps: Map<string, string>, entities: boolean): Promise<PrepareResult> | null {
-    if (this.closed || this.restarts > MAX_RESTARTS) return null;
-    const parts = Math.min(this.slots.length, keys.length);
+    if (this.closed || this.paused) return null;
+    const parts = Math.ceil(keys.length / SLICE_KEYS);
     const per = Math.ceil(keys.length / parts);
     const jobs: Promise<PrepareResult>[] = [];
     for (let i = 0; i < parts; i++) {
@@ -215,7 +237,8 @@ export class PreparePool implements Preparer {
         const fp = fps.get(k);
         if (fp !== undefined) sliceFps.push([k, fp]);
       }
-      jobs.push(this.send(this.slots[i]!, { id: this.nextId++, keys: slice, fps: sliceFps, entities }));
+      const slot = this.slots[i % this.slots.length]!;
+      jobs.push(this.send(slot, { id: this.nextId++, keys: slice, fps: sliceFps, entities }));
     }
     return Promise.all(jobs).then(merge);
   }
@@ -238,7 +261,10 @@ export class PreparePool implements Preparer {
     // Under tsx (tests, benchmarks) this module is TypeScript and so is the worker: register tsx in the worker first.
     const ts = import.meta.url.endsWith('.ts');
     const url = new URL(`./prepareWorker.${ts ? 'ts' : 'js'}`, import.meta.url);
-    const opts = { workerData: this.init, resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } };
+    const opts = {
+      workerData: this.init,
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_OLD_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
+    };
     const w = ts
       ? new Worker(
           `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`,
@@ -262,10 +288,11 @@ export class PreparePool implements Preparer {
       if (slot.worker !== w) return;
       slot.worker = null;
       if (!this.closed) {
-        this.restarts++;
+        this.deaths.push(Date.now());
+        const paused = this.paused;
         this.log.warn(
-          { err: errorMessage(err), restarts: this.restarts },
-          `a prepare worker stopped (${errorMessage(err)}); its batch is redone on the main thread${this.restarts > MAX_RESTARTS ? ', and from now on every batch is' : ''}`,
+          { err: errorMessage(err), recentDeaths: this.deaths.length },
+          `a prepare worker stopped (${errorMessage(err)}); its batch is redone on the main thread${paused ? `, and so is every batch for up to ${RESTART_WINDOW_MS / 60_000} minutes` : ''}`,
         );
       }
       for (const p of slot.pending.values()) p.reject(err);

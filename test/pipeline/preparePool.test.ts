@@ -101,7 +101,7 @@ describe('PreparePool', () => {
     }
   });
 
-  it('prepares a batch inline when its worker cannot start, and stops trying after repeated deaths', async () => {
+  it('prepares a batch inline when its worker cannot start, and pauses the pool after repeated deaths', async () => {
     const pool = new PreparePool(init({ dbPath: path.join(dir, 'missing.db') }), 1, log);
     const full: IndexDeps = {
       ...deps,
