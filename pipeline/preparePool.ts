@@ -175,6 +175,11 @@ export function fromWire(w: WireResult): PrepareResult {
 /** Worker deaths within RESTART_WINDOW_MS after which the pool pauses (batches run inline). */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 10 * 60_000;
+/**
+ * Workers stop after this long without a large batch, so a daemon that only
+ * sees live edits does not keep their memory (about 35 MB each) for nothing.
+ */
+export const IDLE_STOP_MS = 30_000;
 /** Keys per request to a worker. */
 export const SLICE_KEYS = 64;
 /**
@@ -200,6 +205,8 @@ interface Slot {
 export class PreparePool implements Preparer {
   private readonly slots: Slot[];
   private nextId = 1;
+  private inFlight = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
   /** When workers died, within the restart window. */
   private deaths: number[] = [];
   private closed = false;
@@ -208,6 +215,7 @@ export class PreparePool implements Preparer {
     private readonly init: WorkerInit,
     size: number,
     private readonly log: Logger,
+    private readonly idleStopMs = IDLE_STOP_MS,
   ) {
     this.slots = Array.from({ length: size }, () => ({ worker: null, pending: new Map() }));
   }
@@ -240,7 +248,17 @@ export class PreparePool implements Preparer {
       const slot = this.slots[i % this.slots.length]!;
       jobs.push(this.send(slot, { id: this.nextId++, keys: slice, fps: sliceFps, entities }));
     }
-    return Promise.all(jobs).then(merge);
+    this.inFlight++;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    return Promise.all(jobs)
+      .then(merge)
+      .finally(() => {
+        if (--this.inFlight === 0 && !this.closed) {
+          this.idleTimer = setTimeout(() => void this.stopWorkers(), this.idleStopMs);
+          this.idleTimer.unref();
+        }
+      });
   }
 
   private send(slot: Slot, req: PrepareRequest): Promise<PrepareResult> {
@@ -304,8 +322,20 @@ export class PreparePool implements Preparer {
     return w;
   }
 
+  /** Workers currently running (they start on the first large batch and stop when idle). */
+  get running(): number {
+    return this.slots.filter((s) => s.worker !== null).length;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    await this.stopWorkers();
+  }
+
+  /** Stop every worker (idle, or closing); the next large batch starts them again. */
+  private async stopWorkers(): Promise<void> {
+    this.idleTimer = null;
     await Promise.all(
       this.slots.map(async (slot) => {
         const w = slot.worker;

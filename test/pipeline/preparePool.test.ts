@@ -129,6 +129,23 @@ describe('PreparePool', () => {
     }
   });
 
+  it('starts its workers on the first batch, stops them when idle, and starts them again', async () => {
+    const pool = new PreparePool(init(), 2, log, 300);
+    const batch = keys.slice(0, 200);
+    try {
+      expect(pool.running).toBe(0);
+      const first = await pool.prepare(batch, new Map(), true);
+      expect(pool.running).toBe(2);
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(pool.running).toBe(0);
+      expect(await pool.prepare(batch, new Map(), true)).toEqual(first);
+      expect(pool.running).toBe(2);
+    } finally {
+      await pool.close();
+    }
+    expect(pool.running).toBe(0);
+  });
+
   it('reads CRM_INDEX_WORKERS as auto or 0-16, and names the variable when it is neither', () => {
     const load = (v: string) => loadConfig({ env: { CRM_INDEX_WORKERS: v }, envFile: false }).prepareWorkers;
     expect(load('auto')).toBe('auto');
