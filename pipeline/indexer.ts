@@ -278,21 +278,28 @@ async function embedAll(
 /** Below this many keys a batch is prepared inline: a worker round trip would only add latency. */
 export const POOL_MIN_KEYS = 64;
 
-/** Start the CPU-heavy half of a batch: on the workers when there are any and the batch is large. */
+/**
+ * Start the CPU-heavy half of a batch: on the workers when `pooled`, there
+ * are any and the batch is large. Only a caller that overlaps the prepare
+ * with other work (the rebuild writes the previous page meanwhile) asks for
+ * the pool: a batch handed to the workers and simply awaited measured slower
+ * than inline on 2 cores (docs/benchmarks.md).
+ */
 export function startPrepare(
   deps: IndexDeps,
   keys: string[],
   states: Map<string, RecordState>,
+  pooled = false,
 ): Promise<PrepareResult> {
   const fps = new Map<string, string>();
   for (const [k, s] of states) fps.set(k, s.fingerprint);
-  const pooled =
-    deps.preparer && keys.length >= POOL_MIN_KEYS
+  const onWorkers =
+    pooled && deps.preparer && keys.length >= POOL_MIN_KEYS
       ? deps.preparer.prepare(keys, fps, deps.entityIds !== undefined && (deps.entitiesActive?.() ?? true))
       : null;
   // A worker that fails or dies costs only time: the batch is prepared inline instead.
-  if (pooled)
-    return pooled.catch((err: unknown) => {
+  if (onWorkers)
+    return onWorkers.catch((err: unknown) => {
       deps.log.warn(
         { err: errorMessage(err) },
         `prepare worker failed, preparing inline: ${errorMessage(err)}`,
@@ -323,7 +330,7 @@ export async function prepareBatch(
   keys: string[],
 ): Promise<PreparedBatch> {
   const states = await store.getRecordStates(keys);
-  const result = startPrepare(deps, keys, states);
+  const result = startPrepare(deps, keys, states, true);
   // Awaited later by indexRecords; until then a failure must not count as unhandled.
   result.catch(() => undefined);
   return { states, result };

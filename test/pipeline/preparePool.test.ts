@@ -117,7 +117,7 @@ describe('PreparePool', () => {
     const batch = keys.slice(0, POOL_MIN_KEYS + 10);
     const states = new Map<string, RecordState>();
     try {
-      expect(await startPrepare(full, batch, states)).toEqual(prepareKeys(deps, batch, new Map()));
+      expect(await startPrepare(full, batch, states, true)).toEqual(prepareKeys(deps, batch, new Map()));
       for (let i = 0; i < 8; i++) {
         const p = pool.prepare(batch, new Map(), true);
         if (p === null) break;
