@@ -11,16 +11,17 @@
  *   own "long" bodies), i.e. chunks of the full 256-token budget, the unit the
  *   target's comparison (a GPU embedding 256-token chunks) is stated in.
  *
- * Each run is made twice in the same process, as the baseline and the
- * product: with the prepare step on the main thread (CRM_INDEX_WORKERS=0) and
- * with the default worker threads (CRM_INDEX_WORKERS=auto: 2 here).
+ * Each run is made with the prepare step on the main thread
+ * (CRM_INDEX_WORKERS=0, the baseline) and with the default worker threads
+ * (CRM_INDEX_WORKERS=auto: 2 here), alternating, `--repeats` rounds in one
+ * process on the same files; the tables give medians and the per-round ratio.
  *
  * The runs execute the compiled pipeline (`dist/`, so `npm run build` first),
  * as the product does: under tsx every worker thread would first compile the
  * TypeScript sources (about 1.5 s and 2.8 s of CPU for two workers, measured),
  * which is not the product's cost.
  *
- *   npm run build && npx tsx bench/pipeline-throughput.ts [--records 20000] [--updates 20000] [--long 3000] [--workers 0,auto]
+ *   npm run build && npx tsx bench/pipeline-throughput.ts [--records 20000] [--updates 20000] [--long 3000] [--workers 0,auto] [--repeats 3]
  */
 import { openCrm } from '../crm/db.js';
 import { arg, benchConfig, makeDemo, printTable, tempDir, ZeroCostEmbedder } from './lib/pipeline.js';
@@ -34,6 +35,7 @@ const records = Number(arg('records', '20000'));
 const updates = Number(arg('updates', '20000'));
 const longNotes = Number(arg('long', '3000'));
 const workerSettings = arg('workers', '0,auto').split(',');
+const repeats = Number(arg('repeats', '3'));
 
 const RUNS_JS = path.resolve('dist/pipeline/runs.js');
 if (!fs.existsSync(RUNS_JS)) throw new Error(`${RUNS_JS} is missing: run \`npm run build\` first.`);
@@ -57,86 +59,124 @@ function makeLongNotes(dir: string, n: number): string {
   return dbPath;
 }
 
-type Row = (string | number)[];
+interface Measured {
+  run: string;
+  setting: string;
+  records: number;
+  chunks: number;
+  ms: number;
+  cpuMs: number;
+}
 
-async function runAll(dir: string, dbPath: string, longDb: string, workers: string): Promise<Row[]> {
+async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number; cpuMs: number }> {
+  const cpu = process.cpuUsage();
+  const t = performance.now();
+  const value = await fn();
+  const ms = performance.now() - t;
+  const u = process.cpuUsage(cpu);
+  return { value, ms, cpuMs: (u.user + u.system) / 1000 };
+}
+
+async function runAll(dbPath: string, longDb: string, workers: string): Promise<Measured[]> {
   const config = benchConfig(dbPath, { CRM_INDEX_WORKERS: workers });
   const dense = new ZeroCostEmbedder(100);
-  const label = workers === '0' ? 'main thread only' : `workers=${workers}`;
+  const rb = await timed(() => runRebuild(config, { waitMs: 5000, overrides: { dense } }));
 
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const rb = await runRebuild(config, { waitMs: 5000, overrides: { dense } });
-  const rbMs = performance.now() - t0;
-  const rbCpu = process.cpuUsage(cpu0);
-
-  // A backlog: many updated records waiting in the changelog.
+  // A backlog: many updated records waiting in the changelog (a new subject every round).
   const db = openCrm(dbPath);
   const ids = db.prepare('SELECT id FROM interactions ORDER BY id LIMIT ?').pluck().all(updates) as number[];
   const upd = db.prepare("UPDATE interactions SET subject = subject || ' (rev)' WHERE id = ?");
   db.transaction(() => ids.forEach((id) => upd.run(id)))();
   db.close();
-  const cpu1 = process.cpuUsage();
-  const t1 = performance.now();
-  const rf = await runRefresh(config, { waitMs: 5000, sweep: false, overrides: { dense } });
-  const rfMs = performance.now() - t1;
-  const rfCpu = process.cpuUsage(cpu1);
+  const rf = await timed(() => runRefresh(config, { waitMs: 5000, sweep: false, overrides: { dense } }));
 
   // Long notes: a separate CRM, rebuilt (entity resolution skipped: these notes name no one).
-  const cpu2 = process.cpuUsage();
-  const t2 = performance.now();
-  const lr = await runRebuild(benchConfig(longDb, { CRM_INDEX_WORKERS: workers }), {
-    waitMs: 5000,
-    resolve: false,
-    overrides: { dense },
-  });
-  const lrMs = performance.now() - t2;
-  const lrCpu = process.cpuUsage(cpu2);
-
-  const row = (name: string, chunks: number, recs: number, ms: number, cpu: NodeJS.CpuUsage): Row => [
-    name,
-    label,
-    recs,
+  const lr = await timed(() =>
+    runRebuild(benchConfig(longDb, { CRM_INDEX_WORKERS: workers }), {
+      waitMs: 5000,
+      resolve: false,
+      overrides: { dense },
+    }),
+  );
+  const m = (run: string, records: number, chunks: number, t: { ms: number; cpuMs: number }): Measured => ({
+    run,
+    setting: workers,
+    records,
     chunks,
-    ms / 1000,
-    (chunks / ms) * 1000,
-    (chunks / ((cpu.user + cpu.system) / 1000)) * 1000,
-    ((chunks / ms) * 1000) / 10_000,
-  ];
+    ms: t.ms,
+    cpuMs: t.cpuMs,
+  });
   return [
-    row('rebuild (full scan)', rb.counts.chunks, rb.records, rbMs, rbCpu),
-    row(`drain a backlog of ${ids.length} updates`, rf.counts.chunks, ids.length, rfMs, rfCpu),
-    row(`rebuild, ${longNotes} long notes (+200 demo records)`, lr.counts.chunks, lr.records, lrMs, lrCpu),
+    m('rebuild (full scan)', rb.value.records, rb.value.counts.chunks, rb),
+    m(`drain a backlog of ${ids.length} updates`, ids.length, rf.value.counts.chunks, rf),
+    m(`rebuild, ${longNotes} long notes (+200 demo records)`, lr.value.records, lr.value.counts.chunks, lr),
   ];
 }
 
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
 async function main(): Promise<void> {
   const dir = tempDir('tput');
-  const rows: Row[] = [];
-  for (const workers of workerSettings) {
-    // A fresh copy of both CRMs per setting, so every run starts from the same files.
-    const sub = path.join(dir, `w-${workers}`);
-    fs.mkdirSync(sub);
-    const dbPath = makeDemo(sub, records);
-    const longDir = path.join(sub, 'long');
-    fs.mkdirSync(longDir);
-    const longDb = makeLongNotes(longDir, longNotes);
-    rows.push(...(await runAll(sub, dbPath, longDb, workers)));
+  const dbPath = makeDemo(dir, records);
+  const longDir = path.join(dir, 'long');
+  fs.mkdirSync(longDir);
+  const longDb = makeLongNotes(longDir, longNotes);
+  const all: Measured[] = [];
+  // Settings alternate in order from round to round, so drift on a shared machine hits both alike.
+  for (let r = 0; r < repeats; r++) {
+    const order = r % 2 === 0 ? workerSettings : [...workerSettings].reverse();
+    for (const workers of order) all.push(...(await runAll(dbPath, longDb, workers)));
   }
+  const label = (w: string): string => (w === '0' ? 'main thread only' : `workers=${w}`);
+  const runs = [...new Set(all.map((m) => m.run))];
+  const rate = (m: Measured): number => (m.chunks / m.ms) * 1000;
+  const rows = runs.flatMap((run) =>
+    workerSettings.map((w) => {
+      const ms = all.filter((m) => m.run === run && m.setting === w);
+      const wall = median(ms.map(rate));
+      return [
+        run,
+        label(w),
+        ms[0]!.records,
+        ms[0]!.chunks,
+        wall,
+        median(ms.map((m) => (m.chunks / m.cpuMs) * 1000)),
+        ms.map((m) => Math.round(rate(m))).join(' / '),
+        wall / 10_000,
+      ];
+    }),
+  );
   printTable(
-    `Pipeline throughput with a zero-cost embedder (${records}-record demo CRM, embedded store)`,
+    `Pipeline throughput with a zero-cost embedder (${records}-record demo CRM, embedded store), median of ${repeats} rounds`,
     [
       'run',
       'prepare step',
       'records',
       'chunks written',
-      'seconds',
       'chunks/s (wall)',
       'chunks/s (CPU)',
+      'each round (wall)',
       'wall / 10k target',
     ],
     rows,
   );
+  if (workerSettings.length === 2) {
+    const [base, other] = workerSettings as [string, string];
+    printTable(
+      `${label(other)} against ${label(base)}: wall chunks/s ratio per round (same round, same files)`,
+      ['run', 'median ratio', 'each round'],
+      runs.map((run) => {
+        const ratios = Array.from({ length: repeats }, (_, r) => {
+          const pick = (w: string) => all.filter((m) => m.run === run && m.setting === w)[r]!;
+          return rate(pick(other)) / rate(pick(base));
+        });
+        return [run, median(ratios), ratios.map((x) => x.toFixed(2)).join(' / ')];
+      }),
+    );
+  }
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
