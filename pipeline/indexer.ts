@@ -328,9 +328,10 @@ export async function prepareBatch(
   deps: IndexDeps,
   store: VectorStore,
   keys: string[],
+  pooled: boolean,
 ): Promise<PreparedBatch> {
   const states = await store.getRecordStates(keys);
-  const result = startPrepare(deps, keys, states, true);
+  const result = startPrepare(deps, keys, states, pooled);
   // Awaited later by indexRecords; until then a failure must not count as unhandled.
   result.catch(() => undefined);
   return { states, result };

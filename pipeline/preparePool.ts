@@ -190,6 +190,9 @@ export const SLICE_KEYS = 64;
 const WORKER_OLD_MB = 64;
 const WORKER_YOUNG_MB = 4;
 
+/** Batches the workers prepared in this process (a test and diagnostics read it). */
+export const poolStats = { batches: 0 };
+
 /** `auto`: one worker per core up to 4, none on a single core (the main thread would only compete). */
 export function workerCountFor(setting: number | 'auto'): number {
   if (setting !== 'auto') return setting;
@@ -252,7 +255,10 @@ export class PreparePool implements Preparer {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
     return Promise.all(jobs)
-      .then(merge)
+      .then((parts) => {
+        poolStats.batches++;
+        return merge(parts);
+      })
       .finally(() => {
         if (--this.inFlight === 0 && !this.closed) {
           this.idleTimer = setTimeout(() => void this.stopWorkers(), this.idleStopMs);

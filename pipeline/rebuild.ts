@@ -14,6 +14,9 @@ import { addCounts, emptyCounts, prepareBatch, type BatchCounts, type PreparedBa
 import type { Lease } from './lease.js';
 import { advanceCursor } from '../triggers/changelog.js';
 
+/** Chunks per record from which a rebuild page goes to the prepare workers (measured on 2 cores; docs/benchmarks.md). */
+export const POOL_MIN_CHUNKS_PER_RECORD = 3;
+
 export interface RebuildResult {
   counts: BatchCounts;
   records: number;
@@ -48,8 +51,11 @@ export async function rebuild(
           .get() as number,
       );
     }
-    // Pages overlap: page N+1 is prepared (on the workers, when there are any) while page N is embedded and
-    // written. Safe here because the scan yields every key once and the new generation only grows.
+    // Pages overlap: page N+1 is prepared while page N is embedded and written. Safe here because the scan
+    // yields every key once and the new generation only grows. The workers take a page only when the table's
+    // last page averaged POOL_MIN_CHUNKS_PER_RECORD chunks per record: on 2 cores they paid off for long text
+    // and cost time for short records, whose write half on the main thread is the larger one.
+    const density = new Map<string, number>();
     let inflight: { table: string; keys: string[]; prepared: PreparedBatch } | null = null;
     const done = new Map<string, number>();
     const finish = async (page: {
@@ -62,6 +68,7 @@ export async function rebuild(
       if (r.failures.length > 0)
         db.transaction(() => recordFailures(db, r.failures, ctx.config.deadLetterAttempts))();
       counts = addCounts(counts, r.counts);
+      density.set(page.table, r.counts.chunks / Math.max(1, page.keys.length));
       const d = (done.get(page.table) ?? 0) + page.keys.length;
       done.set(page.table, d);
       records += page.keys.length;
@@ -71,7 +78,8 @@ export async function rebuild(
     for (const t of recordTables(ctx.map)) {
       for (const keys of ctx.renderer.scanKeys(t.table, ctx.config.batchMaxRecords)) {
         if (opts.signal?.aborted) throw new Error('rebuild interrupted');
-        const page = { table: t.table, keys, prepared: await prepareBatch(ctx.deps, next, keys) };
+        const pooled = (density.get(t.table) ?? 0) >= POOL_MIN_CHUNKS_PER_RECORD;
+        const page = { table: t.table, keys, prepared: await prepareBatch(ctx.deps, next, keys, pooled) };
         if (inflight) await finish(inflight);
         inflight = page;
       }

@@ -13,6 +13,8 @@ import { loadConfig } from '../../config/index.js';
 import { logger } from '../../config/log.js';
 import { openCrm, type Db } from '../../crm/db.js';
 import { createDemoDatabase } from '../../crm/demo/create.js';
+import { Rng } from '../../crm/demo/rng.js';
+import { bodyParagraphs, subject } from '../../crm/demo/text.js';
 import { DEFAULT_SOURCE_MAP, recordTables } from '../../crm/sourceMap.js';
 import { Bm25Encoder } from '../../encoders/bm25.js';
 import { resolveFull } from '../../entities/resolve.js';
@@ -24,7 +26,7 @@ import {
   type IndexDeps,
   type PrepareDeps,
 } from '../../pipeline/indexer.js';
-import { PreparePool, workerCountFor, type WorkerInit } from '../../pipeline/preparePool.js';
+import { poolStats, PreparePool, workerCountFor, type WorkerInit } from '../../pipeline/preparePool.js';
 import { Renderer } from '../../pipeline/render.js';
 import { runRebuild } from '../../pipeline/runs.js';
 import { createStore } from '../../stores/factory.js';
@@ -46,6 +48,15 @@ beforeAll(() => {
   dbPath = path.join(dir, 'crm.db');
   createDemoDatabase({ dbPath, records: 400, seed: 11 });
   db = openCrm(dbPath);
+  // Long meeting notes (many chunks each): the rebuild hands such pages to the workers.
+  const rng = new Rng(3);
+  const ctx = { org: 'Acme Robotics', people: ['Ana Lima', 'Ben Ode'], sector: 'fintech', city: 'Lisbon' };
+  const ins = db.prepare(
+    "INSERT INTO interactions (kind, occurred_at, subject, body, owner) VALUES ('meeting', '2026-01-01', ?, ?, 'ana')",
+  );
+  db.transaction(() => {
+    for (let i = 0; i < 300; i++) ins.run(subject(rng, ctx), bodyParagraphs(rng, ctx, 'long').join('\n\n'));
+  })();
   resolveFull(db);
   const renderer = new Renderer(db, DEFAULT_SOURCE_MAP);
   deps = {
@@ -190,8 +201,12 @@ describe('rebuild with prepare workers', () => {
       return out.sort((a, b) => a.recordKey.localeCompare(b.recordKey));
     };
     const inline = await states('0');
+    const before = poolStats.batches;
     const pooled = await states('2');
-    expect(inline.length).toBeGreaterThan(300);
+    // Pages of long notes went to the workers; short-record pages stayed on the main thread.
+    expect(poolStats.batches).toBeGreaterThan(before);
+    expect(inline.length).toBeGreaterThan(600);
+    expect(inline.some((s) => s.chunkCount > 5)).toBe(true);
     expect(pooled).toEqual(inline);
   });
 });
