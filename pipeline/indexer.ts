@@ -1,9 +1,11 @@
 /**
  * The batch core shared by every run: record keys in, store writes out.
  *
- *   load + render (one short read transaction) → chunk → fingerprint →
- *   skip unchanged (the store's own fingerprints) → embed dense + sparse →
- *   upsert, delete shrunk chunks, delete vanished records.
+ *   the store's own fingerprints for the keys →
+ *   prepare: load + render (one short read transaction) → fingerprint →
+ *     skip unchanged → chunk → BM25 → point ids   (prepareKeys; inline, or on
+ *     the worker threads of preparePool.ts for a rebuild page of long text) →
+ *   write: embed dense → upsert, delete shrunk chunks, delete vanished records.
  *
  * A transient failure (embedder or store down, database busy) throws, and the
  * caller retries the whole batch without acking. A permanent failure of one
@@ -183,7 +185,7 @@ export interface PrepareResult {
   failures: RecordFailure[];
 }
 
-/** Computes prepared batches off the main thread; returns null to say "do it inline" (small batch, no workers). */
+/** Computes prepared batches off the main thread; returns null to say "do it inline" (closed, or paused after worker deaths). */
 export interface Preparer {
   prepare(
     keys: string[],
