@@ -277,6 +277,8 @@ export class PreparePool implements Preparer {
         return;
       }
       slot.pending.set(req.id, { resolve, reject });
+      // Keep the process alive while a result is owed (an idle worker must not be).
+      w.ref();
       w.postMessage(req);
     });
   }
@@ -305,6 +307,7 @@ export class PreparePool implements Preparer {
       const p = slot.pending.get(m.id);
       if (!p) return;
       slot.pending.delete(m.id);
+      if (slot.pending.size === 0) w.unref();
       if ('error' in m) p.reject(new Error(m.error));
       else p.resolve(fromWire(m.result));
     });

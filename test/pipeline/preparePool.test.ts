@@ -4,9 +4,11 @@
  * unchanged count); a worker that cannot start costs only time (the batch is
  * prepared inline); a rebuild with workers stores what one without stores.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../config/errors.js';
 import { loadConfig } from '../../config/index.js';
@@ -155,6 +157,16 @@ describe('PreparePool', () => {
       await pool.close();
     }
     expect(pool.running).toBe(0);
+  });
+
+  it('answers a process that waits on nothing else, and does not keep it alive afterwards', () => {
+    const script = fileURLToPath(new URL('./fixtures/pool-only.ts', import.meta.url));
+    const out = execFileSync(process.execPath, ['--import', 'tsx', script, dbPath, ...keys.slice(0, 100)], {
+      encoding: 'utf8',
+      // Well under IDLE_STOP_MS: a worker left referenced would hold the process until its idle stop.
+      timeout: 20_000,
+    });
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ changed: 100 });
   });
 
   it('reads CRM_INDEX_WORKERS as auto or 0-16, and names the variable when it is neither', () => {
