@@ -41,6 +41,7 @@ import {
   encodeSparse,
   pointsTable,
   uniqueKeySql,
+  payloadJsons,
   upsertParams,
   type MirrorRawRow,
 } from './embedded/sql.js';
@@ -426,6 +427,8 @@ export class EmbeddedStore implements VectorStore {
       }
       return { p, dense, sparse: encodeSparse(p.sparse.indices, p.sparse.values) };
     });
+    const json = payloadJsons(points.map((p) => p.payload));
+    let k = 0;
     this.write(
       'writing points',
       () => {
@@ -440,7 +443,9 @@ export class EmbeddedStore implements VectorStore {
               `Point ${p.id} (${p.payload.record_key}#${p.payload.chunk_index}) has ${dense.length} dims; generation ${gen} of ${this.c.path} holds ${dim}. Run \`crm-index rebuild\` after changing the embedder.`,
             );
           }
-          rids.push(upsert.get(...upsertParams(p.payload, p.id, encodeDense(dense), sparse)) as number);
+          rids.push(
+            upsert.get(...upsertParams(p.payload, p.id, encodeDense(dense), sparse, json[k++]!)) as number,
+          );
         }
         st.logChanges.run(rids.length, encodeRids(rids));
       },
