@@ -1,9 +1,10 @@
 /**
- * Worker threads for the CPU-heavy half of large batches: render, fingerprint,
+ * Worker threads for the CPU-heavy half of a batch: render, fingerprint,
  * chunk, BM25 and point ids (`prepareKeys`). The main thread keeps what must
  * stay in one place: the store's state, the embedder, the store write and
- * the ack. Measured on 2 cores (docs/benchmarks.md): the main thread alone
- * spent about half of every chunk's CPU here.
+ * the ack. On one thread this half is about 55-60% of every chunk's CPU
+ * (profiles in docs/benchmarks.md). Used by the rebuild scan for pages of
+ * long text, overlapped with the previous page's write (rebuild.ts).
  *
  * A batch is cut into contiguous slices of at most SLICE_KEYS keys, dealt to
  * the workers in turn, and the results are put back in key order, so a pooled
