@@ -55,6 +55,14 @@ function relationSql(relation: object, table: string, build: () => string): stri
   return sql;
 }
 
+/** Whether entity resolution has created its link table in this database yet. */
+export function hasEntityLinks(db: Db): boolean {
+  return (
+    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entity_links'").get() !==
+    undefined
+  );
+}
+
 export function entityIdsFor(db: Db, recordKeys: string[], opts: LookupOptions = {}): Map<string, string[]> {
   const map = opts.map ?? DEFAULT_SOURCE_MAP;
   const src = opts.source ?? DEFAULT_ENTITY_SOURCE;

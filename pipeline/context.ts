@@ -84,7 +84,7 @@ export async function openPipeline(config: Config, overrides: OpenOverrides = {}
       entityIds: (keys) => entities.idsFor(keys),
       entitiesActive: () => entities.active(),
     };
-    const pool = createPreparePool(config, dense.modelId, log);
+    const pool = createPreparePool(config, deps.chunk, dense.modelId, log);
     if (pool) deps.preparer = pool;
     return {
       config,

@@ -13,6 +13,7 @@ import type { Logger } from '../config/log.js';
 import type { Db } from '../crm/db.js';
 import type { SourceMap } from '../crm/sourceMap.js';
 import { ENTITIES_CONSUMER, entityIdsFor, resolveFull, resolveIncremental } from '../entities/index.js';
+import { hasEntityLinks } from '../entities/lookup.js';
 import { enqueueKeys } from './failures.js';
 import { ensureConsumer } from '../triggers/changelog.js';
 
@@ -33,9 +34,6 @@ export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string):
     enabled = false;
     log.warn({ err: errorMessage(err) }, `entity resolution is off: ${errorMessage(err)}`);
   };
-  const hasLinks = (): boolean =>
-    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entity_links'").get() !==
-    undefined;
   const queue = (keys: string[]): number => {
     if (keys.length > 0) enqueueKeys(db, keys, 'entity ids changed');
     return keys.length;
@@ -43,7 +41,7 @@ export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string):
   return {
     active: () => enabled,
     idsFor(keys) {
-      if (!enabled || keys.length === 0 || !hasLinks()) return new Map();
+      if (!enabled || keys.length === 0 || !hasEntityLinks(db)) return new Map();
       return entityIdsFor(db, keys, { map });
     },
     sync() {

@@ -74,13 +74,6 @@ export function addCounts(a: BatchCounts, b: BatchCounts): BatchCounts {
   };
 }
 
-interface Prepared {
-  doc: RenderedDoc;
-  texts: string[];
-  payload: Omit<ChunkPayload, 'chunk_index' | 'text'>;
-  fingerprint: string;
-}
-
 /**
  * Render every key and look up the entity ids of those present, in one short
  * read transaction (one snapshot, and one lock round instead of one per
@@ -134,12 +127,13 @@ export function describeDoc(
   };
 }
 
+/** A changed record's chunks, BM25 vectors, point ids and payload. */
 export function prepareDoc(
   deps: PrepareDeps,
   doc: RenderedDoc,
   entityIds: string[],
   described = describeDoc(deps, doc, entityIds),
-): Prepared {
+): PreparedRecord {
   const { texts, truncated } = chunkDocument(doc, deps.chunk);
   if (truncated) {
     deps.log.warn(
@@ -149,7 +143,7 @@ export function prepareDoc(
   }
   const fp = described.fingerprint;
   return {
-    doc,
+    recordKey: doc.recordKey,
     texts,
     fingerprint: fp,
     payload: {
@@ -158,7 +152,9 @@ export function prepareDoc(
       table: doc.table,
       chunk_count: texts.length,
       fingerprint: fp,
-    } as Prepared['payload'],
+    } as PreparedRecord['payload'],
+    ids: texts.map((_, i) => pointId(doc.recordKey, i)),
+    sparse: texts.map((t) => deps.sparse.encodeDocument(t)),
   };
 }
 
@@ -222,15 +218,7 @@ export function prepareKeys(
         unchanged++;
         continue;
       }
-      const p = prepareDoc(deps, doc, ids, d);
-      changed.push({
-        recordKey: key,
-        texts: p.texts,
-        payload: p.payload,
-        fingerprint: p.fingerprint,
-        ids: p.texts.map((_, i) => pointId(key, i)),
-        sparse: p.texts.map((t) => deps.sparse.encodeDocument(t)),
-      });
+      changed.push(prepareDoc(deps, doc, ids, d));
     } catch (err) {
       failures.push({ recordKey: key, step: 'chunk', error: errorMessage(err) });
     }

@@ -372,7 +372,12 @@ function merge(parts: PrepareResult[]): PrepareResult {
   return out;
 }
 
-export function createPreparePool(config: Config, modelId: string, log: Logger): PreparePool | null {
+export function createPreparePool(
+  config: Config,
+  chunk: ChunkSettings,
+  modelId: string,
+  log: Logger,
+): PreparePool | null {
   const n = workerCountFor(config.prepareWorkers);
   if (n === 0) return null;
   return new PreparePool(
@@ -380,11 +385,7 @@ export function createPreparePool(config: Config, modelId: string, log: Logger):
       dbPath: config.dbPath,
       busyTimeoutMs: config.busyTimeoutMs,
       sourceMapPath: config.sourceMapPath,
-      chunk: {
-        maxTokens: config.chunkMaxTokens,
-        overlapTokens: config.chunkOverlapTokens,
-        maxChunks: config.maxChunksPerRecord,
-      },
+      chunk,
       modelId,
       logLevel: config.logLevel,
     },

@@ -13,7 +13,7 @@ import { logger, setLogLevel } from '../config/log.js';
 import { openCrm } from '../crm/db.js';
 import { loadSourceMap } from '../crm/loadSourceMap.js';
 import { Bm25Encoder } from '../encoders/bm25.js';
-import { entityIdsFor } from '../entities/lookup.js';
+import { entityIdsFor, hasEntityLinks } from '../entities/lookup.js';
 import { prepareKeys, type PrepareDeps } from './indexer.js';
 import { Renderer } from './render.js';
 import { toWire, type PrepareRequest, type PrepareResponse, type WorkerInit } from './preparePool.js';
@@ -26,9 +26,6 @@ let db: ReturnType<typeof openCrm>;
 try {
   db = openCrm(init.dbPath, { busyTimeoutMs: init.busyTimeoutMs });
   const map = loadSourceMap(init.sourceMapPath);
-  const hasLinks = (): boolean =>
-    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entity_links'").get() !==
-    undefined;
   deps = {
     db,
     renderer: new Renderer(db, map),
@@ -36,7 +33,7 @@ try {
     chunk: init.chunk,
     log: logger('pipeline'),
     dense: { modelId: init.modelId },
-    entityIds: (keys) => (entities && hasLinks() ? entityIdsFor(db, keys, { map }) : new Map()),
+    entityIds: (keys) => (entities && hasEntityLinks(db) ? entityIdsFor(db, keys, { map }) : new Map()),
   };
 } catch (err) {
   // Say why, then end this thread; the pool redoes its batches inline.
