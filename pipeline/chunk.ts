@@ -70,20 +70,24 @@ function upperOrDigitAt(s: string, i: number): boolean {
 
 /**
  * One paragraph as word offsets into its text: word k is
- * `text.slice(start[k], end[k])`, a maximal run of non-`\s` characters.
- * `badGaps[k]` counts the gaps before word k that are not exactly one space,
+ * `text.slice(w[3k], w[3k + 1])`, a maximal run of non-`\s` characters, and
+ * `w[3k + 2]` counts the gaps before word k that are not exactly one space,
  * so a run of words whose gaps are all single spaces becomes one slice of the
- * text instead of a join of fresh strings.
+ * text instead of a join of fresh strings. One typed array per paragraph.
  */
 interface Para {
   text: string;
   n: number;
-  start: Int32Array;
-  end: Int32Array;
-  badGaps: Int32Array;
+  w: Int32Array;
 }
 
 let scratch = new Int32Array(3 * 1024);
+
+/** Whether the code unit is `\s`; printable ASCII (the common case) is decided without the table. */
+function isSpace(c: number): boolean {
+  if (c > 32 && c < 127) return false;
+  return c === 32 || (CLASS[c]! & SPACE) !== 0;
+}
 
 /** The paragraph's first `cap` words. Reading stops at the cap: a 10 MB field is not scanned whole. */
 function scanParagraph(text: string, cap: number): Para {
@@ -93,10 +97,10 @@ function scanParagraph(text: string, cap: number): Para {
   let i = 0;
   let prevEnd = -1;
   while (n < cap) {
-    while (i < len && (CLASS[text.charCodeAt(i)]! & SPACE) !== 0) i++;
+    while (i < len && isSpace(text.charCodeAt(i))) i++;
     if (i >= len) break;
     const start = i;
-    while (i < len && (CLASS[text.charCodeAt(i)]! & SPACE) === 0) i++;
+    while (i < len && !isSpace(text.charCodeAt(i))) i++;
     if (prevEnd >= 0 && (start !== prevEnd + 1 || text.charCodeAt(prevEnd) !== 32)) bad++;
     if (3 * n + 3 > scratch.length) {
       const grown = new Int32Array(scratch.length * 2);
@@ -109,32 +113,28 @@ function scanParagraph(text: string, cap: number): Para {
     prevEnd = i;
     n++;
   }
-  const p: Para = { text, n, start: new Int32Array(n), end: new Int32Array(n), badGaps: new Int32Array(n) };
-  for (let k = 0; k < n; k++) {
-    p.start[k] = scratch[3 * k]!;
-    p.end[k] = scratch[3 * k + 1]!;
-    p.badGaps[k] = scratch[3 * k + 2]!;
-  }
-  return p;
+  return { text, n, w: scratch.slice(0, 3 * n) };
 }
 
 /** Words [from, to) of a paragraph joined by single spaces. */
 function wordsText(p: Para, from: number, to: number): string {
   if (to <= from) return '';
-  if (p.badGaps[to - 1] === p.badGaps[from]) return p.text.slice(p.start[from], p.end[to - 1]);
-  let out = p.text.slice(p.start[from], p.end[from]);
-  for (let k = from + 1; k < to; k++) out += ` ${p.text.slice(p.start[k], p.end[k])}`;
+  const w = p.w;
+  if (w[3 * (to - 1) + 2] === w[3 * from + 2]) return p.text.slice(w[3 * from], w[3 * (to - 1) + 1]);
+  let out = p.text.slice(w[3 * from], w[3 * from + 1]);
+  for (let k = from + 1; k < to; k++) out += ` ${p.text.slice(w[3 * k], w[3 * k + 1])}`;
   return out;
 }
 
 /** A sentence ends after word k when it ends in . ! ? … and word k + 1 starts a sentence. */
 function sentenceEndsAfter(p: Para, k: number): boolean {
   const s = p.text;
-  const c = s.charCodeAt(p.end[k]! - 1);
+  const w = p.w;
+  const c = s.charCodeAt(w[3 * k + 1]! - 1);
   if (c !== 46 /* . */ && c !== 33 /* ! */ && c !== 63 /* ? */ && c !== 0x2026 /* … */) return false;
-  const a = p.start[k + 1]!;
+  const a = w[3 * (k + 1)]!;
   if (upperOrDigitAt(s, a)) return true;
-  return (CLASS[s.charCodeAt(a)]! & OPENER) !== 0 && a + 1 < p.end[k + 1]! && upperOrDigitAt(s, a + 1);
+  return (CLASS[s.charCodeAt(a)]! & OPENER) !== 0 && a + 1 < w[3 * (k + 1) + 1]! && upperOrDigitAt(s, a + 1);
 }
 
 interface Unit {

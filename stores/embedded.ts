@@ -41,6 +41,7 @@ import {
   encodeSparse,
   pointsTable,
   uniqueKeySql,
+  payloadFromRow,
   payloadJsons,
   upsertParams,
   type MirrorRawRow,
@@ -256,6 +257,9 @@ export function openEmbeddedStore(path: string, opts: EmbeddedOptions = {}): Emb
       db.pragma(`page_size = ${PAGE_SIZE}`);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
+      // The upsert (ON CONFLICT DO UPDATE) keeps a statement journal of the pages each row
+      // touches; on disk that was two 16 KiB temp-file writes per point (docs/stores.md).
+      db.pragma('temp_store = MEMORY');
       // A WAL that grew during a burst is cut back to this when it restarts.
       db.pragma('journal_size_limit = 67108864');
       db.exec(SCHEMA_SQL);
@@ -427,25 +431,43 @@ export class EmbeddedStore implements VectorStore {
       }
       return { p, dense, sparse: encodeSparse(p.sparse.indices, p.sparse.values) };
     });
-    const json = payloadJsons(points.map((p) => p.payload));
-    let k = 0;
     this.write(
       'writing points',
       () => {
         const gen = this.current();
         const dim = this.c.info(gen)!.dim;
         const st = this.c.gen(gen);
-        const upsert = st.upsert;
+        const json = payloadJsons(
+          points.map((p) => p.payload),
+          st.textColumn,
+        );
         const rids: number[] = [];
-        for (const { p, dense, sparse } of encoded) {
+        let record = '';
+        // A record with no chunk 0 stored is new: its rows are inserted without the conflict clause.
+        let fresh = false;
+        for (let k = 0; k < encoded.length; k++) {
+          const { p, dense, sparse } = encoded[k]!;
           if (dense.length !== dim) {
             throw new PermanentError(
               `Point ${p.id} (${p.payload.record_key}#${p.payload.chunk_index}) has ${dense.length} dims; generation ${gen} of ${this.c.path} holds ${dim}. Run \`crm-index rebuild\` after changing the embedder.`,
             );
           }
-          rids.push(
-            upsert.get(...upsertParams(p.payload, p.id, encodeDense(dense), sparse, json[k++]!)) as number,
-          );
+          if (k === 0 || p.payload.record_key !== record) {
+            record = p.payload.record_key;
+            fresh = st.hasRecord.get(record) === undefined;
+          }
+          const params = upsertParams(p.payload, p.id, encodeDense(dense), sparse, json[k]!, st.textColumn);
+          let rid: number | undefined;
+          if (fresh) {
+            try {
+              rid = st.insert.get(...params) as number;
+            } catch (err) {
+              // Chunks without a chunk 0 (not written by this store, but possible): update them.
+              if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
+              fresh = false;
+            }
+          }
+          rids.push(rid ?? (st.upsert.get(...params) as number));
         }
         st.logChanges.run(rids.length, encodeRids(rids));
       },
@@ -650,14 +672,20 @@ export class EmbeddedStore implements VectorStore {
       }
       if (hits.length === 0) return [];
       const rids = hits.map((h) => m.rids[h.slot]!);
-      const payloads = new Map<number, string>();
-      for (const [rid, payload] of this.c.gen(gen).payloads.all(JSON.stringify(rids)) as [number, string][]) {
-        payloads.set(rid, payload);
+      const payloads = new Map<number, ChunkPayload>();
+      const rows = this.c.gen(gen).payloads.all(JSON.stringify(rids)) as [
+        number,
+        string,
+        number,
+        string | null,
+      ][];
+      for (const [rid, payload, chunkIndex, text] of rows) {
+        payloads.set(rid, payloadFromRow(payload, chunkIndex, text));
       }
       return hits.map((h) => ({
         id: m.ids[h.slot]!,
         score: h.score,
-        payload: JSON.parse(payloads.get(m.rids[h.slot]!) ?? 'null') as ChunkPayload,
+        payload: payloads.get(m.rids[h.slot]!) ?? (null as unknown as ChunkPayload),
       }));
     });
   }
@@ -672,14 +700,14 @@ export class EmbeddedStore implements VectorStore {
       const gen = this.pinned ?? this.c.active();
       if (!gen || !this.c.info(gen)) return [];
       const st = this.c.gen(gen).chunk;
-      const out: string[] = [];
+      const out: [string, number, string | null][] = [];
       for (const r of refs) {
-        const p = st.get(r.recordKey, r.chunkIndex) as string | undefined;
-        if (p !== undefined) out.push(p);
+        const row = st.get(r.recordKey, r.chunkIndex) as [string, number, string | null] | undefined;
+        if (row !== undefined) out.push(row);
       }
       return out;
     });
-    return texts.map((t) => JSON.parse(t) as ChunkPayload);
+    return texts.map(([json, chunkIndex, text]) => payloadFromRow(json, chunkIndex, text));
   }
 
   async beginGeneration(spec: CollectionSpec): Promise<VectorStore> {

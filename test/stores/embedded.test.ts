@@ -283,7 +283,53 @@ describe('embedded store specifics', () => {
     expect(await s.count()).toBe(30);
     const got = await s.search({ mode: 'sparse', sparse: q, limit: 100 });
     expect(got.map((x) => x.id)).toEqual(referenceSparse(corpus, q).map((x) => x.id));
+    // That table has no text column: the whole payload, text included, stays in its JSON.
+    const byId = new Map(corpus.map((p) => [p.id, p.payload]));
+    for (const hit of got) expect(hit.payload).toEqual(byId.get(hit.id));
+    const first = corpus[0]!.payload;
+    expect(await s.getChunks([{ recordKey: first.record_key, chunkIndex: first.chunk_index }])).toEqual([
+      first,
+    ]);
     await s.close();
+    const raw = new Database(file, { readonly: true });
+    expect(
+      raw.prepare("SELECT count(*) FROM pragma_table_info('pts_gold') WHERE name = 'text'").pluck().get(),
+    ).toBe(0);
+    raw.close();
+  });
+
+  it('keeps chunk texts in their own column, and writes a record whose later chunks exist without its chunk 0', async () => {
+    const file = path.join(tempDir(), 'i.db');
+    const s = openEmbeddedStore(file);
+    await s.ensure(spec);
+    const one = (i: number, text: string) =>
+      makePoint({
+        recordKey: 'notes:7',
+        chunkIndex: i,
+        chunkCount: 3,
+        dense: Array.from({ length: DIM }, (_, j) => (j === i ? 1 : 0.1)),
+        sparse: { indices: [1003 + i], values: [1] },
+        payload: { text },
+      });
+    // Chunk 1 alone first (no chunk 0): the next write of the record must update it, not fail.
+    await s.upsert([one(1, 'old middle "quoted"\n')]);
+    const pts = [one(0, 'first'), one(1, 'new middle'), one(2, 'ünï 🎉')];
+    await s.upsert(pts);
+    expect(await s.count()).toBe(3);
+    const got = await s.getChunks(
+      pts.map((p) => ({ recordKey: 'notes:7', chunkIndex: p.payload.chunk_index })),
+    );
+    expect(got).toEqual(pts.map((p) => p.payload));
+    await s.close();
+    const raw = new Database(file, { readonly: true });
+    const gen = raw.prepare("SELECT value FROM _store_meta WHERE key = 'active'").pluck().get() as string;
+    const rows = raw.prepare(`SELECT text, payload FROM pts_${gen} ORDER BY chunk_index`).raw().all() as [
+      string,
+      string,
+    ][];
+    expect(rows.map((r) => r[0])).toEqual(['first', 'new middle', 'ünï 🎉']);
+    for (const [, json] of rows) expect(json).not.toContain('"text"');
+    raw.close();
   });
 });
 
