@@ -269,35 +269,89 @@ async function embedAll(
 export const POOL_MIN_KEYS = 64;
 
 /**
- * Start the CPU-heavy half of a batch: on the workers when `pooled`, there
- * are any and the batch is large. Only a caller that overlaps the prepare
- * with other work (the rebuild writes the previous page meanwhile) asks for
- * the pool: a batch handed to the workers and simply awaited measured slower
- * than inline on 2 cores (docs/benchmarks.md).
+ * Chunks per record from which the workers pay off. On 2 cores they did for
+ * long text; for short records (one chunk each) the write half on the main
+ * thread is the larger one, and handing their prepare to the workers measured
+ * slower than inline (docs/benchmarks.md).
  */
-export function startPrepare(
-  deps: IndexDeps,
-  keys: string[],
-  states: Map<string, RecordState>,
-  pooled = false,
-): Promise<PrepareResult> {
-  const fps = new Map<string, string>();
-  for (const [k, s] of states) fps.set(k, s.fingerprint);
-  const onWorkers =
-    pooled && deps.preparer && keys.length >= POOL_MIN_KEYS
-      ? deps.preparer.prepare(keys, fps, deps.entityIds !== undefined && (deps.entitiesActive?.() ?? true))
-      : null;
+export const POOL_MIN_CHUNKS_PER_RECORD = 3;
+
+/**
+ * Where a batch's prepare step runs: `inline`; `pool` (on the workers, when
+ * there are any and the batch is large); or `probe`: slices of POOL_MIN_KEYS
+ * keys inline until one averages POOL_MIN_CHUNKS_PER_RECORD chunks per key,
+ * and the rest of the batch on the workers from there. The rebuild probes
+ * until a table shows long text, so a page where short records give way to
+ * long ones is not prepared on the main thread alone.
+ */
+export type PrepareMode = 'inline' | 'pool' | 'probe';
+
+/** Concatenate prepared slices, in order. */
+export function mergePrepared(parts: PrepareResult[]): PrepareResult {
+  if (parts.length === 1) return parts[0]!;
+  const out: PrepareResult = { gone: [], unchanged: 0, changed: [], failures: [] };
+  for (const p of parts) {
+    for (const g of p.gone) out.gone.push(g);
+    for (const c of p.changed) out.changed.push(c);
+    for (const f of p.failures) out.failures.push(f);
+    out.unchanged += p.unchanged;
+  }
+  return out;
+}
+
+/** Chunks of the changed records in a prepare result. */
+export function preparedChunks(r: PrepareResult): number {
+  let n = 0;
+  for (const c of r.changed) n += c.texts.length;
+  return n;
+}
+
+/** `keys` on the workers; null when the pool declines (closed or paused). A worker failure means inline. */
+function onWorkers(deps: IndexDeps, keys: string[], fps: Map<string, string>): Promise<PrepareResult> | null {
+  if (!deps.preparer || keys.length < POOL_MIN_KEYS) return null;
+  const entities = deps.entityIds !== undefined && (deps.entitiesActive?.() ?? true);
+  const pending = deps.preparer.prepare(keys, fps, entities);
   // A worker that fails or dies costs only time: the batch is prepared inline instead.
-  if (onWorkers)
-    return onWorkers.catch((err: unknown) => {
+  return (
+    pending?.catch((err: unknown) => {
       deps.log.warn(
         { err: errorMessage(err) },
         `prepare worker failed, preparing inline: ${errorMessage(err)}`,
       );
       return prepareKeys(deps, keys, fps);
-    });
+    }) ?? null
+  );
+}
+
+/**
+ * Start the CPU-heavy half of a batch (see PrepareMode). Only a caller that
+ * overlaps the prepare with other work (the rebuild writes the previous page
+ * meanwhile) asks for the pool: a batch handed to the workers and simply
+ * awaited measured slower than inline on 2 cores (docs/benchmarks.md).
+ */
+export function startPrepare(
+  deps: IndexDeps,
+  keys: string[],
+  states: Map<string, RecordState>,
+  mode: PrepareMode = 'inline',
+): Promise<PrepareResult> {
+  const fps = new Map<string, string>();
+  for (const [k, s] of states) fps.set(k, s.fingerprint);
   try {
-    return Promise.resolve(prepareKeys(deps, keys, fps));
+    if (mode === 'pool') return onWorkers(deps, keys, fps) ?? Promise.resolve(prepareKeys(deps, keys, fps));
+    if (mode === 'inline' || !deps.preparer) return Promise.resolve(prepareKeys(deps, keys, fps));
+    const parts: PrepareResult[] = [];
+    for (let i = 0; i < keys.length;) {
+      const slice = keys.slice(i, i + POOL_MIN_KEYS);
+      i += slice.length;
+      const r = prepareKeys(deps, slice, fps);
+      parts.push(r);
+      if (preparedChunks(r) >= POOL_MIN_CHUNKS_PER_RECORD * slice.length) {
+        const rest = onWorkers(deps, keys.slice(i), fps);
+        if (rest) return rest.then((r2) => mergePrepared([...parts, r2]));
+      }
+    }
+    return Promise.resolve(mergePrepared(parts));
   } catch (err) {
     return Promise.reject(err as Error);
   }
@@ -318,10 +372,10 @@ export async function prepareBatch(
   deps: IndexDeps,
   store: VectorStore,
   keys: string[],
-  pooled: boolean,
+  mode: PrepareMode,
 ): Promise<PreparedBatch> {
   const states = await store.getRecordStates(keys);
-  const result = startPrepare(deps, keys, states, pooled);
+  const result = startPrepare(deps, keys, states, mode);
   // Awaited later by indexRecords; until then a failure must not count as unhandled.
   result.catch(() => undefined);
   return { states, result };

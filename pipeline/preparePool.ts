@@ -25,7 +25,7 @@ import type { Config } from '../config/index.js';
 import { errorMessage } from '../config/errors.js';
 import type { Logger } from '../config/log.js';
 import type { ChunkSettings } from './chunk.js';
-import type { PreparedRecord, PrepareResult, Preparer } from './indexer.js';
+import { mergePrepared, type PreparedRecord, type PrepareResult, type Preparer } from './indexer.js';
 
 export interface WorkerInit {
   dbPath: string;
@@ -184,12 +184,16 @@ export const IDLE_STOP_MS = 30_000;
 /** Keys per request to a worker. */
 export const SLICE_KEYS = 64;
 /**
- * Each worker's V8 heap: old generation, and young-generation semi-space.
- * The young generation is what the process's peak RSS felt (100k-record
- * rebuild, 2 workers: 345 MB with V8's default, 295 MB with 4 MB).
+ * Each worker's V8 heap: old generation, and young generation. The young
+ * generation trades memory for GC time: a worker keeps its slice's result
+ * alive while it builds it, and with 4 MB every scavenge copied that result
+ * again (long-notes rebuild: ~320 scavenges and 1.1-1.2 s of GC per worker;
+ * 16 MB: ~85 and 0.6-0.7 s, for about 30 MB more RSS per worker;
+ * docs/benchmarks.md). V8's default (no limit) cost 50 MB of peak RSS more
+ * than 4 MB on a 100k-record rebuild with the workers on every page.
  */
 const WORKER_OLD_MB = 64;
-const WORKER_YOUNG_MB = 4;
+const WORKER_YOUNG_MB = 16;
 
 /** Batches the workers prepared in this process (a test and diagnostics read it). */
 export const poolStats = { batches: 0 };
@@ -258,7 +262,7 @@ export class PreparePool implements Preparer {
     return Promise.all(jobs)
       .then((parts) => {
         poolStats.batches++;
-        return merge(parts);
+        return mergePrepared(parts);
       })
       .finally(() => {
         if (--this.inFlight === 0 && !this.closed) {
@@ -359,17 +363,6 @@ export class PreparePool implements Preparer {
       }),
     );
   }
-}
-
-function merge(parts: PrepareResult[]): PrepareResult {
-  const out: PrepareResult = { gone: [], unchanged: 0, changed: [], failures: [] };
-  for (const p of parts) {
-    for (const g of p.gone) out.gone.push(g);
-    for (const c of p.changed) out.changed.push(c);
-    for (const f of p.failures) out.failures.push(f);
-    out.unchanged += p.unchanged;
-  }
-  return out;
 }
 
 export function createPreparePool(

@@ -10,12 +10,24 @@ import type { PipelineContext } from './context.js';
 import { drainUntilEmpty, indexWithRetry } from './drain.js';
 import { dropHeld, holdQueued, recordFailures, restoreHeld } from './failures.js';
 import { errorMessage } from '../config/errors.js';
-import { addCounts, emptyCounts, prepareBatch, type BatchCounts, type PreparedBatch } from './indexer.js';
+import {
+  addCounts,
+  emptyCounts,
+  POOL_MIN_CHUNKS_PER_RECORD,
+  prepareBatch,
+  preparedChunks,
+  type BatchCounts,
+  type PreparedBatch,
+} from './indexer.js';
 import type { Lease } from './lease.js';
 import { advanceCursor } from '../triggers/changelog.js';
 
-/** Chunks per record from which a rebuild page goes to the prepare workers (measured on 2 cores; docs/benchmarks.md). */
-export const POOL_MIN_CHUNKS_PER_RECORD = 3;
+/**
+ * Scan pages whose prepare step may run ahead of the page being written. Two
+ * measured no faster than one on the long-notes rebuild (the workers are
+ * already busy) and hold one more page of prepared chunks in memory.
+ */
+export const PAGES_AHEAD = 1;
 
 export interface RebuildResult {
   counts: BatchCounts;
@@ -51,12 +63,14 @@ export async function rebuild(
           .get() as number,
       );
     }
-    // Pages overlap: page N+1 is prepared while page N is embedded and written. Safe here because the scan
-    // yields every key once and the new generation only grows. The workers take a page only when the table's
-    // last page averaged POOL_MIN_CHUNKS_PER_RECORD chunks per record: on 2 cores they paid off for long text
-    // and cost time for short records, whose write half on the main thread is the larger one.
+    // Pages overlap: up to PAGES_AHEAD pages are prepared while the oldest one is embedded and written. Safe
+    // here because the scan yields every key once and the new generation only grows, so no page's comparison
+    // with the store can be made stale by the writes before it. A table whose last page averaged
+    // POOL_MIN_CHUNKS_PER_RECORD chunks per record goes to the workers whole; otherwise each page is probed
+    // (inline slices until one shows long text, then the rest on the workers): on 2 cores the workers paid off
+    // for long text and cost time for short records, whose write half on the main thread is the larger one.
     const density = new Map<string, number>();
-    let inflight: { table: string; keys: string[]; prepared: PreparedBatch } | null = null;
+    const ahead: { table: string; keys: string[]; prepared: PreparedBatch }[] = [];
     const done = new Map<string, number>();
     const finish = async (page: {
       table: string;
@@ -68,7 +82,6 @@ export async function rebuild(
       if (r.failures.length > 0)
         db.transaction(() => recordFailures(db, r.failures, ctx.config.deadLetterAttempts))();
       counts = addCounts(counts, r.counts);
-      density.set(page.table, r.counts.chunks / Math.max(1, page.keys.length));
       const d = (done.get(page.table) ?? 0) + page.keys.length;
       done.set(page.table, d);
       records += page.keys.length;
@@ -78,13 +91,18 @@ export async function rebuild(
     for (const t of recordTables(ctx.map)) {
       for (const keys of ctx.renderer.scanKeys(t.table, ctx.config.batchMaxRecords)) {
         if (opts.signal?.aborted) throw new Error('rebuild interrupted');
-        const pooled = (density.get(t.table) ?? 0) >= POOL_MIN_CHUNKS_PER_RECORD;
-        const page = { table: t.table, keys, prepared: await prepareBatch(ctx.deps, next, keys, pooled) };
-        if (inflight) await finish(inflight);
-        inflight = page;
+        const mode = (density.get(t.table) ?? 0) >= POOL_MIN_CHUNKS_PER_RECORD ? 'pool' : 'probe';
+        const prepared = await prepareBatch(ctx.deps, next, keys, mode);
+        // The chunks per record of a prepared page set the mode of the pages after it as soon as they are known.
+        prepared.result.then(
+          (r) => density.set(t.table, preparedChunks(r) / keys.length),
+          () => undefined,
+        );
+        ahead.push({ table: t.table, keys, prepared });
+        if (ahead.length > PAGES_AHEAD) await finish(ahead.shift()!);
       }
     }
-    if (inflight) await finish(inflight);
+    while (ahead.length > 0) await finish(ahead.shift()!);
     // Replay what changed during the scan into the new generation. The stored
     // cursor stays put until the switch: a crash before it must leave the
     // current generation's backlog intact (invariant 1).

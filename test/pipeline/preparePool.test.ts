@@ -114,6 +114,31 @@ describe('PreparePool', () => {
     }
   });
 
+  it('probe mode: short records stay inline, and where long text starts the rest of the batch goes to the workers', async () => {
+    const pool = new PreparePool(init(), 2, log);
+    const full = { ...deps, preparer: pool } as unknown as IndexDeps;
+    const interactions = keys.filter((k) => k.startsWith('interactions:'));
+    const short = keys.filter((k) => k.startsWith('people:')).slice(0, 3 * POOL_MIN_KEYS);
+    // Demo interactions (short) first, then the 300 long notes: the page where one gives way to the other.
+    const mixed = [...short, ...interactions];
+    try {
+      let before = poolStats.batches;
+      const s = await startPrepare(full, short, new Map(), 'probe');
+      expect(s).toEqual(prepareKeys(deps, short, new Map()));
+      expect(poolStats.batches).toBe(before);
+      before = poolStats.batches;
+      const m = await startPrepare(full, mixed, new Map(), 'probe');
+      expect(m).toEqual(prepareKeys(deps, mixed, new Map()));
+      expect(poolStats.batches).toBeGreaterThan(before);
+      // Inline mode never uses the workers.
+      before = poolStats.batches;
+      expect(await startPrepare(full, mixed, new Map(), 'inline')).toEqual(m);
+      expect(poolStats.batches).toBe(before);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('prepares a batch inline when its worker cannot start, and pauses the pool after repeated deaths', async () => {
     const pool = new PreparePool(init({ dbPath: path.join(dir, 'missing.db') }), 1, log);
     const full: IndexDeps = {
@@ -130,7 +155,7 @@ describe('PreparePool', () => {
     const batch = keys.slice(0, POOL_MIN_KEYS + 10);
     const states = new Map<string, RecordState>();
     try {
-      expect(await startPrepare(full, batch, states, true)).toEqual(prepareKeys(deps, batch, new Map()));
+      expect(await startPrepare(full, batch, states, 'pool')).toEqual(prepareKeys(deps, batch, new Map()));
       for (let i = 0; i < 8; i++) {
         const p = pool.prepare(batch, new Map(), true);
         if (p === null) break;
