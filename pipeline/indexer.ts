@@ -277,14 +277,24 @@ export const POOL_MIN_KEYS = 64;
 export const POOL_MIN_CHUNKS_PER_RECORD = 3;
 
 /**
- * Where a batch's prepare step runs: `inline`; `pool` (on the workers, when
- * there are any and the batch is large); or `probe`: slices of POOL_MIN_KEYS
- * keys inline until one averages POOL_MIN_CHUNKS_PER_RECORD chunks per key,
- * and the rest of the batch on the workers from there. The rebuild probes
- * until a table shows long text, so a page where short records give way to
- * long ones is not prepared on the main thread alone.
+ * The records prepared so far for one table, and their chunks (of changed
+ * records). The workers take a table's records while these average
+ * POOL_MIN_CHUNKS_PER_RECORD: a running figure, so one slice of a few long
+ * notes among short records does not send short ones to the workers (that
+ * measured slower and costs their memory), while a table whose records turn
+ * long mid-page switches within that page.
  */
-export type PrepareMode = 'inline' | 'pool' | 'probe';
+export interface Tally {
+  records: number;
+  chunks: number;
+}
+
+const dense = (t: Tally): boolean => t.records > 0 && t.chunks >= POOL_MIN_CHUNKS_PER_RECORD * t.records;
+
+function count(t: Tally, keys: number, r: PrepareResult): void {
+  t.records += keys;
+  t.chunks += preparedChunks(r);
+}
 
 /** Concatenate prepared slices, in order. */
 export function mergePrepared(parts: PrepareResult[]): PrepareResult {
@@ -300,7 +310,7 @@ export function mergePrepared(parts: PrepareResult[]): PrepareResult {
 }
 
 /** Chunks of the changed records in a prepare result. */
-export function preparedChunks(r: PrepareResult): number {
+function preparedChunks(r: PrepareResult): number {
   let n = 0;
   for (const c of r.changed) n += c.texts.length;
   return n;
@@ -324,32 +334,40 @@ function onWorkers(deps: IndexDeps, keys: string[], fps: Map<string, string>): P
 }
 
 /**
- * Start the CPU-heavy half of a batch (see PrepareMode). Only a caller that
- * overlaps the prepare with other work (the rebuild writes the previous page
- * meanwhile) asks for the pool: a batch handed to the workers and simply
- * awaited measured slower than inline on 2 cores (docs/benchmarks.md).
+ * Start the CPU-heavy half of a batch. Without `tally`, inline. With it (and
+ * workers), in slices of POOL_MIN_KEYS keys inline while the tally is below
+ * POOL_MIN_CHUNKS_PER_RECORD, and the rest of the batch on the workers from
+ * the slice where it is reached; each result is added to the tally. Only a
+ * caller that overlaps the prepare with other work (the rebuild writes the
+ * previous page meanwhile) passes a tally: a batch handed to the workers and
+ * simply awaited measured slower than inline on 2 cores (docs/benchmarks.md).
  */
 export function startPrepare(
   deps: IndexDeps,
   keys: string[],
   states: Map<string, RecordState>,
-  mode: PrepareMode = 'inline',
+  tally?: Tally,
 ): Promise<PrepareResult> {
   const fps = new Map<string, string>();
   for (const [k, s] of states) fps.set(k, s.fingerprint);
   try {
-    if (mode === 'pool') return onWorkers(deps, keys, fps) ?? Promise.resolve(prepareKeys(deps, keys, fps));
-    if (mode === 'inline' || !deps.preparer) return Promise.resolve(prepareKeys(deps, keys, fps));
+    if (!tally || !deps.preparer) return Promise.resolve(prepareKeys(deps, keys, fps));
     const parts: PrepareResult[] = [];
     for (let i = 0; i < keys.length;) {
+      if (dense(tally)) {
+        const rest = keys.slice(i);
+        const pooled = onWorkers(deps, rest, fps);
+        if (pooled)
+          return pooled.then((r) => {
+            count(tally, rest.length, r);
+            return mergePrepared([...parts, r]);
+          });
+      }
       const slice = keys.slice(i, i + POOL_MIN_KEYS);
       i += slice.length;
       const r = prepareKeys(deps, slice, fps);
+      count(tally, slice.length, r);
       parts.push(r);
-      if (preparedChunks(r) >= POOL_MIN_CHUNKS_PER_RECORD * slice.length) {
-        const rest = onWorkers(deps, keys.slice(i), fps);
-        if (rest) return rest.then((r2) => mergePrepared([...parts, r2]));
-      }
     }
     return Promise.resolve(mergePrepared(parts));
   } catch (err) {
@@ -372,10 +390,10 @@ export async function prepareBatch(
   deps: IndexDeps,
   store: VectorStore,
   keys: string[],
-  mode: PrepareMode,
+  tally: Tally,
 ): Promise<PreparedBatch> {
   const states = await store.getRecordStates(keys);
-  const result = startPrepare(deps, keys, states, mode);
+  const result = startPrepare(deps, keys, states, tally);
   // Awaited later by indexRecords; until then a failure must not count as unhandled.
   result.catch(() => undefined);
   return { states, result };

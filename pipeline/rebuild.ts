@@ -13,11 +13,10 @@ import { errorMessage } from '../config/errors.js';
 import {
   addCounts,
   emptyCounts,
-  POOL_MIN_CHUNKS_PER_RECORD,
   prepareBatch,
-  preparedChunks,
   type BatchCounts,
   type PreparedBatch,
+  type Tally,
 } from './indexer.js';
 import type { Lease } from './lease.js';
 import { advanceCursor } from '../triggers/changelog.js';
@@ -65,11 +64,10 @@ export async function rebuild(
     }
     // Pages overlap: up to PAGES_AHEAD pages are prepared while the oldest one is embedded and written. Safe
     // here because the scan yields every key once and the new generation only grows, so no page's comparison
-    // with the store can be made stale by the writes before it. A table whose last page averaged
-    // POOL_MIN_CHUNKS_PER_RECORD chunks per record goes to the workers whole; otherwise each page is probed
-    // (inline slices until one shows long text, then the rest on the workers): on 2 cores the workers paid off
-    // for long text and cost time for short records, whose write half on the main thread is the larger one.
-    const density = new Map<string, number>();
+    // with the store can be made stale by the writes before it. The workers take a table's records once those
+    // prepared so far average POOL_MIN_CHUNKS_PER_RECORD chunks (startPrepare's tally): on 2 cores they paid
+    // off for long text and cost time for short records, whose write half on the main thread is the larger one.
+    const tallies = new Map<string, Tally>();
     const ahead: { table: string; keys: string[]; prepared: PreparedBatch }[] = [];
     const done = new Map<string, number>();
     const finish = async (page: {
@@ -91,14 +89,9 @@ export async function rebuild(
     for (const t of recordTables(ctx.map)) {
       for (const keys of ctx.renderer.scanKeys(t.table, ctx.config.batchMaxRecords)) {
         if (opts.signal?.aborted) throw new Error('rebuild interrupted');
-        const mode = (density.get(t.table) ?? 0) >= POOL_MIN_CHUNKS_PER_RECORD ? 'pool' : 'probe';
-        const prepared = await prepareBatch(ctx.deps, next, keys, mode);
-        // The chunks per record of a prepared page set the mode of the pages after it as soon as they are known.
-        prepared.result.then(
-          (r) => density.set(t.table, preparedChunks(r) / keys.length),
-          () => undefined,
-        );
-        ahead.push({ table: t.table, keys, prepared });
+        let tally = tallies.get(t.table);
+        if (!tally) tallies.set(t.table, (tally = { records: 0, chunks: 0 }));
+        ahead.push({ table: t.table, keys, prepared: await prepareBatch(ctx.deps, next, keys, tally) });
         if (ahead.length > PAGES_AHEAD) await finish(ahead.shift()!);
       }
     }

@@ -26,6 +26,7 @@ import {
   prepareKeys,
   startPrepare,
   type IndexDeps,
+  type Tally,
   type PrepareDeps,
 } from '../../pipeline/indexer.js';
 import { poolStats, PreparePool, workerCountFor, type WorkerInit } from '../../pipeline/preparePool.js';
@@ -114,25 +115,35 @@ describe('PreparePool', () => {
     }
   });
 
-  it('probe mode: short records stay inline, and where long text starts the rest of the batch goes to the workers', async () => {
+  it('with a tally: short records stay inline, and once the records so far average 3 chunks the rest of the batch goes to the workers', async () => {
     const pool = new PreparePool(init(), 2, log);
     const full = { ...deps, preparer: pool } as unknown as IndexDeps;
     const interactions = keys.filter((k) => k.startsWith('interactions:'));
     const short = keys.filter((k) => k.startsWith('people:')).slice(0, 3 * POOL_MIN_KEYS);
-    // Demo interactions (short) first, then the 300 long notes: the page where one gives way to the other.
+    // Short records first, then the 300 long notes: the page where one gives way to the other.
     const mixed = [...short, ...interactions];
     try {
       let before = poolStats.batches;
-      const s = await startPrepare(full, short, new Map(), 'probe');
-      expect(s).toEqual(prepareKeys(deps, short, new Map()));
+      const tally: Tally = { records: 0, chunks: 0 };
+      expect(await startPrepare(full, short, new Map(), tally)).toEqual(prepareKeys(deps, short, new Map()));
       expect(poolStats.batches).toBe(before);
+      expect(tally.records).toBe(short.length);
       before = poolStats.batches;
-      const m = await startPrepare(full, mixed, new Map(), 'probe');
+      const fresh: Tally = { records: 0, chunks: 0 };
+      const m = await startPrepare(full, mixed, new Map(), fresh);
       expect(m).toEqual(prepareKeys(deps, mixed, new Map()));
       expect(poolStats.batches).toBeGreaterThan(before);
-      // Inline mode never uses the workers.
+      // Every record is counted once, inline slices and the pooled rest alike.
+      expect(fresh).toEqual({
+        records: mixed.length,
+        chunks: m.changed.reduce((a, c) => a + c.texts.length, 0),
+      });
+      // A table that averaged long text sends the whole next batch; no tally means inline.
       before = poolStats.batches;
-      expect(await startPrepare(full, mixed, new Map(), 'inline')).toEqual(m);
+      expect(await startPrepare(full, short, new Map(), fresh)).toEqual(prepareKeys(deps, short, new Map()));
+      expect(poolStats.batches).toBeGreaterThan(before);
+      before = poolStats.batches;
+      expect(await startPrepare(full, mixed, new Map())).toEqual(m);
       expect(poolStats.batches).toBe(before);
     } finally {
       await pool.close();
@@ -155,7 +166,9 @@ describe('PreparePool', () => {
     const batch = keys.slice(0, POOL_MIN_KEYS + 10);
     const states = new Map<string, RecordState>();
     try {
-      expect(await startPrepare(full, batch, states, 'pool')).toEqual(prepareKeys(deps, batch, new Map()));
+      expect(await startPrepare(full, batch, states, { records: 1, chunks: 10 })).toEqual(
+        prepareKeys(deps, batch, new Map()),
+      );
       for (let i = 0; i < 8; i++) {
         const p = pool.prepare(batch, new Map(), true);
         if (p === null) break;
