@@ -167,15 +167,24 @@ function pushPieces(p: Para, count: number, max: number, out: Unit[]): void {
 /**
  * Pack units (sentences) into chunks of at most `budget` words; each new chunk
  * starts with the trailing units of the previous one up to `overlap` words.
+ * Each chunk is `prefix` and its units joined into one flat string (the
+ * header joined later would be a rope that every reader flattens again).
  */
 function pack(
   units: Unit[],
   budget: number,
   overlap: number,
   maxChunks: number,
+  prefix: string,
 ): { chunks: string[]; truncated: boolean } {
-  const join = (us: Unit[]): string =>
-    us.map((u, i) => (i === 0 ? '' : u.breakBefore ? '\n\n' : ' ') + u.text).join('');
+  const join = (us: Unit[]): string => {
+    const parts: string[] = [prefix];
+    for (let i = 0; i < us.length; i++) {
+      if (i > 0) parts.push(us[i]!.breakBefore ? '\n\n' : ' ');
+      parts.push(us[i]!.text);
+    }
+    return parts.join('');
+  };
   const chunks: string[] = [];
   let cur: Unit[] = [];
   let curWords = 0;
@@ -248,9 +257,8 @@ export function chunkDocument(doc: RenderedDoc, s: ChunkSettings): Chunked {
     allowance -= count;
     pushPieces(p, count, budget, units);
   }
-  const { chunks, truncated } = pack(units, budget, overlap, s.maxChunks);
-  const bodies = chunks.length > 0 ? chunks : [''];
-  return { texts: bodies.map((b) => (b === '' ? doc.header : `${doc.header}\n\n${b}`)), truncated };
+  const { chunks, truncated } = pack(units, budget, overlap, s.maxChunks, `${doc.header}\n\n`);
+  return { texts: chunks.length > 0 ? chunks : [doc.header], truncated };
 }
 
 /**

@@ -26,7 +26,7 @@ import nodePath from 'node:path';
 import Database from 'better-sqlite3';
 import { PermanentError, StoreError, TransientError } from '../config/index.js';
 import { defaultPrefetchLimit, fuse } from './fusion.js';
-import { Mirror, normalise, type Hit } from './embedded/mirror.js';
+import { Mirror, normaliseInto, type Hit } from './embedded/mirror.js';
 import { startCheckpointer, type Checkpointer } from './embedded/checkpointer.js';
 import {
   GenStatements,
@@ -38,7 +38,7 @@ import {
   decodeSparse,
   encodeDense,
   encodeRids,
-  encodeSparse,
+  encodeSparseAt,
   pointsTable,
   uniqueKeySql,
   payloadFromRow,
@@ -414,14 +414,26 @@ export class EmbeddedStore implements VectorStore {
 
   async upsert(points: ChunkPoint[]): Promise<void> {
     if (points.length === 0) return;
-    // Encode outside the write lock: the transaction only does inserts.
-    const encoded = points.map((p) => {
+    // Encode outside the write lock: the transaction only does inserts. All the points' vectors go into
+    // one dense and one sparse allocation (views per point; SQLite copies what it binds).
+    let denseLen = 0;
+    let sparseLen = 0;
+    for (const p of points) {
       if (p.sparse.indices.length !== p.sparse.values.length) {
         throw new PermanentError(
           `Point ${p.id} (${p.payload.record_key}#${p.payload.chunk_index}) has ${p.sparse.indices.length} sparse indices but ${p.sparse.values.length} values.`,
         );
       }
-      const dense = normalise(p.dense);
+      denseLen += p.dense.length;
+      sparseLen += p.sparse.indices.length;
+    }
+    const denseAll = new Float32Array(denseLen);
+    const sparseAll = new ArrayBuffer(sparseLen * 8);
+    let dOff = 0;
+    let sOff = 0;
+    const encoded = points.map((p) => {
+      const dense = normaliseInto(p.dense, denseAll.subarray(dOff, dOff + p.dense.length));
+      dOff += dense.length;
       for (let i = 0; i < dense.length; i++) {
         if (!Number.isFinite(dense[i]!)) {
           throw new PermanentError(
@@ -429,7 +441,9 @@ export class EmbeddedStore implements VectorStore {
           );
         }
       }
-      return { p, dense, sparse: encodeSparse(p.sparse.indices, p.sparse.values) };
+      const sparse = encodeSparseAt(sparseAll, sOff, p.sparse.indices, p.sparse.values);
+      sOff += sparse.length;
+      return { p, dense, sparse };
     });
     this.write(
       'writing points',

@@ -548,7 +548,12 @@ export class Mirror {
 }
 
 export function normalise(v: Float32Array | number[]): Float32Array {
-  const out = Float32Array.from(v);
+  return normaliseInto(v, new Float32Array(v.length));
+}
+
+/** `v` scaled to unit length, written to `out` (same length; a view of a larger buffer is fine). */
+export function normaliseInto(v: Float32Array | number[], out: Float32Array): Float32Array {
+  out.set(v);
   let sum = 0;
   for (let i = 0; i < out.length; i++) sum += out[i]! * out[i]!;
   const norm = Math.sqrt(sum);

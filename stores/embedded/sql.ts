@@ -316,15 +316,28 @@ export function decodeDense(b: Buffer): Float32Array {
 }
 
 export function encodeSparse(indices: ArrayLike<number>, values: ArrayLike<number>): Buffer {
+  return encodeSparseAt(new ArrayBuffer(indices.length * 8), 0, indices, values);
+}
+
+/**
+ * The blob of one sparse vector written at `byteOffset` of `ab` (a multiple
+ * of 4, with `indices.length * 8` bytes free there) and returned as a view:
+ * an upsert encodes all its points into one allocation.
+ */
+export function encodeSparseAt(
+  ab: ArrayBuffer,
+  byteOffset: number,
+  indices: ArrayLike<number>,
+  values: ArrayLike<number>,
+): Buffer {
   const n = indices.length;
-  const ab = new ArrayBuffer(n * 8);
-  const idx = new Uint32Array(ab, 0, n);
-  const val = new Float32Array(ab, n * 4, n);
+  const idx = new Uint32Array(ab, byteOffset, n);
+  const val = new Float32Array(ab, byteOffset + n * 4, n);
   for (let i = 0; i < n; i++) {
     idx[i] = indices[i]! >>> 0;
     val[i] = values[i]!;
   }
-  return Buffer.from(ab);
+  return Buffer.from(ab, byteOffset, n * 8);
 }
 
 /** Views of a sparse blob; copies only when SQLite's buffer is not 4-byte aligned. */
