@@ -87,7 +87,14 @@ async function followOnce(
     const follow = await startFollow(ctx);
     if (reopened) follow.kick('sweep');
     const registry = createMetrics(ctx, INDEX_CONSUMER);
-    const http = await startHttp(ctx, follow, registry, config.httpHost, config.httpPort, extraRoutes?.(ctx));
+    let http: Awaited<ReturnType<typeof startHttp>>;
+    try {
+      http = await startHttp(ctx, follow, registry, config.httpHost, config.httpPort, extraRoutes?.(ctx));
+    } catch (err) {
+      // A port in use: stop the stream before the database closes under it.
+      await follow.stop();
+      throw err;
+    }
     log.info(
       { url: http.url, db: config.dbPath, store: config.storeKind, embedder: config.embedderKind },
       `following ${config.dbPath}; health at ${http.url}/healthz`,
