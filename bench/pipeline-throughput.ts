@@ -25,7 +25,7 @@
  */
 import { openCrm } from '../crm/db.js';
 import { arg, benchConfig, makeDemo, printTable, tempDir, ZeroCostEmbedder } from './lib/pipeline.js';
-import { timed } from './lib/timing.js';
+import { median, timed } from './lib/timing.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -109,11 +109,6 @@ async function runAll(dbPath: string, longDb: string, workers: string): Promise<
     m(`rebuild, ${longNotes} long notes (+200 demo records)`, lr.value.records, lr.value.counts.chunks, lr),
   ];
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 async function main(): Promise<void> {
   const dir = tempDir('tput');

@@ -35,6 +35,7 @@ import { openCrm, type Db } from '../crm/db.js';
 import { REFERENCE_SCHEMA_SQL } from '../crm/schema.js';
 import { DEFAULT_SOURCE_MAP } from '../crm/sourceMap.js';
 import { installCapture } from '../triggers/install.js';
+import { median } from './lib/timing.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: string): string => {
@@ -110,11 +111,6 @@ function runRound(db: Db, shape: Shape, ops: number, startId: number): { wall: n
   return { wall, cpu: (c.user + c.system) / 1000 };
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-};
-
 interface Row {
   sync: Sync;
   shape: Shape;
@@ -151,12 +147,10 @@ for (const sync of SYNCS) {
     for (const k of kinds) dbs[k] = freshDb(`${k}-${sync}-${shape}`, sync, k);
     // Warm-up: page cache, statement cache, WAL file creation.
     for (const k of kinds) runRound(dbs[k], shape, 200, 1);
-    const times: Record<Kind, { wall: number; cpu: number }[]> = {
-      plain: [],
-      captured: [],
-      floor: [],
-      idle: [],
-    };
+    const times = Object.fromEntries(ALL_KINDS.map((k) => [k, []])) as unknown as Record<
+      Kind,
+      { wall: number; cpu: number }[]
+    >;
     for (let r = 0; r < ROUNDS; r++) {
       const start = 1_000_000 * (r + 1);
       // Rotate the order so that no database always runs first or last.

@@ -244,8 +244,10 @@ export function chunkDocument(doc: RenderedDoc, s: ChunkSettings): Chunked {
   }
   // Fast path: most records (people, organizations, deals, short notes) fit in one chunk.
   if (total <= budget) {
-    const body = paragraphs.map((p) => wordsText(p, 0, p.n)).join('\n\n');
-    return { texts: [body === '' ? doc.header : `${doc.header}\n\n${body}`], truncated: false };
+    return {
+      texts: [[doc.header, ...paragraphs.map((p) => wordsText(p, 0, p.n))].join('\n\n')],
+      truncated: false,
+    };
   }
   const units: Unit[] = [];
   // maxChunks chunks can hold at most maxChunks * budget new words: never split more text than that

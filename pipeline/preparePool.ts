@@ -228,10 +228,6 @@ export class PreparePool implements Preparer {
     this.slots = Array.from({ length: size }, () => ({ worker: null, pending: new Map() }));
   }
 
-  get size(): number {
-    return this.slots.length;
-  }
-
   /** True while too many workers died recently: batches run inline. */
   get paused(): boolean {
     const since = Date.now() - RESTART_WINDOW_MS;

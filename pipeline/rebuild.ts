@@ -21,13 +21,6 @@ import {
 import type { Lease } from './lease.js';
 import { advanceCursor } from '../triggers/changelog.js';
 
-/**
- * Scan pages whose prepare step may run ahead of the page being written. Two
- * measured no faster than one on the long-notes rebuild (the workers are
- * already busy) and hold one more page of prepared chunks in memory.
- */
-export const PAGES_AHEAD = 1;
-
 export interface RebuildResult {
   counts: BatchCounts;
   records: number;
@@ -62,13 +55,13 @@ export async function rebuild(
           .get() as number,
       );
     }
-    // Pages overlap: up to PAGES_AHEAD pages are prepared while the oldest one is embedded and written. Safe
-    // here because the scan yields every key once and the new generation only grows, so no page's comparison
-    // with the store can be made stale by the writes before it. The workers take a table's records once those
+    // Pages overlap: page N+1 is prepared while page N is embedded and written. Safe here because the scan
+    // yields every key once and the new generation only grows, so no page's comparison with the store can be
+    // made stale by the write before it. (Two pages ahead measured no faster and held one more page.) The workers take a table's records once those
     // prepared so far average POOL_MIN_CHUNKS_PER_RECORD chunks (startPrepare's tally): on 2 cores they paid
     // off for long text and cost time for short records, whose write half on the main thread is the larger one.
     const tallies = new Map<string, Tally>();
-    const ahead: { table: string; keys: string[]; prepared: PreparedBatch }[] = [];
+    let inflight: { table: string; keys: string[]; prepared: PreparedBatch } | null = null;
     const done = new Map<string, number>();
     const finish = async (page: {
       table: string;
@@ -91,11 +84,12 @@ export async function rebuild(
         if (opts.signal?.aborted) throw new Error('rebuild interrupted');
         let tally = tallies.get(t.table);
         if (!tally) tallies.set(t.table, (tally = { records: 0, chunks: 0 }));
-        ahead.push({ table: t.table, keys, prepared: await prepareBatch(ctx.deps, next, keys, tally) });
-        if (ahead.length > PAGES_AHEAD) await finish(ahead.shift()!);
+        const page = { table: t.table, keys, prepared: await prepareBatch(ctx.deps, next, keys, tally) };
+        if (inflight) await finish(inflight);
+        inflight = page;
       }
     }
-    while (ahead.length > 0) await finish(ahead.shift()!);
+    if (inflight) await finish(inflight);
     // Replay what changed during the scan into the new generation. The stored
     // cursor stays put until the switch: a crash before it must leave the
     // current generation's backlog intact (invariant 1).

@@ -250,7 +250,7 @@ export function payloadJsons(payloads: ChunkPayload[], textColumn = true): strin
       // eslint-disable-next-line @typescript-eslint/no-unused-vars
       const { chunk_index, text, ...rest } = p;
       json = JSON.stringify(rest);
-      prefix = json === '{}' ? '{' : `${json.slice(0, -1)},`;
+      if (!textColumn) prefix = json === '{}' ? '{' : `${json.slice(0, -1)},`;
       key = p.record_key;
       fp = p.fingerprint;
     }
