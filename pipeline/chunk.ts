@@ -9,6 +9,7 @@
  * limit with the header). Pure: same input and settings → same chunks.
  */
 import { createHash } from 'node:crypto';
+import { CodeUnits } from '../encoders/codeUnits.js';
 import type { RenderedDoc } from './render.js';
 
 export interface ChunkSettings {
@@ -89,19 +90,26 @@ function isSpace(c: number): boolean {
   return c === 32 || (CLASS[c]! & SPACE) !== 0;
 }
 
-/** The paragraph's first `cap` words. Reading stops at the cap: a 10 MB field is not scanned whole. */
+/** The chunker's copy of the paragraph being scanned (scanning a typed array is ~2x faster than charCodeAt). */
+const units = new CodeUnits();
+
+/**
+ * The paragraph's first `cap` words. Scanning stops at the cap, so a 10 MB
+ * field is copied (at memcpy speed) but not scanned whole.
+ */
 function scanParagraph(text: string, cap: number): Para {
   const len = text.length;
+  const u = units.load(text);
   let n = 0;
   let bad = 0;
   let i = 0;
   let prevEnd = -1;
   while (n < cap) {
-    while (i < len && isSpace(text.charCodeAt(i))) i++;
+    while (i < len && isSpace(u[i]!)) i++;
     if (i >= len) break;
     const start = i;
-    while (i < len && !isSpace(text.charCodeAt(i))) i++;
-    if (prevEnd >= 0 && (start !== prevEnd + 1 || text.charCodeAt(prevEnd) !== 32)) bad++;
+    while (i < len && !isSpace(u[i]!)) i++;
+    if (prevEnd >= 0 && (start !== prevEnd + 1 || u[prevEnd] !== 32)) bad++;
     if (3 * n + 3 > scratch.length) {
       const grown = new Int32Array(scratch.length * 2);
       grown.set(scratch);
@@ -113,6 +121,7 @@ function scanParagraph(text: string, cap: number): Para {
     prevEnd = i;
     n++;
   }
+  units.release();
   return { text, n, w: scratch.slice(0, 3 * n) };
 }
 

@@ -225,6 +225,87 @@ describe('Bm25Encoder tokens', () => {
   });
 });
 
+describe('Bm25Encoder lowercasing in place', () => {
+  /**
+   * An independent reference for a whole document: tokens of the whole text
+   * lowercased at once (so Σ gets its word-final form from its neighbours),
+   * each token's id from encoding it alone, then counts and the TF formula.
+   */
+  const reference = (enc: Bm25Encoder, text: string) => {
+    const kept: number[] = [];
+    for (const m of text.toLowerCase().matchAll(/[\p{L}\p{N}_]+/gu)) {
+      const one = enc.encodeDocument(m[0]).indices;
+      if (one.length === 1) kept.push(one[0]!);
+    }
+    const counts = new Map<number, number>();
+    for (const id of kept) counts.set(id, (counts.get(id) ?? 0) + 1);
+    return {
+      indices: [...counts.keys()],
+      values: [...counts.values()].map((n) => tf(n, kept.length)),
+    };
+  };
+
+  it('equals lowercasing the whole text first, for cased letters of many scripts', () => {
+    // Σ lowercases to σ or word-final ς depending on its neighbours, İ to two code units; the
+    // rest lowercase one code unit at a time. Separators include NBSP and U+FEFF (\s, and FEFF is
+    // case-ignorable), marks and an astral capital (Deseret), so both scan paths are exercised.
+    const alphabet = [
+      'A',
+      'x',
+      'Σ',
+      'σ',
+      'ς',
+      'İ',
+      'I',
+      'ı',
+      'Ω',
+      'Ж',
+      'ẞ',
+      'Ǆ',
+      'ǅ',
+      'Ⅻ',
+      'É',
+      'é',
+      '\u0301',
+      '𐐀',
+      ' ',
+      '\u00a0',
+      '\ufeff',
+      '.',
+      "'",
+      '7',
+      '_',
+    ];
+    const enc = new Bm25Encoder();
+    let seed = 4242;
+    const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    for (let t = 0; t < 2000; t++) {
+      let s = '';
+      const n = 1 + Math.floor(rand() * 24);
+      for (let i = 0; i < n; i++) s += alphabet[Math.floor(rand() * alphabet.length)];
+      expect({ s, v: enc.encodeDocument(s) }).toEqual({ s, v: reference(enc, s) });
+    }
+  });
+
+  it('gives word-final sigma its own id, as lowercasing the whole text does', () => {
+    const enc = new Bm25Encoder();
+    // Σ before '.' (case-ignorable) and a capital is not word-final, though its token ends there.
+    expect('XΣ XΣ.Y'.toLowerCase()).toBe('xς xσ.y');
+    expect(enc.encodeDocument('XΣ XΣ.Y')).toEqual(enc.encodeDocument('xς xσ y'));
+    expect(enc.encodeDocument('xς').indices).not.toEqual(enc.encodeDocument('xσ').indices);
+    expect(enc.encodeDocument('İstanbul')).toEqual(enc.encodeDocument('i\u0307stanbul'));
+  });
+
+  it('leaves no counts behind when a scan switches to the exact way midway', () => {
+    const enc = new Bm25Encoder();
+    const fresh = new Bm25Encoder();
+    // Tokens counted before the Σ must not leak into the next document.
+    enc.encodeDocument(`seats budget pricing ${'renewal '.repeat(50)} ΟΔΟΣ`);
+    const text = 'seats seats budget';
+    expect(enc.encodeDocument(text)).toEqual(fresh.encodeDocument(text));
+  });
+});
+
 describe('Bm25Encoder weights', () => {
   const enc = new Bm25Encoder();
 
