@@ -400,10 +400,30 @@ export async function prepareBatch(
 }
 
 /**
+ * A batch is prepared and written in rounds. Prepared whole, a batch of 512
+ * long meeting notes is about 7,000 chunks (some 40 MB of texts and sparse
+ * vectors): all of it outlived the young generation, so it was copied and
+ * promoted before it died. Prepared in slices of about PREPARE_SLICE_CHUNKS
+ * chunks and written every WRITE_ROUND_CHUNKS, a long-notes rebuild on the
+ * main thread took about 140 against 155-170 µs of CPU per chunk and peaked
+ * at about 165 against 287 MB (docs/benchmarks.md). A round's embedding (an
+ * HTTP call to a real server) runs while the next round is prepared.
+ * WRITE_ROUND_CHUNKS is two of the embedder's default in-flight batches
+ * (EMBED_BATCH_SIZE 64 x EMBED_CONCURRENCY 4), so a GPU server still gets
+ * full batches.
+ */
+export const PREPARE_SLICE_CHUNKS = 256;
+export const WRITE_ROUND_CHUNKS = 512;
+/** Keys per prepare slice: POOL_MIN_KEYS for short records, fewer for long ones, never below this. */
+const MIN_SLICE_KEYS = 8;
+
+/**
  * Bring `store` up to date for `keys` (their current source state). Keys must
- * be distinct. Throws on transient failures; the caller retries the batch.
+ * be distinct. Throws on transient failures; the caller retries the batch
+ * (rounds already written are then unchanged, so a retry skips them).
  * `prepared`, when given, is this batch's prepare step already started (the
- * rebuild overlaps it with the previous batch's write).
+ * rebuild overlaps it with the previous batch's write); otherwise the batch
+ * is prepared inline in slices and written in rounds (see above).
  */
 export async function indexRecords(
   deps: IndexDeps,
@@ -412,15 +432,94 @@ export async function indexRecords(
   prepared?: PreparedBatch,
 ): Promise<BatchResult> {
   const counts = emptyCounts();
+  const failures: RecordFailure[] = [];
   const states = prepared?.states ?? (await store.getRecordStates(keys));
-  const prep = await (prepared?.result ?? startPrepare(deps, keys, states));
-  const failures = [...prep.failures];
-  counts.unchanged = prep.unchanged;
-  const { vectors, failures: embedFailures } = await embedAll(deps, prep.changed);
-  failures.push(...embedFailures);
+  if (prepared) {
+    await writePrepared(deps, store, states, await prepared.result, counts, failures);
+  } else {
+    const fps = new Map<string, string>();
+    for (const [k, st] of states) fps.set(k, st.fingerprint);
+    let parts: PrepareResult[] = [];
+    let waiting = 0;
+    let writing: Promise<void> | null = null;
+    let sliceKeys = POOL_MIN_KEYS;
+    try {
+      for (let i = 0; i < keys.length;) {
+        const slice = keys.slice(i, i + sliceKeys);
+        i += slice.length;
+        const r = prepareKeys(deps, slice, fps);
+        const chunks = preparedChunks(r);
+        parts.push(r);
+        waiting += chunks;
+        sliceKeys = Math.max(
+          MIN_SLICE_KEYS,
+          Math.min(POOL_MIN_KEYS, Math.floor((PREPARE_SLICE_CHUNKS * slice.length) / Math.max(1, chunks))),
+        );
+        if (waiting >= WRITE_ROUND_CHUNKS || i >= keys.length) {
+          // One round written at a time, in order; the next one is prepared while this one is embedded.
+          if (writing) await writing;
+          writing = writePrepared(deps, store, states, mergePrepared(parts), counts, failures);
+          // Awaited at the next round or below; until then a failure must not count as unhandled.
+          writing.catch(() => undefined);
+          parts = [];
+          waiting = 0;
+        }
+      }
+    } catch (err) {
+      // Never leave a round writing behind a failed batch: its retry must not race it (write order).
+      if (writing) await writing.catch(() => undefined);
+      throw err;
+    }
+    if (writing) await writing;
+  }
+  counts.failed = failures.length;
+  const failedKeys = new Set(failures.map((f) => f.recordKey));
+  return { counts, failures, done: keys.filter((k) => !failedKeys.has(k)) };
+}
+
+/**
+ * The write half for one prepare result: embed the changed records' chunks,
+ * upsert them, delete chunks past a shrunk record's end and the records that
+ * are gone; in rounds of about WRITE_ROUND_CHUNKS chunks (whole records).
+ * Adds to `counts` (not `failed`) and `failures`.
+ */
+async function writePrepared(
+  deps: IndexDeps,
+  store: VectorStore,
+  states: Map<string, RecordState>,
+  prep: PrepareResult,
+  counts: BatchCounts,
+  failures: RecordFailure[],
+): Promise<void> {
+  for (const f of prep.failures) failures.push(f);
+  counts.unchanged += prep.unchanged;
+  for (let from = 0; from < prep.changed.length;) {
+    let to = from;
+    let chunks = 0;
+    while (to < prep.changed.length && (to === from || chunks < WRITE_ROUND_CHUNKS))
+      chunks += prep.changed[to++]!.texts.length;
+    await writeRound(deps, store, states, prep.changed.slice(from, to), counts, failures);
+    from = to;
+  }
+  if (prep.gone.length > 0) {
+    await store.deleteRecords(prep.gone);
+    counts.deleted += prep.gone.filter((k) => states.has(k)).length;
+  }
+}
+
+async function writeRound(
+  deps: IndexDeps,
+  store: VectorStore,
+  states: Map<string, RecordState>,
+  changed: PreparedRecord[],
+  counts: BatchCounts,
+  failures: RecordFailure[],
+): Promise<void> {
+  const { vectors, failures: embedFailures } = await embedAll(deps, changed);
+  for (const f of embedFailures) failures.push(f);
   const points: ChunkPoint[] = [];
   const shrink: { recordKey: string; fromIndex: number }[] = [];
-  for (const p of prep.changed) {
+  for (const p of changed) {
     const v = vectors.get(p.recordKey);
     if (!v) continue;
     for (let i = 0; i < p.texts.length; i++) {
@@ -439,12 +538,5 @@ export async function indexRecords(
   }
   if (points.length > 0) await store.upsert(points);
   if (shrink.length > 0) await store.deleteChunksFrom(shrink);
-  if (prep.gone.length > 0) {
-    await store.deleteRecords(prep.gone);
-    counts.deleted += prep.gone.filter((k) => states.has(k)).length;
-  }
-  counts.chunks = points.length;
-  counts.failed = failures.length;
-  const failedKeys = new Set(failures.map((f) => f.recordKey));
-  return { counts, failures, done: keys.filter((k) => !failedKeys.has(k)) };
+  counts.chunks += points.length;
 }

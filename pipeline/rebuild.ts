@@ -66,7 +66,7 @@ export async function rebuild(
     const finish = async (page: {
       table: string;
       keys: string[];
-      prepared: PreparedBatch;
+      prepared?: PreparedBatch;
     }): Promise<void> => {
       const r = await indexWithRetry(ctx, next, page.keys, opts.signal, page.prepared);
       if (!r) throw new Error('rebuild interrupted');
@@ -82,6 +82,11 @@ export async function rebuild(
     for (const t of recordTables(ctx.map)) {
       for (const keys of ctx.renderer.scanKeys(t.table, ctx.config.batchMaxRecords)) {
         if (opts.signal?.aborted) throw new Error('rebuild interrupted');
+        if (!ctx.deps.preparer) {
+          // All on the main thread: nothing to overlap, so no page is held ahead (indexRecords writes in rounds).
+          await finish({ table: t.table, keys });
+          continue;
+        }
         let tally = tallies.get(t.table);
         if (!tally) tallies.set(t.table, (tally = { records: 0, chunks: 0 }));
         const page = { table: t.table, keys, prepared: await prepareBatch(ctx.deps, next, keys, tally) };
