@@ -474,7 +474,7 @@ export class EmbeddedStore implements VectorStore {
           let rid: number | undefined;
           if (fresh) {
             try {
-              rid = st.insert.get(...params) as number;
+              rid = Number(st.insert.run(...params).lastInsertRowid);
             } catch (err) {
               // Chunks without a chunk 0 (not written by this store, but possible): update them.
               if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
