@@ -11,9 +11,9 @@
  *   answers with zero-cost vectors (dim 100), so the child runs the production
  *   path (the HTTP client) and only the pipeline's own work is measured;
  * - `local`: the GloVe-SIF embedder inside the child (the demo default).
- * Two last rows repeat `http`: with the prepare step on the main thread only
- * (CRM_INDEX_WORKERS=0, the baseline for the default worker threads), and
- * without the heap flag (Node's default heap sizing).
+ * Two last rows repeat `http`: with two prepare worker threads
+ * (CRM_INDEX_WORKERS=2; `auto` starts none on 1-2 cores), and without the
+ * heap flag (Node's default heap sizing).
  *
  *   npm run build && npx tsx bench/rebuild.ts [--records 100000] [--embedders http,local] [--resolve false]
  */
@@ -51,10 +51,10 @@ async function main(): Promise<void> {
       flags: [NODE_HEAP_FLAG],
     })),
     {
-      label: `embeddings server (zero-cost, HTTP), ${NODE_HEAP_FLAG}, CRM_INDEX_WORKERS=0`,
+      label: `embeddings server (zero-cost, HTTP), ${NODE_HEAP_FLAG}, CRM_INDEX_WORKERS=2`,
       embedder: 'http',
       flags: [NODE_HEAP_FLAG],
-      workers: '0',
+      workers: '2',
     },
     { label: 'embeddings server (zero-cost, HTTP), no heap flag', embedder: 'http', flags: [] },
   ];

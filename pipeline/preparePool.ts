@@ -198,11 +198,18 @@ const WORKER_YOUNG_MB = 16;
 /** Batches the workers prepared in this process (a test and diagnostics read it). */
 export const poolStats = { batches: 0 };
 
-/** `auto`: one worker per core up to 4, none on a single core (the main thread would only compete). */
+/**
+ * `auto`: none on one or two cores, else one per core beside the main
+ * thread's, up to 4. On this project's 2-core machine the main thread alone
+ * measured faster than with workers once it prepared in slices and wrote in
+ * rounds (docs/benchmarks.md): the two cores behave like about 1.5, and the
+ * hand-over costs more than the second one gives. More cores were not
+ * measured here.
+ */
 export function workerCountFor(setting: number | 'auto'): number {
   if (setting !== 'auto') return setting;
   const cores = availableParallelism();
-  return cores < 2 ? 0 : Math.min(cores, 4);
+  return cores <= 2 ? 0 : Math.min(cores - 1, 4);
 }
 
 interface Slot {

@@ -219,7 +219,7 @@ describe('PreparePool', () => {
     expect(workerCountFor(0)).toBe(0);
     expect(workerCountFor(3)).toBe(3);
     expect(workerCountFor('auto')).toBe(
-      os.availableParallelism() < 2 ? 0 : Math.min(os.availableParallelism(), 4),
+      os.availableParallelism() <= 2 ? 0 : Math.min(os.availableParallelism() - 1, 4),
     );
   });
 });
