@@ -451,6 +451,8 @@ export class EmbeddedStore implements VectorStore {
         const gen = this.current();
         const dim = this.c.info(gen)!.dim;
         const st = this.c.gen(gen);
+        // Each getter builds its SQL closure per call: read them once, not once per row.
+        const { hasRecord, insert, upsert } = st;
         const json = payloadJsons(
           points.map((p) => p.payload),
           st.textColumn,
@@ -468,20 +470,20 @@ export class EmbeddedStore implements VectorStore {
           }
           if (k === 0 || p.payload.record_key !== record) {
             record = p.payload.record_key;
-            fresh = st.hasRecord.get(record) === undefined;
+            fresh = hasRecord.get(record) === undefined;
           }
           const params = upsertParams(p.payload, p.id, encodeDense(dense), sparse, json[k]!, st.textColumn);
           let rid: number | undefined;
           if (fresh) {
             try {
-              rid = Number(st.insert.run(...params).lastInsertRowid);
+              rid = Number(insert.run(...params).lastInsertRowid);
             } catch (err) {
               // Chunks without a chunk 0 (not written by this store, but possible): update them.
               if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
               fresh = false;
             }
           }
-          rids.push(rid ?? (st.upsert.get(...params) as number));
+          rids.push(rid ?? (upsert.get(...params) as number));
         }
         st.logChanges.run(rids.length, encodeRids(rids));
       },
