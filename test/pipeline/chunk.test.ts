@@ -3,6 +3,7 @@
  * huge records, determinism) and byte-identical output to the first version
  * on thousands of random documents with nasty whitespace and punctuation.
  */
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { chunkDocument, fingerprint, type ChunkSettings } from '../../pipeline/chunk.js';
 import type { RenderedDoc } from '../../pipeline/render.js';
@@ -114,6 +115,48 @@ describe('chunkDocument', () => {
     expect(fp(d)).toBe(fp(structuredClone(d)));
     expect(fp(d)).not.toBe(fp(doc(['Alpha beta. Gamma delta!'], ['Kind: call'])));
     expect(fp(d)).not.toBe(fp(d, { ...S, overlapTokens: 9 }));
+  });
+
+  it('keeps the fingerprints of existing indexes: the same digest as hashing each part in turn', () => {
+    // The first version fed each part to one Hash; a changed digest would re-embed every record.
+    const reference = (
+      x: RenderedDoc,
+      payload: unknown,
+      s: ChunkSettings,
+      model: string,
+      version: string,
+    ) => {
+      const h = createHash('sha256');
+      h.update(`v2|${model}|${version}|${s.maxTokens}|${s.overlapTokens}|${s.maxChunks}|`);
+      h.update(JSON.stringify(payload));
+      h.update('\u0000');
+      h.update(x.header);
+      for (const f of x.fields) {
+        h.update('\u0001');
+        h.update(f);
+      }
+      for (const l of x.long) {
+        h.update('\u0002');
+        h.update(l);
+      }
+      return h.digest('base64url').slice(0, 22);
+    };
+    const docs = [
+      doc(['Alpha beta. Gamma delta.'], ['Kind: call']),
+      doc([], []),
+      doc(
+        ['Ünïcödé 𝐁old “quoted” 杨磊', 'lone \ud800 high', '\udc00 lone low', ''],
+        ['', 'Name: Ωmega\u0000'],
+      ),
+      doc(['x'.repeat(100_000)], ['Stage: won']),
+    ];
+    for (const x of docs) {
+      for (const payload of [{ a: 1 }, { title: 'Ünï', entity_ids: ['p:1', 'o:2'] }, null]) {
+        expect(fingerprint(x, payload, S, 'model-é', 'bm25-v1')).toBe(
+          reference(x, payload, S, 'model-é', 'bm25-v1'),
+        );
+      }
+    }
   });
 });
 
