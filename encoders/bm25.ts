@@ -328,7 +328,12 @@ export class Bm25Encoder implements SparseEncoder {
     return -1;
   }
 
-  /** The same scan over an already lowercased text `s` (any text: surrogate pairs included). */
+  /**
+   * The same scan over an already lowercased text `s` (any text: surrogate
+   * pairs included). Kept apart from countInPlace, whose loop it mirrors: one
+   * loop for both would test the mode or the surrogate range on every code
+   * unit of the common path.
+   */
   private countLowered(s: string): number {
     const u = this.units.load(s);
     let k = 0;
