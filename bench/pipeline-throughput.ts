@@ -14,24 +14,30 @@
  * Each run is made with the prepare step on the main thread
  * (CRM_INDEX_WORKERS=0: what `auto` gives on 1-2 cores, so the shipped
  * setting here) and with two worker threads (CRM_INDEX_WORKERS=2),
- * alternating, `--repeats` rounds in one process on the same files; the
- * tables give medians and the per-round ratio.
+ * alternating, `--repeats` rounds on the same files; the tables give medians
+ * and the per-round ratio.
  *
- * The runs execute the compiled pipeline (`dist/`, so `npm run build` first),
- * as the product does: under tsx every worker thread would first compile the
- * TypeScript sources (about 1.5 s and 2.8 s of CPU for two workers, measured),
- * which is not the product's cost.
+ * Every run is a child process of its own, started with the heap flag the
+ * product's launchers pass (startos/env.ts), as `crm-index rebuild` and
+ * `refresh` run: one run per process. The pipeline is the compiled one
+ * (`dist/`, so `npm run build` first); under tsx every worker thread would
+ * first compile the TypeScript sources (about 1.5 s and 2.8 s of CPU for two
+ * workers, measured). A child's start-up is not timed: it reports the wall
+ * and CPU time (all its threads) of the run alone.
  *
  *   npm run build && npx tsx bench/pipeline-throughput.ts [--records 20000] [--updates 20000] [--long 3000] [--workers 0,2] [--repeats 3]
  */
-import { openCrm } from '../crm/db.js';
-import { arg, benchConfig, makeDemo, printTable, tempDir, ZeroCostEmbedder } from './lib/pipeline.js';
-import { median, timed } from './lib/timing.js';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { openCrm } from '../crm/db.js';
 import { Rng } from '../crm/demo/rng.js';
 import { bodyParagraphs, subject } from '../crm/demo/text.js';
+import { NODE_HEAP_FLAG } from '../startos/env.js';
+import { arg, benchConfig, makeDemo, printTable, tempDir, ZeroCostEmbedder } from './lib/pipeline.js';
+import { median, timed } from './lib/timing.js';
 
 const records = Number(arg('records', '20000'));
 const updates = Number(arg('updates', '20000'));
@@ -40,10 +46,54 @@ const workerSettings = arg('workers', '0,2').split(',');
 const repeats = Number(arg('repeats', '3'));
 
 const RUNS_JS = path.resolve('dist/pipeline/runs.js');
-if (!fs.existsSync(RUNS_JS)) throw new Error(`${RUNS_JS} is missing: run \`npm run build\` first.`);
-const { runRebuild, runRefresh } = (await import(
-  pathToFileURL(RUNS_JS).href
-)) as typeof import('../pipeline/runs.js');
+
+/** One measured run, done by a child process. */
+interface Job {
+  kind: 'rebuild' | 'refresh';
+  db: string;
+  workers: string;
+  resolve: boolean;
+}
+
+interface Timing {
+  /** Records the run went through (a rebuild's scan; 0 for a refresh, whose count the parent knows). */
+  records: number;
+  chunks: number;
+  wallMs: number;
+  cpuMs: number;
+}
+
+/** The child's side: the run, then its timing as one JSON line. */
+async function runJob(job: Job): Promise<void> {
+  const { runRebuild, runRefresh } = (await import(
+    pathToFileURL(RUNS_JS).href
+  )) as typeof import('../pipeline/runs.js');
+  const config = benchConfig(job.db, { CRM_INDEX_WORKERS: job.workers });
+  const dense = new ZeroCostEmbedder(100);
+  const overrides = { dense };
+  const t =
+    job.kind === 'rebuild'
+      ? await timed(() => runRebuild(config, { waitMs: 5000, resolve: job.resolve, overrides }))
+      : await timed(() => runRefresh(config, { waitMs: 5000, sweep: false, overrides }));
+  const out: Timing = {
+    records: 'records' in t.value ? t.value.records : 0,
+    chunks: t.value.counts.chunks,
+    wallMs: t.wallMs,
+    cpuMs: t.cpuMs,
+  };
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+async function inChild(job: Job): Promise<Timing> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [NODE_HEAP_FLAG, '--import', 'tsx', fileURLToPath(import.meta.url), '--job', JSON.stringify(job)],
+    { env, maxBuffer: 1 << 24 },
+  );
+  return JSON.parse(stdout.trim().split('\n').pop()!) as Timing;
+}
 
 /** A small demo CRM plus `n` multi-page meeting notes; returns its path. */
 function makeLongNotes(dir: string, n: number): string {
@@ -71,9 +121,7 @@ interface Measured {
 }
 
 async function runAll(dbPath: string, longDb: string, workers: string): Promise<Measured[]> {
-  const config = benchConfig(dbPath, { CRM_INDEX_WORKERS: workers });
-  const dense = new ZeroCostEmbedder(100);
-  const rb = await timed(() => runRebuild(config, { waitMs: 5000, overrides: { dense } }));
+  const rb = await inChild({ kind: 'rebuild', db: dbPath, workers, resolve: true });
 
   // A backlog: many updated records waiting in the changelog (a new subject every round).
   const db = openCrm(dbPath);
@@ -81,37 +129,27 @@ async function runAll(dbPath: string, longDb: string, workers: string): Promise<
   const upd = db.prepare("UPDATE interactions SET subject = subject || ' (rev)' WHERE id = ?");
   db.transaction(() => ids.forEach((id) => upd.run(id)))();
   db.close();
-  const rf = await timed(() => runRefresh(config, { waitMs: 5000, sweep: false, overrides: { dense } }));
+  const rf = await inChild({ kind: 'refresh', db: dbPath, workers, resolve: false });
 
   // Long notes: a separate CRM, rebuilt (entity resolution skipped: these notes name no one).
-  const lr = await timed(() =>
-    runRebuild(benchConfig(longDb, { CRM_INDEX_WORKERS: workers }), {
-      waitMs: 5000,
-      resolve: false,
-      overrides: { dense },
-    }),
-  );
-  const m = (
-    run: string,
-    records: number,
-    chunks: number,
-    t: { wallMs: number; cpuMs: number },
-  ): Measured => ({
+  const lr = await inChild({ kind: 'rebuild', db: longDb, workers, resolve: false });
+  const m = (run: string, records: number, t: Timing): Measured => ({
     run,
     setting: workers,
     records,
-    chunks,
+    chunks: t.chunks,
     ms: t.wallMs,
     cpuMs: t.cpuMs,
   });
   return [
-    m('rebuild (full scan)', rb.value.records, rb.value.counts.chunks, rb),
-    m(`drain a backlog of ${ids.length} updates`, ids.length, rf.value.counts.chunks, rf),
-    m(`rebuild, ${longNotes} long notes (+200 demo records)`, lr.value.records, lr.value.counts.chunks, lr),
+    m('rebuild (full scan)', rb.records, rb),
+    m(`drain a backlog of ${ids.length} updates`, ids.length, rf),
+    m(`rebuild, ${longNotes} long notes (+200 demo records)`, lr.records, lr),
   ];
 }
 
 async function main(): Promise<void> {
+  if (!fs.existsSync(RUNS_JS)) throw new Error(`${RUNS_JS} is missing: run \`npm run build\` first.`);
   const dir = tempDir('tput');
   const dbPath = makeDemo(dir, records);
   const longDir = path.join(dir, 'long');
@@ -173,4 +211,6 @@ async function main(): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-await main();
+const job = arg('job', '');
+if (job) await runJob(JSON.parse(job) as Job);
+else await main();
