@@ -200,10 +200,11 @@ export const poolStats = { batches: 0 };
 
 /**
  * `auto`: none on one or two cores, else one per core beside the main
- * thread's, up to 4. On this project's 2-core machine the main thread alone
- * measured faster than with workers once it prepared in slices and wrote in
- * rounds (docs/benchmarks.md): the two cores behave like about 1.5, and the
- * hand-over costs more than the second one gives. More cores were not
+ * thread's, up to 4. On this project's 2-core machine, once the main thread
+ * prepared in slices and wrote in rounds, two workers gave the same wall
+ * time within noise for about 1.5x the CPU and nearly twice the peak RSS
+ * (docs/benchmarks.md): the two cores behave like about 1.5, and the
+ * hand-over costs about what the second one gives. More cores were not
  * measured here.
  */
 export function workerCountFor(setting: number | 'auto'): number {
