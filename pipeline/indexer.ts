@@ -334,24 +334,24 @@ function onWorkers(deps: IndexDeps, keys: string[], fps: Map<string, string>): P
 }
 
 /**
- * Start the CPU-heavy half of a batch. Without `tally`, inline. With it (and
- * workers), in slices of POOL_MIN_KEYS keys inline while the tally is below
- * POOL_MIN_CHUNKS_PER_RECORD, and the rest of the batch on the workers from
- * the slice where it is reached; each result is added to the tally. Only a
- * caller that overlaps the prepare with other work (the rebuild writes the
- * previous page meanwhile) passes a tally: a batch handed to the workers and
- * simply awaited measured slower than inline on 2 cores (docs/benchmarks.md).
+ * Start the CPU-heavy half of a rebuild page that overlaps with the previous
+ * page's write: in slices of POOL_MIN_KEYS keys inline while `tally` is below
+ * POOL_MIN_CHUNKS_PER_RECORD, and the rest of the page on the workers from
+ * the slice where it is reached (all inline without workers); each result is
+ * added to the tally. Other batches are prepared by indexRecords, inline: a
+ * batch handed to the workers and simply awaited measured slower than inline
+ * on 2 cores (docs/benchmarks.md).
  */
 export function startPrepare(
   deps: IndexDeps,
   keys: string[],
   states: Map<string, RecordState>,
-  tally?: Tally,
+  tally: Tally,
 ): Promise<PrepareResult> {
   const fps = new Map<string, string>();
   for (const [k, s] of states) fps.set(k, s.fingerprint);
   try {
-    if (!tally || !deps.preparer) return Promise.resolve(prepareKeys(deps, keys, fps));
+    if (!deps.preparer) return Promise.resolve(prepareKeys(deps, keys, fps));
     const parts: PrepareResult[] = [];
     for (let i = 0; i < keys.length;) {
       if (dense(tally)) {
@@ -405,8 +405,8 @@ export async function prepareBatch(
  * vectors): all of it outlived the young generation, so it was copied and
  * promoted before it died. Prepared in slices of about PREPARE_SLICE_CHUNKS
  * chunks and written every WRITE_ROUND_CHUNKS, a long-notes rebuild on the
- * main thread took about 140 against 155-170 µs of CPU per chunk and peaked
- * at about 165 against 287 MB (docs/benchmarks.md). A round's embedding (an
+ * main thread took 119 against 163 µs of CPU per chunk and peaked at 170
+ * against 280 MB (docs/benchmarks.md). A round's embedding (an
  * HTTP call to a real server) runs while the next round is prepared.
  * WRITE_ROUND_CHUNKS is two of the embedder's default in-flight batches
  * (EMBED_BATCH_SIZE 64 x EMBED_CONCURRENCY 4), so a GPU server still gets

@@ -55,11 +55,13 @@ export async function rebuild(
           .get() as number,
       );
     }
-    // Pages overlap: page N+1 is prepared while page N is embedded and written. Safe here because the scan
-    // yields every key once and the new generation only grows, so no page's comparison with the store can be
-    // made stale by the write before it. (Two pages ahead measured no faster and held one more page.) The workers take a table's records once those
-    // prepared so far average POOL_MIN_CHUNKS_PER_RECORD chunks (startPrepare's tally): on 2 cores they paid
-    // off for long text and cost time for short records, whose write half on the main thread is the larger one.
+    // With prepare workers, pages overlap: page N+1 is prepared while page N is embedded and written. Safe
+    // here because the scan yields every key once and the new generation only grows, so no page's comparison
+    // with the store can be made stale by the write before it. (Two pages ahead measured no faster and held
+    // one more page.) The workers take a table's records once those prepared so far average
+    // POOL_MIN_CHUNKS_PER_RECORD chunks (startPrepare's tally): short records cost them time, since their
+    // write half on the main thread is the larger one. Without workers (`auto` on 1-2 cores) each page is
+    // prepared and written in rounds by indexRecords, and nothing is held ahead.
     const tallies = new Map<string, Tally>();
     let inflight: { table: string; keys: string[]; prepared: PreparedBatch } | null = null;
     const done = new Map<string, number>();
