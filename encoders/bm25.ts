@@ -311,7 +311,7 @@ export class Bm25Encoder implements SparseEncoder {
         if (w !== 1) break;
       }
       if (w === EXACT_ONLY) return this.abandon(k);
-      const slot = this.lookup(u, start, i, h, LOWER, text);
+      const slot = this.lookup(u, start, i, h, true, text);
       if (slot < 0) continue;
       k = this.touch(slot, k);
       docLen++;
@@ -358,7 +358,7 @@ export class Bm25Encoder implements SparseEncoder {
         w = c < 0xd800 || c > 0xdfff ? BMP_WORD[c]! : wordCharAt(s, i, c);
         if (w === 0) break;
       }
-      const slot = this.lookup(u, start, i, h, null, s);
+      const slot = this.lookup(u, start, i, h, false, s);
       if (slot < 0) continue;
       k = this.touch(slot, k);
       docLen++;
@@ -369,8 +369,8 @@ export class Bm25Encoder implements SparseEncoder {
   }
 
   /**
-   * The slot of the token at u[start, end) (mapped through `lower` when
-   * given, which is then what `toLowerCase` gives for it), learning it on
+   * The slot of the token at u[start, end) (mapped through LOWER when
+   * `lower`, which is then what `toLowerCase` gives for it), learning it on
    * first sight; `text` is the string `u` holds.
    */
   private lookup(
@@ -378,7 +378,7 @@ export class Bm25Encoder implements SparseEncoder {
     start: number,
     end: number,
     h: number,
-    lower: Uint16Array | null,
+    lower: boolean,
     text: string,
   ): number {
     const table = this.table;
@@ -393,7 +393,7 @@ export class Bm25Encoder implements SparseEncoder {
         const chars = this.keyChars;
         const at = this.keyStart[e - 1]!;
         let j = 0;
-        if (lower) while (j < len && lower[u[start + j]!] === chars[at + j]) j++;
+        if (lower) while (j < len && LOWER[u[start + j]!] === chars[at + j]) j++;
         else while (j < len && u[start + j] === chars[at + j]) j++;
         if (j === len) return table[b + 2]!;
       }

@@ -25,9 +25,12 @@ export class CodeUnits {
   private units: Uint16Array;
 
   constructor() {
-    const ab = new ArrayBuffer(2 * DEFAULT_UNITS);
-    this.bytes = Buffer.from(ab);
-    this.units = new Uint16Array(ab);
+    [this.bytes, this.units] = CodeUnits.alloc(DEFAULT_UNITS);
+  }
+
+  private static alloc(units: number): [Buffer, Uint16Array] {
+    const ab = new ArrayBuffer(2 * units);
+    return [Buffer.from(ab), new Uint16Array(ab)];
   }
 
   /**
@@ -35,21 +38,13 @@ export class CodeUnits {
    * beyond is stale). Valid until the next load or release.
    */
   load(s: string): Uint16Array {
-    if (s.length > this.units.length) {
-      const ab = new ArrayBuffer(2 * s.length);
-      this.bytes = Buffer.from(ab);
-      this.units = new Uint16Array(ab);
-    }
+    if (s.length > this.units.length) [this.bytes, this.units] = CodeUnits.alloc(s.length);
     this.bytes.write(s, 0, 'utf16le');
     return this.units;
   }
 
   /** Drop a buffer grown for one huge text (a 10 MB field) so it is not kept for ordinary ones. */
   release(): void {
-    if (this.units.length > DEFAULT_UNITS) {
-      const ab = new ArrayBuffer(2 * DEFAULT_UNITS);
-      this.bytes = Buffer.from(ab);
-      this.units = new Uint16Array(ab);
-    }
+    if (this.units.length > DEFAULT_UNITS) [this.bytes, this.units] = CodeUnits.alloc(DEFAULT_UNITS);
   }
 }

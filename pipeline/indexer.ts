@@ -309,6 +309,13 @@ export function mergePrepared(parts: PrepareResult[]): PrepareResult {
   return out;
 }
 
+/** The fingerprint the store holds for each key (what prepareKeys compares against). */
+function fingerprintsOf(states: Map<string, RecordState>): Map<string, string> {
+  const fps = new Map<string, string>();
+  for (const [k, st] of states) fps.set(k, st.fingerprint);
+  return fps;
+}
+
 /** Chunks of the changed records in a prepare result. */
 function preparedChunks(r: PrepareResult): number {
   let n = 0;
@@ -348,8 +355,7 @@ export function startPrepare(
   states: Map<string, RecordState>,
   tally: Tally,
 ): Promise<PrepareResult> {
-  const fps = new Map<string, string>();
-  for (const [k, s] of states) fps.set(k, s.fingerprint);
+  const fps = fingerprintsOf(states);
   try {
     if (!deps.preparer) return Promise.resolve(prepareKeys(deps, keys, fps));
     const parts: PrepareResult[] = [];
@@ -437,8 +443,7 @@ export async function indexRecords(
   if (prepared) {
     await writePrepared(deps, store, states, await prepared.result, counts, failures);
   } else {
-    const fps = new Map<string, string>();
-    for (const [k, st] of states) fps.set(k, st.fingerprint);
+    const fps = fingerprintsOf(states);
     let parts: PrepareResult[] = [];
     let waiting = 0;
     let writing: Promise<void> | null = null;
