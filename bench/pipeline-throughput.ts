@@ -27,15 +27,13 @@
  *
  *   npm run build && npx tsx bench/pipeline-throughput.ts [--records 20000] [--updates 20000] [--long 3000] [--workers 0,2] [--repeats 3]
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { openCrm } from '../crm/db.js';
 import { Rng } from '../crm/demo/rng.js';
 import { bodyParagraphs, subject } from '../crm/demo/text.js';
-import { NODE_HEAP_FLAG } from '../startos/env.js';
+import { childJob, compiledRuns, inChild as runInChild, report, requireBuild } from './lib/child.js';
 import { arg, benchConfig, makeDemo, printTable, tempDir, ZeroCostEmbedder } from './lib/pipeline.js';
 import { median, timed } from './lib/timing.js';
 
@@ -44,8 +42,6 @@ const updates = Number(arg('updates', '20000'));
 const longNotes = Number(arg('long', '3000'));
 const workerSettings = arg('workers', '0,2').split(',');
 const repeats = Number(arg('repeats', '3'));
-
-const RUNS_JS = path.resolve('dist/pipeline/runs.js');
 
 /** One measured run, done by a child process. */
 interface Job {
@@ -65,9 +61,7 @@ interface Timing {
 
 /** The child's side: the run, then its timing as one JSON line. */
 async function runJob(job: Job): Promise<void> {
-  const { runRebuild, runRefresh } = (await import(
-    pathToFileURL(RUNS_JS).href
-  )) as typeof import('../pipeline/runs.js');
+  const { runRebuild, runRefresh } = await compiledRuns();
   const config = benchConfig(job.db, { CRM_INDEX_WORKERS: job.workers });
   const dense = new ZeroCostEmbedder(100);
   const overrides = { dense };
@@ -81,18 +75,11 @@ async function runJob(job: Job): Promise<void> {
     wallMs: t.wallMs,
     cpuMs: t.cpuMs,
   };
-  process.stdout.write(`${JSON.stringify(out)}\n`);
+  report(out);
 }
 
-async function inChild(job: Job): Promise<Timing> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.NODE_OPTIONS;
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [NODE_HEAP_FLAG, '--import', 'tsx', fileURLToPath(import.meta.url), '--job', JSON.stringify(job)],
-    { env, maxBuffer: 1 << 24 },
-  );
-  return JSON.parse(stdout.trim().split('\n').pop()!) as Timing;
+function inChild(job: Job): Promise<Timing> {
+  return runInChild<Job, Timing>(fileURLToPath(import.meta.url), job);
 }
 
 /** A small demo CRM plus `n` multi-page meeting notes; returns its path. */
@@ -149,7 +136,7 @@ async function runAll(dbPath: string, longDb: string, workers: string): Promise<
 }
 
 async function main(): Promise<void> {
-  if (!fs.existsSync(RUNS_JS)) throw new Error(`${RUNS_JS} is missing: run \`npm run build\` first.`);
+  requireBuild();
   const dir = tempDir('tput');
   const dbPath = makeDemo(dir, records);
   const longDir = path.join(dir, 'long');
@@ -211,6 +198,6 @@ async function main(): Promise<void> {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-const job = arg('job', '');
-if (job) await runJob(JSON.parse(job) as Job);
+const job = childJob<Job>();
+if (job) await runJob(job);
 else await main();

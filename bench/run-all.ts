@@ -14,6 +14,7 @@ const ALL = [
   'freshness',
   'pipeline-throughput',
   'incremental',
+  'sweep',
   'rebuild',
   'entities',
   'retrieval',

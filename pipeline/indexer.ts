@@ -21,6 +21,7 @@ import { pointId } from '../stores/ids.js';
 import type { ChunkPayload, ChunkPoint, RecordState, VectorStore } from '../stores/types.js';
 import { chunkDocument, fingerprint, type ChunkSettings } from './chunk.js';
 import type { RecordFailure } from './failures.js';
+import type { FingerprintResult } from './preparePool.js';
 import type { RenderedDoc, Renderer } from './render.js';
 
 export interface IndexDeps {
@@ -127,6 +128,24 @@ export function describeDoc(
   };
 }
 
+/**
+ * Render `keys` and fingerprint the present ones (the sweep's comparison;
+ * no chunking). The same code runs inline and in the workers.
+ */
+export function fingerprintKeys(deps: PrepareDeps, keys: string[]): FingerprintResult {
+  const { docs, failures, entityIds } = renderBatch(deps, keys);
+  const out: FingerprintResult = { keys: [], fingerprints: [], gone: [], failed: [] };
+  for (const [key, doc] of docs) {
+    if (doc === null) out.gone.push(key);
+    else {
+      out.keys.push(key);
+      out.fingerprints.push(describeDoc(deps, doc, entityIds.get(key) ?? []).fingerprint);
+    }
+  }
+  for (const f of failures) out.failed.push(f.recordKey);
+  return out;
+}
+
 /** A changed record's chunks, BM25 vectors, point ids and payload. */
 export function prepareDoc(
   deps: PrepareDeps,
@@ -188,6 +207,8 @@ export interface Preparer {
     fingerprints: Map<string, string>,
     entities: boolean,
   ): Promise<PrepareResult> | null;
+  /** fingerprintKeys on a worker (the sweep). */
+  fingerprints(keys: string[], entities: boolean): Promise<FingerprintResult> | null;
 }
 
 /**

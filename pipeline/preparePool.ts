@@ -41,10 +41,24 @@ export interface PrepareRequest {
   keys: string[];
   fps: [string, string][];
   entities: boolean;
+  /** 'fingerprints': only render and fingerprint (the sweep); default: the whole prepare step. */
+  kind?: 'prepare' | 'fingerprints';
+}
+
+/**
+ * What the sweep needs of a page of keys: each present record's fingerprint,
+ * the keys whose row is gone, and the keys that failed to render.
+ */
+export interface FingerprintResult {
+  keys: string[];
+  fingerprints: string[];
+  gone: string[];
+  failed: string[];
 }
 
 export type PrepareResponse =
   | { id: number; result: WireResult }
+  | { id: number; fingerprints: FingerprintResult }
   | { id: number; error: string }
   /** The worker could not start (say, the CRM file is unreadable); it exits next. */
   | { fatal: string };
@@ -195,8 +209,8 @@ export const SLICE_KEYS = 64;
 const WORKER_OLD_MB = 64;
 const WORKER_YOUNG_MB = 16;
 
-/** Batches the workers prepared in this process (a test and diagnostics read it). */
-export const poolStats = { batches: 0 };
+/** Batches the workers prepared, and sweep pages they fingerprinted, in this process (tests and diagnostics read it). */
+export const poolStats = { batches: 0, fingerprintPages: 0 };
 
 /**
  * `auto`: none on one or two cores, else one per core beside the main
@@ -215,12 +229,14 @@ export function workerCountFor(setting: number | 'auto'): number {
 
 interface Slot {
   worker: Worker | null;
-  pending: Map<number, { resolve: (r: PrepareResult) => void; reject: (e: Error) => void }>;
+  // The result's type follows the request's kind (see send).
+  pending: Map<number, { resolve: (r: never) => void; reject: (e: Error) => void }>;
 }
 
 export class PreparePool implements Preparer {
   private readonly slots: Slot[];
   private nextId = 1;
+  private nextSlot = 0;
   private inFlight = 0;
   private idleTimer: NodeJS.Timeout | null = null;
   /** When workers died, within the restart window. */
@@ -258,26 +274,53 @@ export class PreparePool implements Preparer {
         if (fp !== undefined) sliceFps.push([k, fp]);
       }
       const slot = this.slots[i % this.slots.length]!;
-      jobs.push(this.send(slot, { id: this.nextId++, keys: slice, fps: sliceFps, entities }));
+      jobs.push(this.send<PrepareResult>(slot, { id: this.nextId++, keys: slice, fps: sliceFps, entities }));
     }
+    return this.track(
+      Promise.all(jobs).then((parts) => {
+        poolStats.batches++;
+        return mergePrepared(parts);
+      }),
+    );
+  }
+
+  /**
+   * The sweep's half of a page: render and fingerprint `keys` on the next
+   * worker in turn (one request: a sweep page is already small). Null when
+   * the pool is closed or paused.
+   */
+  fingerprints(keys: string[], entities: boolean): Promise<FingerprintResult> | null {
+    if (this.closed || this.paused) return null;
+    const slot = this.slots[this.nextSlot++ % this.slots.length]!;
+    return this.track(
+      this.send<FingerprintResult>(slot, {
+        id: this.nextId++,
+        keys,
+        fps: [],
+        entities,
+        kind: 'fingerprints',
+      }).then((r) => {
+        poolStats.fingerprintPages++;
+        return r;
+      }),
+    );
+  }
+
+  /** Count `job` in flight; when none is left, stop the workers after idleStopMs. */
+  private track<T>(job: Promise<T>): Promise<T> {
     this.inFlight++;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
-    return Promise.all(jobs)
-      .then((parts) => {
-        poolStats.batches++;
-        return mergePrepared(parts);
-      })
-      .finally(() => {
-        if (--this.inFlight === 0 && !this.closed) {
-          this.idleTimer = setTimeout(() => void this.stopWorkers(), this.idleStopMs);
-          this.idleTimer.unref();
-        }
-      });
+    return job.finally(() => {
+      if (--this.inFlight === 0 && !this.closed) {
+        this.idleTimer = setTimeout(() => void this.stopWorkers(), this.idleStopMs);
+        this.idleTimer.unref();
+      }
+    });
   }
 
-  private send(slot: Slot, req: PrepareRequest): Promise<PrepareResult> {
-    return new Promise((resolve, reject) => {
+  private send<T>(slot: Slot, req: PrepareRequest): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       let w: Worker;
       try {
         w = slot.worker ?? this.spawn(slot);
@@ -285,7 +328,7 @@ export class PreparePool implements Preparer {
         reject(err as Error);
         return;
       }
-      slot.pending.set(req.id, { resolve, reject });
+      slot.pending.set(req.id, { resolve: resolve as (r: never) => void, reject });
       // Keep the process alive while a result is owed (an idle worker must not be).
       w.ref();
       w.postMessage(req);
@@ -318,7 +361,8 @@ export class PreparePool implements Preparer {
       slot.pending.delete(m.id);
       if (slot.pending.size === 0) w.unref();
       if ('error' in m) p.reject(new Error(m.error));
-      else p.resolve(fromWire(m.result));
+      else if ('fingerprints' in m) p.resolve(m.fingerprints as never);
+      else p.resolve(fromWire(m.result) as never);
     });
     const fail = (err: Error): void => {
       if (slot.worker !== w) return;
@@ -369,13 +413,23 @@ export class PreparePool implements Preparer {
   }
 }
 
+/**
+ * Workers for the sweep, which only renders and fingerprints: the hand-over
+ * is a key and a fingerprint per record, so unlike the prepare step it pays
+ * off on two cores (a 100k-record sweep, docs/benchmarks.md). `auto`: one per
+ * core beside the main thread's, up to 4; a number is taken as set (0: none).
+ */
+export function sweepWorkerCount(setting: number | 'auto'): number {
+  return setting === 'auto' ? Math.max(0, Math.min(availableParallelism() - 1, 4)) : setting;
+}
+
 export function createPreparePool(
   config: Config,
   chunk: ChunkSettings,
   modelId: string,
   log: Logger,
+  n = workerCountFor(config.prepareWorkers),
 ): PreparePool | null {
-  const n = workerCountFor(config.prepareWorkers);
   if (n === 0) return null;
   return new PreparePool(
     {

@@ -3,8 +3,9 @@
  * own renderer and BM25 encoder, and the same `prepareKeys` the main thread
  * runs inline. It reads the CRM and nothing else; it never writes anywhere.
  *
- * Messages in: `{ id, keys, fps, entities }`. Out: `{ id, result }` or
- * `{ id, error }` (the main thread then redoes that batch inline, where a
+ * Messages in: `{ id, keys, fps, entities, kind }`. Out: `{ id, result }`
+ * (kind 'prepare', the default), `{ id, fingerprints }` (kind
+ * 'fingerprints', for the sweep) or `{ id, error }` (the main thread then redoes that batch inline, where a
  * real error surfaces with its proper class).
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -14,7 +15,7 @@ import { openCrm } from '../crm/db.js';
 import { loadSourceMap } from '../crm/loadSourceMap.js';
 import { Bm25Encoder } from '../encoders/bm25.js';
 import { entityIdsFor, hasEntityLinks } from '../entities/lookup.js';
-import { prepareKeys, type PrepareDeps } from './indexer.js';
+import { fingerprintKeys, prepareKeys, type PrepareDeps } from './indexer.js';
 import { Renderer } from './render.js';
 import { toWire, type PrepareRequest, type PrepareResponse, type WorkerInit } from './preparePool.js';
 
@@ -51,9 +52,13 @@ parentPort!.on('message', (m: PrepareRequest | 'close') => {
   let transfer: ArrayBuffer[] = [];
   try {
     entities = m.entities;
-    const packed = toWire(prepareKeys(deps, m.keys, new Map(m.fps)));
-    out = { id: m.id, result: packed.wire };
-    transfer = packed.transfer;
+    if (m.kind === 'fingerprints') {
+      out = { id: m.id, fingerprints: fingerprintKeys(deps, m.keys) };
+    } else {
+      const packed = toWire(prepareKeys(deps, m.keys, new Map(m.fps)));
+      out = { id: m.id, result: packed.wire };
+      transfer = packed.transfer;
+    }
   } catch (err) {
     out = { id: m.id, error: errorMessage(err) };
   }

@@ -11,11 +11,40 @@ import type { PipelineContext } from './context.js';
 import { indexWithRetry } from './drain.js';
 import type { SweepReport } from './events.js';
 import { recordFailures, setState } from './failures.js';
-import { describeDoc, renderBatch } from './indexer.js';
+import { fingerprintKeys, type Preparer } from './indexer.js';
+import { createPreparePool, sweepWorkerCount, type FingerprintResult } from './preparePool.js';
 import type { VectorStore } from '../stores/types.js';
 
 /** Keys per render page: big enough to amortise a read transaction, small enough to keep it short. */
 const SWEEP_PAGE = 2000;
+/**
+ * Pages a sweep keeps queued at its workers: two, so a worker that finishes
+ * one starts the next while the main thread is still rendering its own.
+ */
+const SWEEP_PAGES_AHEAD = 2;
+/** Records from which the sweep starts a worker of its own when the pipeline has none (it takes ~0.3 s to start). */
+const SWEEP_POOL_MIN_RECORDS = 10_000;
+
+/**
+ * Workers for the sweep's renders: the pipeline's own, else (on two cores,
+ * where the pipeline keeps the prepare step on the main thread) a temporary
+ * pool for this sweep when the index holds enough records to pay for it.
+ */
+function sweepPool(
+  ctx: PipelineContext,
+  records: number,
+): { pool: Preparer; close?: () => Promise<void> } | null {
+  if (ctx.deps.preparer) return { pool: ctx.deps.preparer };
+  if (records < SWEEP_POOL_MIN_RECORDS) return null;
+  const pool = createPreparePool(
+    ctx.config,
+    ctx.deps.chunk,
+    ctx.dense.modelId,
+    ctx.deps.log,
+    sweepWorkerCount(ctx.config.prepareWorkers),
+  );
+  return pool ? { pool, close: () => pool.close() } : null;
+}
 
 export async function sweep(
   ctx: PipelineContext,
@@ -52,26 +81,53 @@ export async function sweep(
   report.stored = stored.size;
 
   const repair: string[] = [];
-  for (const t of recordTables(ctx.map)) {
-    for (const keys of ctx.renderer.scanKeys(t.table, SWEEP_PAGE)) {
-      if (opts.signal?.aborted) break;
-      const { docs, entityIds } = renderBatch(ctx.deps, keys);
-      for (const [key, doc] of docs) {
-        report.checked++;
-        const have = stored.get(key);
-        stored.delete(key);
-        if (!doc) continue;
-        if (have === undefined) {
-          report.missing++;
-          repair.push(key);
-          continue;
-        }
-        if (have !== describeDoc(ctx.deps, doc, entityIds.get(key) ?? []).fingerprint) {
-          report.stale++;
-          repair.push(key);
-        }
+  const apply = (r: FingerprintResult): void => {
+    report.checked += r.keys.length + r.gone.length + r.failed.length;
+    for (const key of r.gone) stored.delete(key);
+    // A record that fails to render is no orphan: its repair records the failure (dead letters).
+    for (const key of r.failed) {
+      stored.delete(key);
+      repair.push(key);
+    }
+    for (let i = 0; i < r.keys.length; i++) {
+      const key = r.keys[i]!;
+      const have = stored.get(key);
+      stored.delete(key);
+      if (have === undefined) {
+        report.missing++;
+        repair.push(key);
+      } else if (have !== r.fingerprints[i]) {
+        report.stale++;
+        repair.push(key);
       }
     }
+  };
+
+  // Pages go to the workers (up to SWEEP_PAGES_AHEAD queued) and the rest to the main thread (see
+  // sweepPool); a worker's page is applied as soon as it is back, and one that fails is redone inline.
+  const pool = sweepPool(ctx, stored.size);
+  const entities = ctx.deps.entityIds !== undefined && (ctx.deps.entitiesActive?.() ?? true);
+  try {
+    const inflight = new Set<Promise<void>>();
+    for (const t of recordTables(ctx.map)) {
+      for (const keys of ctx.renderer.scanKeys(t.table, SWEEP_PAGE)) {
+        if (opts.signal?.aborted) break;
+        const job = inflight.size < SWEEP_PAGES_AHEAD ? pool?.pool.fingerprints(keys, entities) : null;
+        if (job) {
+          const done: Promise<void> = job
+            .then(apply, () => apply(fingerprintKeys(ctx.deps, keys)))
+            .finally(() => inflight.delete(done));
+          inflight.add(done);
+          continue;
+        }
+        apply(fingerprintKeys(ctx.deps, keys));
+        // Let the workers' replies in (they apply themselves) without waiting for them.
+        if (inflight.size > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    await Promise.all(inflight);
+  } finally {
+    await pool?.close?.();
   }
   // What is left in `stored` has no source record: orphans.
   const orphans = [...stored.keys()];

@@ -22,6 +22,7 @@ import { Bm25Encoder } from '../../encoders/bm25.js';
 import { resolveFull } from '../../entities/resolve.js';
 import { entityIdsFor } from '../../entities/lookup.js';
 import {
+  fingerprintKeys,
   POOL_MIN_KEYS,
   prepareKeys,
   startPrepare,
@@ -31,7 +32,7 @@ import {
 } from '../../pipeline/indexer.js';
 import { poolStats, PreparePool, workerCountFor, type WorkerInit } from '../../pipeline/preparePool.js';
 import { Renderer } from '../../pipeline/render.js';
-import { runRebuild } from '../../pipeline/runs.js';
+import { runRebuild, runRefresh } from '../../pipeline/runs.js';
 import { createStore } from '../../stores/factory.js';
 import type { RecordState } from '../../stores/types.js';
 import { startEmbeddingsServer, type EmbeddingsServer } from '../helpers/embeddingsServer.js';
@@ -147,6 +148,23 @@ describe('PreparePool', () => {
     }
   });
 
+  it('fingerprints a sweep page exactly as the main thread does, rows gone included', async () => {
+    const pool = new PreparePool(init(), 1, log);
+    try {
+      const inline = fingerprintKeys(deps, keys);
+      expect(inline.gone).toEqual(['people:999999', 'organizations:888888']);
+      expect(inline.keys.length).toBe(keys.length - 2);
+      const before = poolStats.fingerprintPages;
+      expect(await pool.fingerprints(keys, true)).toEqual(inline);
+      expect(poolStats.fingerprintPages).toBe(before + 1);
+      // The fingerprint is the one prepareKeys compares against.
+      const prepared = prepareKeys(deps, keys.slice(0, 50), new Map());
+      expect(prepared.changed.map((r) => r.fingerprint)).toEqual(inline.fingerprints.slice(0, 50));
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('prepares a batch inline when its worker cannot start, and pauses the pool after repeated deaths', async () => {
     const pool = new PreparePool(init({ dbPath: path.join(dir, 'missing.db') }), 1, log);
     const full: IndexDeps = {
@@ -255,5 +273,57 @@ describe('rebuild with prepare workers', () => {
     expect(inline.length).toBeGreaterThan(600);
     expect(inline.some((s) => s.chunkCount > 5)).toBe(true);
     expect(pooled).toEqual(inline);
+  });
+
+  it('sweeps with the workers: finds what is missing, stale or orphaned, repairs it, and then finds nothing', async () => {
+    const config = worldConfig(dbPath, server.url, { CRM_INDEX_WORKERS: '2' });
+    await runRebuild(config, { waitMs: 5000 });
+    const store = await createStore(config);
+    const truth: RecordState[] = [];
+    try {
+      for await (const page of store.scrollRecordStates(500)) truth.push(...page);
+      truth.sort((a, b) => a.recordKey.localeCompare(b.recordKey));
+      const interactions = truth.filter((s) => s.recordKey.startsWith('interactions:'));
+      // Missing: five records' points gone. Orphans: two records that do not exist. Stale: three with another fingerprint.
+      await store.deleteRecords(interactions.slice(0, 5).map((s) => s.recordKey));
+      const point = (recordKey: string, fingerprint: string) => ({
+        id: `00000000-0000-4000-8000-${String(truth.length + recordKey.length).padStart(12, '0')}`,
+        dense: Float32Array.from({ length: 16 }, (_, i) => (i === 0 ? 1 : 0)),
+        sparse: { indices: [1], values: [1] },
+        payload: {
+          record_key: recordKey,
+          table: recordKey.split(':')[0]!,
+          chunk_index: 0,
+          chunk_count: 1,
+          fingerprint,
+          text: 'x',
+          title: 'x',
+          entity_ids: [],
+          kind: null,
+          stage: null,
+          organization_id: null,
+          date: null,
+          owner: null,
+        },
+      });
+      for (const k of ['people:777777', 'notes:666666']) await store.upsert([point(k, 'orphan')]);
+      for (const s of interactions.slice(10, 13)) await store.upsert([point(s.recordKey, 'stale')]);
+    } finally {
+      await store.close();
+    }
+    const before = poolStats.fingerprintPages;
+    const first = await runRefresh(config, { waitMs: 5000 });
+    expect(poolStats.fingerprintPages).toBeGreaterThan(before);
+    expect(first.sweep).toMatchObject({ checked: truth.length, missing: 5, stale: 3, orphans: 2, failed: 0 });
+    const second = await runRefresh(config, { waitMs: 5000 });
+    expect(second.sweep).toMatchObject({ checked: truth.length, missing: 0, stale: 0, orphans: 0 });
+    const after = await createStore(config);
+    const repaired: RecordState[] = [];
+    try {
+      for await (const page of after.scrollRecordStates(500)) repaired.push(...page);
+    } finally {
+      await after.close();
+    }
+    expect(repaired.sort((a, b) => a.recordKey.localeCompare(b.recordKey))).toEqual(truth);
   });
 });
