@@ -57,8 +57,9 @@ function relationSql(relation: object, table: string, build: () => string): stri
 
 /** Whether entity resolution has created its link table in this database yet. */
 export function hasEntityLinks(db: Db): boolean {
+  // Asked once per prepare slice: preparing the query each time cost about 0.16 ms.
   return (
-    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entity_links'").get() !==
+    prepared(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get('entity_links') !==
     undefined
   );
 }

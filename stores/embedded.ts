@@ -159,10 +159,11 @@ class Connection {
     return i;
   }
 
+  private activeStmt: Database.Statement | undefined;
+  /** The served generation. Asked by every read and write: the statement is prepared once. */
   active(): string | undefined {
-    const v = this.db.prepare("SELECT value FROM _store_meta WHERE key = 'active'").pluck().get() as
-      string | undefined;
-    return v;
+    this.activeStmt ??= this.db.prepare("SELECT value FROM _store_meta WHERE key = 'active'").pluck();
+    return this.activeStmt.get() as string | undefined;
   }
 
   forget(gen: string): void {
