@@ -28,6 +28,8 @@ export interface SweepReport {
   orphans: number;
   failed: number;
   triggersRepaired: string[];
+  /** Stopped early (a signal): only part of the records were checked, and nothing was deleted or repaired. */
+  aborted?: boolean;
 }
 
 export class PipelineEmitter extends EventEmitter<PipelineEvents> {}

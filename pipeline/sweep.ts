@@ -107,16 +107,18 @@ export async function sweep(
   // sweepPool); a worker's page is applied as soon as it is back, and one that fails is redone inline.
   const pool = sweepPool(ctx, stored.size);
   const entities = ctx.deps.entityIds !== undefined && (ctx.deps.entitiesActive?.() ?? true);
+  const inflight = new Set<Promise<void>>();
   try {
-    const inflight = new Set<Promise<void>>();
-    for (const t of recordTables(ctx.map)) {
+    scan: for (const t of recordTables(ctx.map)) {
       for (const keys of ctx.renderer.scanKeys(t.table, SWEEP_PAGE)) {
-        if (opts.signal?.aborted) break;
+        if (opts.signal?.aborted) break scan;
         const job = inflight.size < SWEEP_PAGES_AHEAD ? pool?.pool.fingerprints(keys, entities) : null;
         if (job) {
           const done: Promise<void> = job
             .then(apply, () => apply(fingerprintKeys(ctx.deps, keys)))
             .finally(() => inflight.delete(done));
+          // Awaited below; a rejection before then must not count as unhandled.
+          done.catch(() => undefined);
           inflight.add(done);
           continue;
         }
@@ -127,7 +129,15 @@ export async function sweep(
     }
     await Promise.all(inflight);
   } finally {
+    // After a failure too: no page may still be rendering when the pool closes or the caller retries.
+    await Promise.allSettled(inflight);
     await pool?.close?.();
+  }
+  if (opts.signal?.aborted) {
+    // Unchecked records are still in `stored`: they are not orphans. The next sweep does it all.
+    report.aborted = true;
+    report.ms = Math.round(performance.now() - started);
+    return report;
   }
   // What is left in `stored` has no source record: orphans.
   const orphans = [...stored.keys()];

@@ -13,6 +13,7 @@ import { CLI, spawnFollow } from './torture.js';
 import { backlog } from '../../triggers/changelog.js';
 import { enqueueKeys } from '../../pipeline/failures.js';
 import { openPipeline } from '../../pipeline/context.js';
+import { sweep } from '../../pipeline/sweep.js';
 import type { ChildProcess } from 'node:child_process';
 
 let world: World;
@@ -55,6 +56,25 @@ describe('refresh', () => {
     expect(first.sweep?.orphans).toBe(0);
     const second = await runRefresh(world.config, { waitMs: 5000 });
     expect(second.sweep).toMatchObject({ missing: 0, stale: 0, orphans: 0 });
+  });
+
+  it('a sweep stopped by a signal deletes nothing it did not check, and says it stopped', async () => {
+    await runRefresh(world.config, { waitMs: 5000 });
+    const ctx = await openPipeline(world.config);
+    try {
+      const points = await ctx.store.count();
+      expect(points).toBeGreaterThanOrEqual(12);
+      const stopped = await sweep(ctx, { signal: AbortSignal.abort() });
+      expect(stopped).toMatchObject({ aborted: true, orphans: 0, missing: 0, stale: 0 });
+      expect(stopped.checked).toBeLessThan(12);
+      expect(await ctx.store.count()).toBe(points);
+      // A whole sweep afterwards finds nothing to do.
+      const whole = await sweep(ctx);
+      expect(whole).toMatchObject({ checked: 12, missing: 0, stale: 0, orphans: 0 });
+      expect(whole.aborted).toBeUndefined();
+    } finally {
+      await ctx.close();
+    }
   });
 
   it('takes the cursor from a running follow, which pauses and then carries on', async () => {
