@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../config/errors.js';
-import { loadConfig } from '../../config/index.js';
+import { loadConfig, type Config } from '../../config/index.js';
 import { logger } from '../../config/log.js';
 import { openCrm, type Db } from '../../crm/db.js';
 import { createDemoDatabase } from '../../crm/demo/create.js';
@@ -239,6 +239,18 @@ describe('PreparePool', () => {
   });
 });
 
+/** Every record state the store of `config` holds, by record key. */
+async function storedStates(config: Config): Promise<RecordState[]> {
+  const store = await createStore(config);
+  const out: RecordState[] = [];
+  try {
+    for await (const page of store.scrollRecordStates(500)) out.push(...page);
+  } finally {
+    await store.close();
+  }
+  return out.sort((a, b) => a.recordKey.localeCompare(b.recordKey));
+}
+
 describe('rebuild with prepare workers', () => {
   let server: EmbeddingsServer;
   beforeAll(async () => {
@@ -256,14 +268,7 @@ describe('rebuild with prepare workers', () => {
       });
       const r = await runRebuild(config, { waitMs: 5000 });
       expect(r.counts.failed).toBe(0);
-      const store = await createStore(config);
-      const out: RecordState[] = [];
-      try {
-        for await (const page of store.scrollRecordStates(500)) out.push(...page);
-      } finally {
-        await store.close();
-      }
-      return out.sort((a, b) => a.recordKey.localeCompare(b.recordKey));
+      return storedStates(config);
     };
     const inline = await states('0');
     const before = poolStats.batches;
@@ -278,11 +283,9 @@ describe('rebuild with prepare workers', () => {
   it('sweeps with the workers: finds what is missing, stale or orphaned, repairs it, and then finds nothing', async () => {
     const config = worldConfig(dbPath, server.url, { CRM_INDEX_WORKERS: '2' });
     await runRebuild(config, { waitMs: 5000 });
+    const truth = await storedStates(config);
     const store = await createStore(config);
-    const truth: RecordState[] = [];
     try {
-      for await (const page of store.scrollRecordStates(500)) truth.push(...page);
-      truth.sort((a, b) => a.recordKey.localeCompare(b.recordKey));
       const interactions = truth.filter((s) => s.recordKey.startsWith('interactions:'));
       // Missing: five records' points gone. Orphans: two records that do not exist. Stale: three with another fingerprint.
       await store.deleteRecords(interactions.slice(0, 5).map((s) => s.recordKey));
@@ -317,13 +320,6 @@ describe('rebuild with prepare workers', () => {
     expect(first.sweep).toMatchObject({ checked: truth.length, missing: 5, stale: 3, orphans: 2, failed: 0 });
     const second = await runRefresh(config, { waitMs: 5000 });
     expect(second.sweep).toMatchObject({ checked: truth.length, missing: 0, stale: 0, orphans: 0 });
-    const after = await createStore(config);
-    const repaired: RecordState[] = [];
-    try {
-      for await (const page of after.scrollRecordStates(500)) repaired.push(...page);
-    } finally {
-      await after.close();
-    }
-    expect(repaired.sort((a, b) => a.recordKey.localeCompare(b.recordKey))).toEqual(truth);
+    expect(await storedStates(config)).toEqual(truth);
   });
 });
