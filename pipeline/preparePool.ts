@@ -4,7 +4,8 @@
  * stay in one place: the store's state, the embedder, the store write and
  * the ack. On one thread this half is about 55-60% of every chunk's CPU
  * (profiles in docs/benchmarks.md). Used by the rebuild scan for pages of
- * long text, overlapped with the previous page's write (rebuild.ts).
+ * long text, overlapped with the previous page's write (rebuild.ts), and by
+ * the sweep, which asks only for fingerprints (`fingerprints`, sweep.ts).
  *
  * A batch is cut into contiguous slices of at most SLICE_KEYS keys, dealt to
  * the workers in turn, and the results are put back in key order, so a pooled

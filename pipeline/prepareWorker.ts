@@ -5,8 +5,9 @@
  *
  * Messages in: `{ id, keys, fps, entities, kind }`. Out: `{ id, result }`
  * (kind 'prepare', the default), `{ id, fingerprints }` (kind
- * 'fingerprints', for the sweep) or `{ id, error }` (the main thread then redoes that batch inline, where a
- * real error surfaces with its proper class).
+ * 'fingerprints', for the sweep) or `{ id, error }` (the main thread then
+ * redoes that batch inline, where a real error surfaces with its proper
+ * class).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { errorMessage } from '../config/errors.js';
