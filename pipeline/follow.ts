@@ -136,7 +136,18 @@ export async function startFollow(
       try {
         if (pending.has('sweep')) {
           pending.delete('sweep');
-          const r = await sweep(ctx, { signal: abort.signal });
+          const r = await sweep(ctx, {
+            signal: abort.signal,
+            lease,
+            // Live edits that arrive during a long sweep are drained between its pages.
+            between: async () => {
+              if (!pending.has('drain') || abort.signal.aborted || lease.wantedByOther()) return false;
+              pending.delete('drain');
+              lastDataVersion = readVersion();
+              const d = await drainUntilEmpty(ctx, { consumer: INDEX_CONSUMER, lease, signal: abort.signal });
+              return d.counts.added + d.counts.updated + d.counts.deleted > 0;
+            },
+          });
           log.info(
             r,
             `sweep: checked ${r.checked}, missing ${r.missing}, stale ${r.stale}, orphans ${r.orphans}`,

@@ -66,7 +66,7 @@ export function runRefresh(config: Config, opts: RunOptions & { sweep?: boolean 
     const started = performance.now();
     const d = await drainUntilEmpty(ctx, { consumer: INDEX_CONSUMER, lease, signal: opts.signal });
     pruneChangelog(ctx.db, config.pruneBatchSize);
-    const s = opts.sweep === false || d.aborted ? null : await sweep(ctx, { signal: opts.signal });
+    const s = opts.sweep === false || d.aborted ? null : await sweep(ctx, { signal: opts.signal, lease });
     return { counts: d.counts, sweep: s, seq: d.seq, ms: Math.round(performance.now() - started) };
   });
 }

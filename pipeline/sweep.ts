@@ -14,6 +14,7 @@ import { recordFailures, setState } from './failures.js';
 import { fingerprintKeys, type Preparer } from './indexer.js';
 import { createPreparePool, sweepWorkerCount, type FingerprintResult } from './preparePool.js';
 import type { VectorStore } from '../stores/types.js';
+import type { Lease } from './lease.js';
 
 /** Keys per render page: big enough to amortise a read transaction, small enough to keep it short. */
 const SWEEP_PAGE = 2000;
@@ -46,10 +47,23 @@ function sweepPool(
   return pool ? { pool, close: () => pool.close() } : null;
 }
 
-export async function sweep(
-  ctx: PipelineContext,
-  opts: { signal?: AbortSignal; store?: VectorStore } = {},
-): Promise<SweepReport> {
+export interface SweepOptions {
+  signal?: AbortSignal;
+  store?: VectorStore;
+  /** Renewed after every page (a 100k sweep takes seconds; the lease lives LEASE_TTL_MS). */
+  lease?: Lease;
+  /**
+   * Called between pages, after the event loop has had a turn: follow drains
+   * the changes that arrived meanwhile, so a live edit does not wait for the
+   * whole sweep. Returns whether it wrote anything (the sweep then checks its
+   * findings against the store again before it repairs).
+   */
+  between?: () => Promise<boolean>;
+  /** Keys per page (tests make it small). */
+  pageSize?: number;
+}
+
+export async function sweep(ctx: PipelineContext, opts: SweepOptions = {}): Promise<SweepReport> {
   const started = performance.now();
   const store = opts.store ?? ctx.store;
   const report: SweepReport = {
@@ -80,14 +94,17 @@ export async function sweep(
   }
   report.stored = stored.size;
 
-  const repair: string[] = [];
+  // Records to re-index: those that failed to render, and the missing and stale ones with the
+  // fingerprint each rendered to and the one the store held (for the re-check after drains).
+  const failed: string[] = [];
+  const differ = new Map<string, { fingerprint: string; have: string | undefined }>();
   const apply = (r: FingerprintResult): void => {
     report.checked += r.keys.length + r.gone.length + r.failed.length;
     for (const key of r.gone) stored.delete(key);
     // A record that fails to render is no orphan: its repair records the failure (dead letters).
     for (const key of r.failed) {
       stored.delete(key);
-      repair.push(key);
+      failed.push(key);
     }
     for (let i = 0; i < r.keys.length; i++) {
       const key = r.keys[i]!;
@@ -95,10 +112,10 @@ export async function sweep(
       stored.delete(key);
       if (have === undefined) {
         report.missing++;
-        repair.push(key);
+        differ.set(key, { fingerprint: r.fingerprints[i]!, have });
       } else if (have !== r.fingerprints[i]) {
         report.stale++;
-        repair.push(key);
+        differ.set(key, { fingerprint: r.fingerprints[i]!, have });
       }
     }
   };
@@ -108,9 +125,10 @@ export async function sweep(
   const pool = sweepPool(ctx, stored.size);
   const entities = ctx.deps.entityIds !== undefined && (ctx.deps.entitiesActive?.() ?? true);
   const inflight = new Set<Promise<void>>();
+  let drained = false;
   try {
     scan: for (const t of recordTables(ctx.map)) {
-      for (const keys of ctx.renderer.scanKeys(t.table, SWEEP_PAGE)) {
+      for (const keys of ctx.renderer.scanKeys(t.table, opts.pageSize ?? SWEEP_PAGE)) {
         if (opts.signal?.aborted) break scan;
         const job = inflight.size < SWEEP_PAGES_AHEAD ? pool?.pool.fingerprints(keys, entities) : null;
         if (job) {
@@ -123,8 +141,11 @@ export async function sweep(
           continue;
         }
         apply(fingerprintKeys(ctx.deps, keys));
-        // Let the workers' replies in (they apply themselves) without waiting for them.
-        if (inflight.size > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        // A turn of the event loop between pages: the workers' replies come in (they apply themselves),
+        // and the process answers its health checks and renews its lease while a long sweep runs.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        opts.lease?.renew();
+        if (opts.between && (await opts.between())) drained = true;
       }
     }
     await Promise.all(inflight);
@@ -140,7 +161,25 @@ export async function sweep(
     return report;
   }
   // What is left in `stored` has no source record: orphans.
-  const orphans = [...stored.keys()];
+  let orphans = [...stored.keys()];
+  if (drained) {
+    // Changes drained during the sweep may already have done part of the work: count and repair only
+    // what still differs. (Repairing the rest would be harmless, since indexRecords compares again,
+    // but the report would claim drift that was not there.)
+    const now = await store.getRecordStates([...differ.keys()]);
+    for (const [key, d] of differ) {
+      // Written since the sweep read the store (by a drain, with the record's state at that moment),
+      // or now what the sweep rendered: no drift to repair.
+      const fp = now.get(key)?.fingerprint;
+      if (fp === d.have && fp !== d.fingerprint) continue;
+      differ.delete(key);
+      if (d.have === undefined) report.missing--;
+      else report.stale--;
+    }
+    const left = await store.getRecordStates(orphans);
+    orphans = orphans.filter((k) => left.has(k));
+  }
+  const repair = [...failed, ...differ.keys()];
   report.orphans = orphans.length;
   if (orphans.length > 0) await store.deleteRecords(orphans);
   if (repair.length > 0) {

@@ -10,6 +10,7 @@ import { createSearchEngine } from '../../search/engine.js';
 import { makeWorld, waitFor, type World } from './harness.js';
 import { runRefresh } from '../../pipeline/runs.js';
 import { listDeadLetters } from '../../pipeline/failures.js';
+import type { SweepReport } from '../../pipeline/events.js';
 
 let world: World;
 let ctx: PipelineContext;
@@ -90,6 +91,29 @@ describe('follow', () => {
     world.crm.prepare('INSERT INTO interaction_people (interaction_id, person_id) VALUES (2, 2)').run();
     await waitFor('link change', async () => (await textOf('interactions:2'))?.includes('Ben Ortiz'));
     expect(await textOf('interactions:2')).toContain('Participants:');
+  });
+
+  it('drains a write that arrives as a sweep starts between its pages, and does not count it as drift', async () => {
+    const order: string[] = [];
+    let report: SweepReport | undefined;
+    ctx.events.on('batch:written', () => order.push('batch'));
+    ctx.events.on('sweep:done', (r) => {
+      order.push('sweep');
+      report = r;
+    });
+    follow.kick('sweep');
+    world.crm
+      .prepare(
+        "INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (51, 'organizations', 1, 'Ann', 'Walrus tusk provenance audit')",
+      )
+      .run();
+    await waitFor('sweep done', async () => report);
+    // The sweep ran first (follow takes a pending sweep before a drain); the note was drained between its
+    // pages, so the sweep neither found it missing nor wrote it itself.
+    expect(order.indexOf('batch')).toBeGreaterThanOrEqual(0);
+    expect(order.indexOf('batch')).toBeLessThan(order.indexOf('sweep'));
+    expect(report).toMatchObject({ missing: 0, stale: 0, orphans: 0 });
+    expect((await hitsFor('walrus')).find((h) => h.key === 'notes:51')).toBeDefined();
   });
 
   it('indexes the trailing write of a burst with no later write to wake it', async () => {

@@ -14,6 +14,9 @@ import { backlog } from '../../triggers/changelog.js';
 import { enqueueKeys } from '../../pipeline/failures.js';
 import { openPipeline } from '../../pipeline/context.js';
 import { sweep } from '../../pipeline/sweep.js';
+import { drainUntilEmpty } from '../../pipeline/drain.js';
+import { INDEX_CONSUMER } from '../../pipeline/context.js';
+import { Lease, makeOwner } from '../../pipeline/lease.js';
 import type { ChildProcess } from 'node:child_process';
 
 let world: World;
@@ -73,6 +76,74 @@ describe('refresh', () => {
       expect(whole).toMatchObject({ checked: 12, missing: 0, stale: 0, orphans: 0 });
       expect(whole.aborted).toBeUndefined();
     } finally {
+      await ctx.close();
+    }
+  });
+
+  it('drains live edits between sweep pages, renews its lease, and reports only the drift that is left', async () => {
+    await runRefresh(world.config, { waitMs: 5000 });
+    const ctx = await openPipeline(world.config);
+    const lease = new Lease(ctx.db, INDEX_CONSUMER, makeOwner('test'), 10_000);
+    await lease.acquire(1000);
+    try {
+      // Drift the sweep must find: deal 2's points gone, and note 1 stored with another fingerprint.
+      await ctx.store.deleteRecords(['deals:2']);
+      const note = (await ctx.store.getRecordStates(['notes:1'])).get('notes:1')!;
+      await ctx.store.upsert([
+        {
+          id: '00000000-0000-4000-8000-000000000001',
+          dense: Float32Array.from({ length: 16 }, (_, i) => (i === 0 ? 1 : 0)),
+          sparse: { indices: [1], values: [1] },
+          payload: {
+            record_key: 'notes:1',
+            table: 'notes',
+            chunk_index: 0,
+            chunk_count: note.chunkCount,
+            fingerprint: 'drifted',
+            text: 'x',
+            title: 'x',
+            entity_ids: [],
+            kind: null,
+            stage: null,
+            organization_id: null,
+            date: null,
+            owner: null,
+          },
+        },
+      ]);
+      let calls = 0;
+      let renews = 0;
+      const renew = lease.renew.bind(lease);
+      lease.renew = () => {
+        renews++;
+        return renew();
+      };
+      const report = await sweep(ctx, {
+        lease,
+        pageSize: 2,
+        // After the first page (organizations 1-2), a live edit arrives and is drained: a new organization
+        // (on a page not scanned yet) and a renamed person. Neither is drift.
+        between: async () => {
+          if (calls++ > 0) return false;
+          world.crm.exec(
+            "INSERT INTO organizations (id, name, kind) VALUES (4, 'Delta Mining', 'prospect'); UPDATE people SET full_name = 'Ada Park-Lee' WHERE id = 1",
+          );
+          const d = await drainUntilEmpty(ctx, { consumer: INDEX_CONSUMER, lease });
+          expect(d.counts.added + d.counts.updated).toBeGreaterThanOrEqual(2);
+          return true;
+        },
+      });
+      // 13 records in pages of two (organizations 4, people 4, deals 2, interactions 2, notes 1).
+      expect(calls).toBe(7);
+      expect(renews).toBe(7);
+      expect(report).toMatchObject({ checked: 13, missing: 1, stale: 1, orphans: 0, failed: 0 });
+      const after = await ctx.store.getRecordStates(['deals:2', 'notes:1', 'organizations:4', 'people:1']);
+      expect([...after.keys()].sort()).toEqual(['deals:2', 'notes:1', 'organizations:4', 'people:1']);
+      expect(after.get('notes:1')!.fingerprint).not.toBe('drifted');
+      // A second sweep finds nothing.
+      expect(await sweep(ctx, { lease })).toMatchObject({ missing: 0, stale: 0, orphans: 0 });
+    } finally {
+      lease.release();
       await ctx.close();
     }
   });
