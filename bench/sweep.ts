@@ -10,11 +10,18 @@
  * round on the same files; each run is a child process (bench/lib/child.ts).
  * The first sweep after the rebuild is not timed (it settles entity ids).
  *
+ * Then, in `follow` (main thread and `auto` again): a sweep is started and an
+ * edit is committed 1.5 s into it; the table gives how long the edit took to
+ * be indexed, and the longest the event loop went without a turn during the
+ * sweep (health checks, metrics and lease renewals wait that long).
+ *
  *   npm run build && npx tsx bench/sweep.ts [--records 100000] [--repeats 5] [--workers 0,auto]
  */
 import fs from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { openCrm } from '../crm/db.js';
 import { fileURLToPath } from 'node:url';
-import { childJob, compiledRuns, inChild, report, requireBuild } from './lib/child.js';
+import { childJob, compiled, compiledRuns, inChild, report, requireBuild } from './lib/child.js';
 import { arg, benchConfig, makeDemo, printTable, tempDir, ZeroCostEmbedder } from './lib/pipeline.js';
 import { median, timed } from './lib/timing.js';
 
@@ -23,12 +30,15 @@ const repeats = Number(arg('repeats', '5'));
 const workerSettings = arg('workers', '0,auto').split(',');
 
 interface Job {
-  kind: 'rebuild' | 'sweep';
+  kind: 'rebuild' | 'sweep' | 'follow-edit';
   db: string;
   workers: string;
 }
 
 interface Result {
+  /** follow-edit: the edit's time to indexed, and the longest event-loop stall (ms). */
+  editMs?: number;
+  stallMs?: number;
   sweepMs: number;
   wallMs: number;
   cpuMs: number;
@@ -40,6 +50,10 @@ async function runJob(job: Job): Promise<void> {
   const { runRebuild, runRefresh } = await compiledRuns();
   const config = benchConfig(job.db, { CRM_INDEX_WORKERS: job.workers });
   const overrides = { dense: new ZeroCostEmbedder(100) };
+  if (job.kind === 'follow-edit') {
+    report(await editDuringSweep(config, overrides));
+    return;
+  }
   if (job.kind === 'rebuild') {
     await runRebuild(config, { waitMs: 5000, overrides });
     report({ sweepMs: 0, wallMs: 0, cpuMs: 0, checked: 0, repaired: 0 });
@@ -54,6 +68,56 @@ async function runJob(job: Job): Promise<void> {
     checked: s.checked,
     repaired: s.missing + s.stale + s.orphans,
   } satisfies Result);
+}
+
+/** follow on the compiled pipeline: start a sweep, commit an edit 1.5 s into it, time both. */
+async function editDuringSweep(
+  config: ReturnType<typeof benchConfig>,
+  overrides: { dense: ZeroCostEmbedder },
+): Promise<Result> {
+  const { openPipeline } = await compiled<typeof import('../pipeline/context.js')>('context');
+  const { startFollow } = await compiled<typeof import('../pipeline/follow.js')>('follow');
+  const ctx = await openPipeline(config, overrides);
+  const follow = await startFollow(ctx, { waitForLeaseMs: 5000 });
+  const crm = openCrm(config.dbPath);
+  try {
+    // Let follow's first drain (an empty changelog) finish.
+    await new Promise((r) => setTimeout(r, 1000));
+    let sweepEnd = 0;
+    let seenAt = 0;
+    let writeAt = 0;
+    ctx.events.on('sweep:done', () => (sweepEnd = performance.now()));
+    ctx.events.on('batch:written', () => {
+      if (writeAt && !seenAt) seenAt = performance.now();
+    });
+    const stalls = monitorEventLoopDelay({ resolution: 10 });
+    stalls.enable();
+    const start = performance.now();
+    follow.kick('sweep');
+    await new Promise((r) => setTimeout(r, 1500));
+    writeAt = performance.now();
+    crm.prepare("UPDATE notes SET body = body || ' (edited)' WHERE id = (SELECT min(id) FROM notes)").run();
+    await waitUntil(() => sweepEnd > 0 && seenAt > 0, 120_000);
+    stalls.disable();
+    return {
+      sweepMs: sweepEnd - start,
+      editMs: seenAt - writeAt,
+      stallMs: stalls.max / 1e6,
+      wallMs: 0,
+      cpuMs: 0,
+      checked: 0,
+      repaired: 0,
+    };
+  } finally {
+    crm.close();
+    await follow.stop();
+    await ctx.close();
+  }
+}
+
+async function waitUntil(ok: () => boolean, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!ok() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
 }
 
 async function main(): Promise<void> {
@@ -92,6 +156,31 @@ async function main(): Promise<void> {
         median(rs.map((x) => x.cpuMs)) / 1000,
         rs.map((x) => (x.sweepMs / 1000).toFixed(2)).join(' / '),
         ms / base,
+      ];
+    }),
+  );
+  const edits = new Map<string, Result[]>(workerSettings.map((w) => [w, []]));
+  for (let r = 0; r < Math.min(repeats, 3); r++) {
+    for (const w of workerSettings)
+      edits.get(w)!.push(await inChild<Job, Result>(script, { kind: 'follow-edit', db, workers: w }));
+  }
+  printTable(
+    'follow: an edit committed 1.5 s into a sweep (median of the rounds)',
+    [
+      'CRM_INDEX_WORKERS',
+      'sweep s',
+      'edit indexed after (ms)',
+      'each round (ms)',
+      'longest event-loop stall (ms)',
+    ],
+    workerSettings.map((w) => {
+      const rs = edits.get(w)!;
+      return [
+        w,
+        median(rs.map((x) => x.sweepMs)) / 1000,
+        median(rs.map((x) => x.editMs!)),
+        rs.map((x) => Math.round(x.editMs!)).join(' / '),
+        median(rs.map((x) => x.stallMs!)),
       ];
     }),
   );

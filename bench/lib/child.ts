@@ -16,9 +16,14 @@ import { arg } from './pipeline.js';
 
 export const RUNS_JS = path.resolve('dist/pipeline/runs.js');
 
+/** A compiled pipeline module, `dist/pipeline/<name>.js` (the child's side). */
+export async function compiled<M>(name: string): Promise<M> {
+  return (await import(pathToFileURL(path.resolve(`dist/pipeline/${name}.js`)).href)) as M;
+}
+
 /** The compiled runs module (the child's side). */
-export async function compiledRuns(): Promise<typeof import('../../pipeline/runs.js')> {
-  return (await import(pathToFileURL(RUNS_JS).href)) as typeof import('../../pipeline/runs.js');
+export function compiledRuns(): Promise<typeof import('../../pipeline/runs.js')> {
+  return compiled<typeof import('../../pipeline/runs.js')>('runs');
 }
 
 export function requireBuild(): void {
