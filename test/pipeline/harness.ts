@@ -12,6 +12,8 @@ import { loadConfig, type Config } from '../../config/index.js';
 import { REFERENCE_SCHEMA_SQL } from '../../crm/schema.js';
 import { DEFAULT_SOURCE_MAP } from '../../crm/sourceMap.js';
 import { installCapture } from '../../triggers/install.js';
+import { pointId } from '../../stores/ids.js';
+import type { ChunkPoint } from '../../stores/types.js';
 import {
   startEmbeddingsServer,
   type EmbeddingsServer,
@@ -120,4 +122,31 @@ export async function waitFor<T>(
       throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * A stored point that is not what the pipeline would write for its record:
+ * chunk 0 of `recordKey` with `fingerprint` (drift for a sweep to find).
+ */
+export function driftPoint(recordKey: string, fingerprint: string, chunkCount = 1, dim = 16): ChunkPoint {
+  return {
+    id: pointId(recordKey, 0),
+    dense: Float32Array.from({ length: dim }, (_, i) => (i === 0 ? 1 : 0)),
+    sparse: { indices: [1], values: [1] },
+    payload: {
+      record_key: recordKey,
+      table: recordKey.split(':')[0]!,
+      chunk_index: 0,
+      chunk_count: chunkCount,
+      fingerprint,
+      text: 'x',
+      title: 'x',
+      entity_ids: [],
+      kind: null,
+      stage: null,
+      organization_id: null,
+      date: null,
+      owner: null,
+    },
+  };
 }

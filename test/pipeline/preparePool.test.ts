@@ -36,7 +36,7 @@ import { runRebuild, runRefresh } from '../../pipeline/runs.js';
 import { createStore } from '../../stores/factory.js';
 import type { RecordState } from '../../stores/types.js';
 import { startEmbeddingsServer, type EmbeddingsServer } from '../helpers/embeddingsServer.js';
-import { worldConfig } from './harness.js';
+import { driftPoint, worldConfig } from './harness.js';
 
 const log = logger('test');
 log.level = 'silent';
@@ -289,28 +289,8 @@ describe('rebuild with prepare workers', () => {
       const interactions = truth.filter((s) => s.recordKey.startsWith('interactions:'));
       // Missing: five records' points gone. Orphans: two records that do not exist. Stale: three with another fingerprint.
       await store.deleteRecords(interactions.slice(0, 5).map((s) => s.recordKey));
-      const point = (recordKey: string, fingerprint: string) => ({
-        id: `00000000-0000-4000-8000-${String(truth.length + recordKey.length).padStart(12, '0')}`,
-        dense: Float32Array.from({ length: 16 }, (_, i) => (i === 0 ? 1 : 0)),
-        sparse: { indices: [1], values: [1] },
-        payload: {
-          record_key: recordKey,
-          table: recordKey.split(':')[0]!,
-          chunk_index: 0,
-          chunk_count: 1,
-          fingerprint,
-          text: 'x',
-          title: 'x',
-          entity_ids: [],
-          kind: null,
-          stage: null,
-          organization_id: null,
-          date: null,
-          owner: null,
-        },
-      });
-      for (const k of ['people:777777', 'notes:666666']) await store.upsert([point(k, 'orphan')]);
-      for (const s of interactions.slice(10, 13)) await store.upsert([point(s.recordKey, 'stale')]);
+      for (const k of ['people:777777', 'notes:666666']) await store.upsert([driftPoint(k, 'orphan')]);
+      for (const s of interactions.slice(10, 13)) await store.upsert([driftPoint(s.recordKey, 'stale')]);
     } finally {
       await store.close();
     }

@@ -8,7 +8,7 @@ import { runRebuild, runRefresh } from '../../pipeline/runs.js';
 import { createStore } from '../../stores/factory.js';
 import { createSearchEngine } from '../../search/engine.js';
 import { Bm25Encoder } from '../../encoders/bm25.js';
-import { makeWorld, waitFor, worldEnv, type World } from './harness.js';
+import { driftPoint, makeWorld, waitFor, worldEnv, type World } from './harness.js';
 import { CLI, spawnFollow } from './torture.js';
 import { backlog } from '../../triggers/changelog.js';
 import { enqueueKeys } from '../../pipeline/failures.js';
@@ -89,28 +89,7 @@ describe('refresh', () => {
       // Drift the sweep must find: deal 2's points gone, and note 1 stored with another fingerprint.
       await ctx.store.deleteRecords(['deals:2']);
       const note = (await ctx.store.getRecordStates(['notes:1'])).get('notes:1')!;
-      await ctx.store.upsert([
-        {
-          id: '00000000-0000-4000-8000-000000000001',
-          dense: Float32Array.from({ length: 16 }, (_, i) => (i === 0 ? 1 : 0)),
-          sparse: { indices: [1], values: [1] },
-          payload: {
-            record_key: 'notes:1',
-            table: 'notes',
-            chunk_index: 0,
-            chunk_count: note.chunkCount,
-            fingerprint: 'drifted',
-            text: 'x',
-            title: 'x',
-            entity_ids: [],
-            kind: null,
-            stage: null,
-            organization_id: null,
-            date: null,
-            owner: null,
-          },
-        },
-      ]);
+      await ctx.store.upsert([driftPoint('notes:1', 'drifted', note.chunkCount)]);
       let calls = 0;
       let renews = 0;
       const renew = lease.renew.bind(lease);
