@@ -22,7 +22,7 @@ import { addCounts, emptyCounts, indexRecords, type BatchCounts, type PreparedBa
 import type { Lease } from './lease.js';
 import { recordKey } from '../crm/sourceMap.js';
 import type { VectorStore } from '../stores/types.js';
-import { sleep } from './signals.js';
+import { sleep, turn } from './signals.js';
 
 export interface DrainOptions {
   consumer: string;
@@ -35,6 +35,11 @@ export interface DrainOptions {
    * (rebuild's replay: the stored cursor must not move until the switch).
    */
   virtualCursor?: { seq: number };
+  /**
+   * Return between pages when another process asks for the lease (follow
+   * hands it over within a page instead of after the whole backlog).
+   */
+  yieldWhenWanted?: boolean;
 }
 
 /** How long a one-shot run (refresh, rebuild) keeps retrying a transient failure before it reports it. */
@@ -71,6 +76,13 @@ export async function indexWithRetry(
   signal?: AbortSignal,
   /** The first attempt's prepare step, already started (rebuild); retries prepare afresh. */
   prepared?: PreparedBatch,
+  /**
+   * Renewed between batches of BATCH_MAX_RECORDS keys, with a turn of the
+   * event loop: one page can hold many more keys than that (an organization
+   * renamed re-renders all its people, deals and notes), and on synchronous
+   * encoders it could otherwise outlast the lease.
+   */
+  lease?: Lease,
 ): Promise<{
   counts: BatchCounts;
   failures: import('./failures.js').RecordFailure[];
@@ -87,6 +99,10 @@ export async function indexWithRetry(
       const done: string[] = [];
       const first = attempt === 0 && prepared && keys.length <= config.batchMaxRecords ? prepared : undefined;
       for (let i = 0; i < keys.length; i += config.batchMaxRecords) {
+        if (i > 0 && lease) {
+          lease.renew();
+          await turn();
+        }
         const r = await indexRecords(ctx.deps, store, keys.slice(i, i + config.batchMaxRecords), first);
         counts = addCounts(counts, r.counts);
         failures.push(...r.failures);
@@ -136,7 +152,7 @@ export async function drainPage(
   const oldestChangeAt = rows.length > 0 ? rows[0]!.at : null;
   const started = performance.now();
   const keys = expand(ctx, [...new Set([...coalesce(ctx, rows), ...retries])]);
-  const result = await indexWithRetry(ctx, store, keys, opts.signal);
+  const result = await indexWithRetry(ctx, store, keys, opts.signal, undefined, opts.lease);
   if (!result) return null;
   const lastSeq = rows.length > 0 ? rows[rows.length - 1]!.seq : cursor;
   let dead: string[] = [];
@@ -187,6 +203,10 @@ export async function drainUntilEmpty(
       ctx.events.emit('drain:idle', { seq });
       return { counts, seq, aborted: false };
     }
+    // A backlog can take minutes: keep the lease (the next ack needs it) and let the event loop turn.
+    opts.lease.renew();
+    await turn();
+    if (opts.yieldWhenWanted && opts.lease.wantedByOther()) return { counts, seq, aborted: false };
   }
 }
 

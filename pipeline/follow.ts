@@ -156,7 +156,14 @@ export async function startFollow(
         }
         pending.delete('drain');
         lastDataVersion = readVersion();
-        await drainUntilEmpty(ctx, { consumer: INDEX_CONSUMER, lease, signal: abort.signal });
+        await drainUntilEmpty(ctx, {
+          consumer: INDEX_CONSUMER,
+          lease,
+          signal: abort.signal,
+          yieldWhenWanted: true,
+        });
+        // Stopped early for a one-shot run: hand the lease over now (the loop's top), then carry on.
+        if (lease.wantedByOther()) pending.add('drain');
         if (Date.now() - lastPrune > PRUNE_EVERY_MS) {
           lastPrune = Date.now();
           const n = pruneChangelog(db, config.pruneBatchSize);

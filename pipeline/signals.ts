@@ -36,3 +36,14 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     );
   });
 }
+
+/**
+ * One turn of the event loop (timers, I/O, signals, worker replies). A batch
+ * whose embedder and store both complete synchronously (the local embedder
+ * and the embedded store: the defaults) never yields to the event loop on
+ * its own, so a long run calls this between pages: otherwise health checks,
+ * metrics, lease renewals and SIGTERM all wait for the whole backlog.
+ */
+export function turn(): Promise<void> {
+  return new Promise<void>((resolve) => setImmediate(resolve));
+}

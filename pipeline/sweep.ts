@@ -15,6 +15,7 @@ import { fingerprintKeys, type Preparer } from './indexer.js';
 import { createPreparePool, sweepWorkerCount, type FingerprintResult } from './preparePool.js';
 import type { VectorStore } from '../stores/types.js';
 import type { Lease } from './lease.js';
+import { turn } from './signals.js';
 
 /**
  * Keys per render page: big enough to amortise a read transaction, small
@@ -22,9 +23,6 @@ import type { Lease } from './lease.js';
  * (with 2,000 keys follow's event loop went up to 0.45 s without one).
  */
 const SWEEP_PAGE = 1000;
-
-/** One turn of the event loop (timers, I/O, worker replies). */
-const turn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 /**
  * Pages a sweep keeps queued at its workers: two, so a worker that finishes
  * one starts the next while the main thread is still rendering its own.
@@ -198,7 +196,7 @@ export async function sweep(ctx: PipelineContext, opts: SweepOptions = {}): Prom
   report.orphans = orphans.length;
   if (orphans.length > 0) await store.deleteRecords(orphans);
   if (repair.length > 0) {
-    const r = await indexWithRetry(ctx, store, repair, opts.signal);
+    const r = await indexWithRetry(ctx, store, repair, opts.signal, undefined, opts.lease);
     if (r && r.failures.length > 0) {
       report.failed = r.failures.length;
       ctx.db.transaction(() => recordFailures(ctx.db, r.failures, ctx.config.deadLetterAttempts))();
