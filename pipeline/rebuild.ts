@@ -6,6 +6,7 @@
  */
 import { getCursor, maxSeq } from '../triggers/changelog.js';
 import { recordTables } from '../crm/sourceMap.js';
+import { turn } from './signals.js';
 import type { PipelineContext } from './context.js';
 import { drainUntilEmpty, indexWithRetry } from './drain.js';
 import { dropHeld, holdQueued, recordFailures, restoreHeld } from './failures.js';
@@ -83,6 +84,9 @@ export async function rebuild(
     };
     for (const t of recordTables(ctx.map)) {
       for (const keys of ctx.renderer.scanKeys(t.table, ctx.config.batchMaxRecords)) {
+        // A turn of the event loop per page: on synchronous encoders nothing else yields, and Ctrl-C (the
+        // signal below), timers and the progress output would all wait for the whole scan.
+        await turn();
         if (opts.signal?.aborted) throw new Error('rebuild interrupted');
         if (!ctx.deps.preparer) {
           // All on the main thread: nothing to overlap, so no page is held ahead (indexRecords writes in rounds).

@@ -12,7 +12,7 @@ import { INDEX_CONSUMER, openPipeline, type PipelineContext } from '../../pipeli
 import { drainUntilEmpty } from '../../pipeline/drain.js';
 import { startFollow } from '../../pipeline/follow.js';
 import { Lease, makeOwner } from '../../pipeline/lease.js';
-import { runRefresh } from '../../pipeline/runs.js';
+import { runRebuild, runRefresh } from '../../pipeline/runs.js';
 import { backlog, ensureConsumer } from '../../triggers/changelog.js';
 import { makeWorld, waitFor, type World } from './harness.js';
 
@@ -77,6 +77,36 @@ describe('a long backlog on synchronous encoders', () => {
       clearInterval(timer);
       lease.release();
     }
+  });
+
+  it('a rebuild can be interrupted by a signal that a timer fires, and the serving index stays as it was', async () => {
+    addNotes(300);
+    const dense = new BlockingEmbedder(0);
+    await runRefresh(world.config, { waitMs: 2000, sweep: false, overrides: { dense } });
+    const count = async (): Promise<number> => {
+      const c = await openPipeline(world.config, { dense });
+      try {
+        return await c.store.count();
+      } finally {
+        await c.close();
+      }
+    };
+    const before = await count();
+    expect(before).toBeGreaterThanOrEqual(312);
+    // 31 pages of 10 records at 120 ms or more each: the timer fires between pages, not after the scan.
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 400);
+    const started = Date.now();
+    await expect(
+      runRebuild(world.config, {
+        waitMs: 2000,
+        resolve: false,
+        signal: ac.signal,
+        overrides: { dense: new BlockingEmbedder(120) },
+      }),
+    ).rejects.toThrow(/interrupted/);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(await count()).toBe(before);
   });
 
   it('follow hands the cursor to a one-shot run within a page of a long backlog, then carries on', async () => {
