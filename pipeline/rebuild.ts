@@ -84,8 +84,8 @@ export async function rebuild(
     };
     for (const t of recordTables(ctx.map)) {
       for (const keys of ctx.renderer.scanKeys(t.table, ctx.config.batchMaxRecords)) {
-        // A turn of the event loop per page: on synchronous encoders nothing else yields, and Ctrl-C (the
-        // signal below), timers and the progress output would all wait for the whole scan.
+        // A turn of the event loop per page: on synchronous encoders nothing else yields, and Ctrl-C (which
+        // sets the signal below) and every timer would wait for the whole scan.
         await turn();
         if (opts.signal?.aborted) throw new Error('rebuild interrupted');
         if (!ctx.deps.preparer) {
