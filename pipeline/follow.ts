@@ -122,6 +122,13 @@ export async function startFollow(
     log.info('resumed after the hand-over');
   }
 
+  /** Drain what is pending now (the poll compares against the data_version read here). */
+  function drainNow(yieldWhenWanted: boolean): ReturnType<typeof drainUntilEmpty> {
+    pending.delete('drain');
+    lastDataVersion = readVersion();
+    return drainUntilEmpty(ctx, { consumer: INDEX_CONSUMER, lease, signal: abort.signal, yieldWhenWanted });
+  }
+
   async function runPending(): Promise<void> {
     while (pending.size > 0 && !abort.signal.aborted) {
       const wantedBy = lease.wantedByOther();
@@ -142,9 +149,7 @@ export async function startFollow(
             // Live edits that arrive during a long sweep are drained between its pages.
             between: async () => {
               if (!pending.has('drain') || abort.signal.aborted || lease.wantedByOther()) return false;
-              pending.delete('drain');
-              lastDataVersion = readVersion();
-              const d = await drainUntilEmpty(ctx, { consumer: INDEX_CONSUMER, lease, signal: abort.signal });
+              const d = await drainNow(false);
               return d.counts.added + d.counts.updated + d.counts.deleted > 0;
             },
           });
@@ -154,14 +159,7 @@ export async function startFollow(
           );
           continue;
         }
-        pending.delete('drain');
-        lastDataVersion = readVersion();
-        await drainUntilEmpty(ctx, {
-          consumer: INDEX_CONSUMER,
-          lease,
-          signal: abort.signal,
-          yieldWhenWanted: true,
-        });
+        await drainNow(true);
         // Stopped early for a one-shot run: hand the lease over now (the loop's top), then carry on.
         if (lease.wantedByOther()) pending.add('drain');
         if (Date.now() - lastPrune > PRUNE_EVERY_MS) {

@@ -365,8 +365,8 @@ function onWorkers(deps: IndexDeps, keys: string[], fps: Map<string, string>): P
  * Start the CPU-heavy half of a rebuild page that overlaps with the previous
  * page's write: in slices of POOL_MIN_KEYS keys inline while `tally` is below
  * POOL_MIN_CHUNKS_PER_RECORD, and the rest of the page on the workers from
- * the slice where it is reached (all inline without workers); each result is
- * added to the tally. Other batches are prepared by indexRecords, inline: a
+ * the slice where it is reached (inline slices throughout when the pool
+ * declines or there is none); each result is added to the tally. Other batches are prepared by indexRecords, inline: a
  * batch handed to the workers and simply awaited measured slower than inline
  * on 2 cores (docs/benchmarks.md).
  */
@@ -378,7 +378,6 @@ export function startPrepare(
 ): Promise<PrepareResult> {
   const fps = fingerprintsOf(states);
   try {
-    if (!deps.preparer) return Promise.resolve(prepareKeys(deps, keys, fps));
     const parts: PrepareResult[] = [];
     for (let i = 0; i < keys.length;) {
       if (dense(tally)) {
