@@ -179,7 +179,8 @@ export async function sweep(ctx: PipelineContext, opts: SweepOptions = {}): Prom
     // Changes drained during the sweep may already have done part of the work: count and repair only
     // what still differs. (Repairing the rest would be harmless, since indexRecords compares again,
     // but the report would claim drift that was not there.)
-    const now = await store.getRecordStates([...differ.keys()]);
+    // One read for both: what the sweep found differing, and the orphans.
+    const now = await store.getRecordStates([...differ.keys(), ...orphans]);
     for (const [key, d] of differ) {
       // Written since the sweep read the store (by a drain, with the record's state at that moment),
       // or now what the sweep rendered: no drift to repair.
@@ -189,8 +190,7 @@ export async function sweep(ctx: PipelineContext, opts: SweepOptions = {}): Prom
       if (d.have === undefined) report.missing--;
       else report.stale--;
     }
-    const left = await store.getRecordStates(orphans);
-    orphans = orphans.filter((k) => left.has(k));
+    orphans = orphans.filter((k) => now.has(k));
   }
   const repair = [...failed, ...differ.keys()];
   report.orphans = orphans.length;
