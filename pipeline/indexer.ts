@@ -23,6 +23,7 @@ import { chunkDocument, fingerprint, type ChunkSettings } from './chunk.js';
 import type { RecordFailure } from './failures.js';
 import type { FingerprintResult } from './preparePool.js';
 import type { RenderedDoc, Renderer } from './render.js';
+import { turn } from './signals.js';
 
 export interface IndexDeps {
   db: Db;
@@ -442,6 +443,14 @@ export const PREPARE_SLICE_CHUNKS = 256;
 export const WRITE_ROUND_CHUNKS = 512;
 /** Keys per prepare slice: POOL_MIN_KEYS for short records, fewer for long ones, never below this. */
 const MIN_SLICE_KEYS = 8;
+/** Chunks per prepare slice while a round is still embedding (a turn of the event loop after each). */
+export const IN_FLIGHT_SLICE_CHUNKS = 16;
+/**
+ * Rounds embedding at once. With one, the embedder's queue ran dry at the
+ * end of every round: a round of 512 chunks is 8-9 requests, 3 waves at
+ * EMBED_CONCURRENCY 4, each wave a server round trip.
+ */
+export const ROUNDS_IN_FLIGHT = 2;
 
 /**
  * Bring `store` up to date for `keys` (their current source state). Keys must
@@ -466,36 +475,56 @@ export async function indexRecords(
     const fps = fingerprintsOf(states);
     let parts: PrepareResult[] = [];
     let waiting = 0;
-    let writing: Promise<void> | null = null;
+    // Rounds started, oldest first, and how many of them have not settled yet.
+    const writes: Promise<void>[] = [];
+    let inFlight = 0;
     let sliceKeys = POOL_MIN_KEYS;
+    let lastKeys = 0;
+    let lastChunks = 0;
     try {
       for (let i = 0; i < keys.length;) {
+        // While a round is in flight, slices are small and the event loop turns between them: an HTTP
+        // request goes out, and its reply comes in, only on a turn (about four turns a request). With
+        // a turn only per round, an embeddings server's latency added to the prepare time of every
+        // round instead of overlapping it (docs/benchmarks.md).
+        if (inFlight > 0) await turn();
+        // Sized from the chunks per key of the slice before (the first slice has POOL_MIN_KEYS keys).
+        if (lastKeys > 0) {
+          const target = inFlight > 0 ? IN_FLIGHT_SLICE_CHUNKS : PREPARE_SLICE_CHUNKS;
+          sliceKeys = Math.max(
+            inFlight > 0 ? 1 : MIN_SLICE_KEYS,
+            Math.min(POOL_MIN_KEYS, Math.floor((target * lastKeys) / Math.max(1, lastChunks))),
+          );
+        }
         const slice = keys.slice(i, i + sliceKeys);
         i += slice.length;
         const r = prepareKeys(deps, slice, fps);
         const chunks = preparedChunks(r);
         parts.push(r);
         waiting += chunks;
-        sliceKeys = Math.max(
-          MIN_SLICE_KEYS,
-          Math.min(POOL_MIN_KEYS, Math.floor((PREPARE_SLICE_CHUNKS * slice.length) / Math.max(1, chunks))),
-        );
+        lastKeys = slice.length;
+        lastChunks = chunks;
         if (waiting >= WRITE_ROUND_CHUNKS || i >= keys.length) {
-          // One round written at a time, in order; the next one is prepared while this one is embedded.
-          if (writing) await writing;
-          writing = writePrepared(deps, store, states, mergePrepared(parts), counts, failures);
-          // Awaited at the next round or below; until then a failure must not count as unhandled.
-          writing.catch(() => undefined);
+          // Up to ROUNDS_IN_FLIGHT rounds are embedded and written at once, and the next one is prepared
+          // meanwhile: a batch's keys are distinct, so its rounds touch different records and may
+          // finish in any order. The batch is done when all of them are.
+          while (writes.length >= ROUNDS_IN_FLIGHT) await writes.shift();
+          const w = writePrepared(deps, store, states, mergePrepared(parts), counts, failures);
+          inFlight++;
+          // Also marks a failure as handled until the round is awaited (at a later round or below).
+          const settled = () => void inFlight--;
+          w.then(settled, settled);
+          writes.push(w);
           parts = [];
           waiting = 0;
         }
       }
+      for (const w of writes) await w;
     } catch (err) {
       // Never leave a round writing behind a failed batch: its retry must not race it (write order).
-      if (writing) await writing.catch(() => undefined);
+      await Promise.allSettled(writes);
       throw err;
     }
-    if (writing) await writing;
   }
   counts.failed = failures.length;
   const failedKeys = new Set(failures.map((f) => f.recordKey));

@@ -1,8 +1,9 @@
 /**
  * A batch on the main thread is prepared in slices and written in rounds
  * (indexer.ts): long records never sit in memory as a whole batch, a round is
- * embedded while the next is prepared, and a failure never leaves a round
- * writing behind it. Real CRM file, real embeddings server on 127.0.0.1 (with
+ * embedded while the next is prepared (the event loop turning between slices,
+ * so its request and reply get through), two rounds may embed at once, and a
+ * failure never leaves a round writing behind it. Real CRM file, real embeddings server on 127.0.0.1 (with
  * a delay, so the overlap is observable), real embedded store.
  */
 import fs from 'node:fs';
@@ -15,7 +16,7 @@ import { createDemoDatabase } from '../../crm/demo/create.js';
 import { Rng } from '../../crm/demo/rng.js';
 import { bodyParagraphs, subject } from '../../crm/demo/text.js';
 import { openPipeline, type PipelineContext } from '../../pipeline/context.js';
-import { indexRecords, prepareKeys, WRITE_ROUND_CHUNKS } from '../../pipeline/indexer.js';
+import { indexRecords, prepareKeys, ROUNDS_IN_FLIGHT, WRITE_ROUND_CHUNKS } from '../../pipeline/indexer.js';
 import type { ChunkPoint, RecordState } from '../../stores/types.js';
 import { startEmbeddingsServer, type EmbeddingsServer } from '../helpers/embeddingsServer.js';
 import { worldConfig } from './harness.js';
@@ -110,7 +111,7 @@ describe('indexRecords in rounds', () => {
     }
   });
 
-  it('prepares the next round while the embedder works on this one', async () => {
+  it('prepares the next round while the embedder works on this one, and takes in its reply meanwhile', async () => {
     const { ctx } = await open('overlap');
     const renderer = ctx.deps.renderer;
     let rendered = 0;
@@ -121,19 +122,61 @@ describe('indexRecords in rounds', () => {
     };
     const calls: { atCall: number; atReply: number }[] = [];
     const dense = ctx.deps.dense;
-    const embed = dense.embed.bind(dense);
     dense.embed = async (texts: string[]) => {
       const c = { atCall: rendered, atReply: -1 };
       calls.push(c);
-      const out = await embed(texts);
+      // An HTTP request needs a few turns of the event loop to go out and come back (about four):
+      // this embedder answers after three, so only the indexer's scheduling is measured.
+      for (let t = 0; t < 3; t++) await new Promise((r) => setImmediate(r));
       c.atReply = rendered;
-      return out;
+      return texts.map(() => new Float32Array(dense.dim).fill(0.25));
     };
     try {
-      await indexRecords(ctx.deps, ctx.store, longKeys);
+      const r = await indexRecords(ctx.deps, ctx.store, longKeys);
+      expect(r.counts).toMatchObject({ added: 120, failed: 0 });
       expect(calls.length).toBeGreaterThanOrEqual(3);
-      // Records were rendered for the next round while the first round's request was out.
+      // Records were rendered for the next round while the first round's request was out, and its
+      // reply was taken in within a few slices of one record: the event loop turned between them.
+      // With a turn only at the end of each round, the reply waited for the whole next round.
       expect(calls[0]!.atReply).toBeGreaterThan(calls[0]!.atCall);
+      expect(calls[0]!.atReply - calls[0]!.atCall).toBeLessThanOrEqual(6);
+      expect(calls.at(-1)!.atCall).toBeGreaterThan(calls[0]!.atReply + 10);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it(`keeps ${ROUNDS_IN_FLIGHT} rounds embedding at once, and stores the same when they finish out of order`, async () => {
+    const { ctx } = await open('depth');
+    let pending = 0;
+    let maxPending = 0;
+    let n = 0;
+    const dense = ctx.deps.dense;
+    const embed = dense.embed.bind(dense);
+    dense.embed = async (texts: string[]) => {
+      pending++;
+      maxPending = Math.max(maxPending, pending);
+      try {
+        // Every other round is slow: the one after it finishes first.
+        if (n++ % 2 === 0) await new Promise((r) => setTimeout(r, 300));
+        return await embed(texts);
+      } finally {
+        pending--;
+      }
+    };
+    try {
+      const r = await indexRecords(ctx.deps, ctx.store, longKeys);
+      expect(n).toBeGreaterThanOrEqual(3);
+      expect(maxPending).toBe(ROUNDS_IN_FLIGHT);
+      expect(r.counts).toMatchObject({ added: 120, failed: 0 });
+      const expected = prepareKeys(ctx.deps, longKeys, new Map());
+      expect(r.counts.chunks).toBe(expected.changed.reduce((a, p) => a + p.texts.length, 0));
+      expect(await statesOf(ctx, longKeys)).toEqual(
+        expected.changed
+          .map((p) => ({ recordKey: p.recordKey, fingerprint: p.fingerprint, chunkCount: p.texts.length }))
+          .sort((a, b) => a.recordKey.localeCompare(b.recordKey)),
+      );
+      expect(await ctx.store.count()).toBe(r.counts.chunks);
     } finally {
       await ctx.close();
     }
