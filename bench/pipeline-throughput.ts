@@ -31,10 +31,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openCrm } from '../crm/db.js';
-import { Rng } from '../crm/demo/rng.js';
-import { bodyParagraphs, subject } from '../crm/demo/text.js';
 import { childJob, compiledRuns, inChild as runInChild, report, requireBuild } from './lib/child.js';
-import { arg, benchConfig, makeDemo, printTable, tempDir, ZeroCostEmbedder } from './lib/pipeline.js';
+import {
+  arg,
+  benchConfig,
+  makeDemo,
+  makeLongNotes,
+  printTable,
+  tempDir,
+  ZeroCostEmbedder,
+} from './lib/pipeline.js';
 import { median, timed } from './lib/timing.js';
 
 const records = Number(arg('records', '20000'));
@@ -80,22 +86,6 @@ async function runJob(job: Job): Promise<void> {
 
 function inChild(job: Job): Promise<Timing> {
   return runInChild<Job, Timing>(fileURLToPath(import.meta.url), job);
-}
-
-/** A small demo CRM plus `n` multi-page meeting notes; returns its path. */
-function makeLongNotes(dir: string, n: number): string {
-  const dbPath = makeDemo(dir, 200);
-  const db = openCrm(dbPath);
-  const rng = new Rng(7);
-  const ctx = { org: 'Acme Robotics', people: ['Ana Lima', 'Ben Ode'], sector: 'fintech', city: 'Lisbon' };
-  const ins = db.prepare(
-    "INSERT INTO interactions (kind, occurred_at, subject, body, owner) VALUES ('meeting', '2026-01-01', ?, ?, 'ana')",
-  );
-  db.transaction(() => {
-    for (let i = 0; i < n; i++) ins.run(subject(rng, ctx), bodyParagraphs(rng, ctx, 'long').join('\n\n'));
-  })();
-  db.close();
-  return dbPath;
 }
 
 interface Measured {

@@ -13,6 +13,7 @@ const ALL = [
   'store',
   'freshness',
   'pipeline-throughput',
+  'pipeline-http',
   'incremental',
   'sweep',
   'rebuild',

@@ -62,8 +62,12 @@ const LOG_KEEP = 200_000;
 const PRUNE_EVERY = 20_000;
 const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
 const DEFAULT_SCROLL_PAGE = 1_000;
-/** How often the background checkpointer copies the WAL into the database while writes arrive. */
-const CHECKPOINT_INTERVAL_MS = 1_000;
+/**
+ * How often the background checkpointer copies the WAL into the database while writes arrive.
+ * Whatever is left when the store closes is checkpointed by the close, on the caller's thread: at
+ * 1 s, closing after a long-notes rebuild took 477-575 ms; at 250 ms, 143-287 ms (docs/stores.md).
+ */
+const CHECKPOINT_INTERVAL_MS = 250;
 /**
  * Points a connection writes before it starts the checkpoint worker: a handful of
  * small writes (a CLI run, a test) is not worth a thread; a bulk load or a daemon is.

@@ -16,14 +16,14 @@ import { arg } from './pipeline.js';
 
 export const RUNS_JS = path.resolve('dist/pipeline/runs.js');
 
-/** A compiled pipeline module, `dist/pipeline/<name>.js` (the child's side). */
-export async function compiled<M>(name: string): Promise<M> {
-  return (await import(pathToFileURL(path.resolve(`dist/pipeline/${name}.js`)).href)) as M;
+/** A compiled pipeline module, `<dist>/pipeline/<name>.js` (the child's side). */
+export async function compiled<M>(name: string, dist = 'dist'): Promise<M> {
+  return (await import(pathToFileURL(path.resolve(`${dist}/pipeline/${name}.js`)).href)) as M;
 }
 
-/** The compiled runs module (the child's side). */
-export function compiledRuns(): Promise<typeof import('../../pipeline/runs.js')> {
-  return compiled<typeof import('../../pipeline/runs.js')>('runs');
+/** The compiled runs module (the child's side); `dist` lets a bench compare another build. */
+export function compiledRuns(dist = 'dist'): Promise<typeof import('../../pipeline/runs.js')> {
+  return compiled<typeof import('../../pipeline/runs.js')>('runs', dist);
 }
 
 export function requireBuild(): void {

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { loadConfig, type Config } from '../../config/index.js';
 import { openCrm } from '../../crm/db.js';
 import { createDemoDatabase } from '../../crm/demo/create.js';
+import { Rng } from '../../crm/demo/rng.js';
+import { bodyParagraphs, subject } from '../../crm/demo/text.js';
 import { DEFAULT_SOURCE_MAP } from '../../crm/sourceMap.js';
 import type { DenseEmbedder } from '../../encoders/types.js';
 import { installCapture } from '../../triggers/install.js';
@@ -22,6 +24,22 @@ export function makeDemo(dir: string, records: number, seed = 42): string {
   createDemoDatabase({ dbPath, records, seed });
   const db = openCrm(dbPath);
   installCapture(db, DEFAULT_SOURCE_MAP);
+  db.close();
+  return dbPath;
+}
+
+/** A small demo CRM plus `n` multi-page meeting notes (the demo's "long" bodies); returns its path. */
+export function makeLongNotes(dir: string, n: number): string {
+  const dbPath = makeDemo(dir, 200);
+  const db = openCrm(dbPath);
+  const rng = new Rng(7);
+  const ctx = { org: 'Acme Robotics', people: ['Ana Lima', 'Ben Ode'], sector: 'fintech', city: 'Lisbon' };
+  const ins = db.prepare(
+    "INSERT INTO interactions (kind, occurred_at, subject, body, owner) VALUES ('meeting', '2026-01-01', ?, ?, 'ana')",
+  );
+  db.transaction(() => {
+    for (let i = 0; i < n; i++) ins.run(subject(rng, ctx), bodyParagraphs(rng, ctx, 'long').join('\n\n'));
+  })();
   db.close();
   return dbPath;
 }
