@@ -509,7 +509,8 @@ export async function indexRecords(
           // meanwhile: a batch's keys are distinct, so its rounds touch different records and may
           // finish in any order. The batch is done when all of them are.
           while (writes.length >= ROUNDS_IN_FLIGHT) await writes.shift();
-          const w = writePrepared(deps, store, states, mergePrepared(parts), counts, failures);
+          // Its own rounds one at a time (a part is about one round): ROUNDS_IN_FLIGHT in all.
+          const w = writePrepared(deps, store, states, mergePrepared(parts), counts, failures, 1);
           inFlight++;
           // Also marks a failure as handled until the round is awaited (at a later round or below).
           const settled = () => void inFlight--;
@@ -534,8 +535,8 @@ export async function indexRecords(
 /**
  * The write half for one prepare result: embed the changed records' chunks,
  * upsert them, delete chunks past a shrunk record's end and the records that
- * are gone; in rounds of about WRITE_ROUND_CHUNKS chunks (whole records).
- * Adds to `counts` (not `failed`) and `failures`.
+ * are gone; in rounds of about WRITE_ROUND_CHUNKS chunks (whole records), up
+ * to `depth` of them at once. Adds to `counts` (not `failed`) and `failures`.
  */
 async function writePrepared(
   deps: IndexDeps,
@@ -544,16 +545,29 @@ async function writePrepared(
   prep: PrepareResult,
   counts: BatchCounts,
   failures: RecordFailure[],
+  depth = ROUNDS_IN_FLIGHT,
 ): Promise<void> {
   for (const f of prep.failures) failures.push(f);
   counts.unchanged += prep.unchanged;
-  for (let from = 0; from < prep.changed.length;) {
-    let to = from;
-    let chunks = 0;
-    while (to < prep.changed.length && (to === from || chunks < WRITE_ROUND_CHUNKS))
-      chunks += prep.changed[to++]!.texts.length;
-    await writeRound(deps, store, states, prep.changed.slice(from, to), counts, failures);
-    from = to;
+  // Up to `depth` rounds at once (distinct records, as in indexRecords), so the embedder's queue does
+  // not run dry at the end of each round; all of them settle before this resolves or rejects.
+  const writes: Promise<void>[] = [];
+  try {
+    for (let from = 0; from < prep.changed.length;) {
+      let to = from;
+      let chunks = 0;
+      while (to < prep.changed.length && (to === from || chunks < WRITE_ROUND_CHUNKS))
+        chunks += prep.changed[to++]!.texts.length;
+      while (writes.length >= depth) await writes.shift();
+      const w = writeRound(deps, store, states, prep.changed.slice(from, to), counts, failures);
+      w.catch(() => undefined);
+      writes.push(w);
+      from = to;
+    }
+    for (const w of writes) await w;
+  } catch (err) {
+    await Promise.allSettled(writes);
+    throw err;
   }
   if (prep.gone.length > 0) {
     await store.deleteRecords(prep.gone);

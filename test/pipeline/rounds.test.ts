@@ -16,7 +16,14 @@ import { createDemoDatabase } from '../../crm/demo/create.js';
 import { Rng } from '../../crm/demo/rng.js';
 import { bodyParagraphs, subject } from '../../crm/demo/text.js';
 import { openPipeline, type PipelineContext } from '../../pipeline/context.js';
-import { indexRecords, prepareKeys, ROUNDS_IN_FLIGHT, WRITE_ROUND_CHUNKS } from '../../pipeline/indexer.js';
+import {
+  indexRecords,
+  prepareBatch,
+  prepareKeys,
+  ROUNDS_IN_FLIGHT,
+  WRITE_ROUND_CHUNKS,
+  type BatchResult,
+} from '../../pipeline/indexer.js';
 import type { ChunkPoint, RecordState } from '../../stores/types.js';
 import { startEmbeddingsServer, type EmbeddingsServer } from '../helpers/embeddingsServer.js';
 import { worldConfig } from './harness.js';
@@ -54,13 +61,17 @@ afterAll(async () => {
 });
 
 /** A pipeline on its own index file; `upserts` records each upsert's size and whether one is running. */
-async function open(name: string): Promise<{
+async function open(
+  name: string,
+  env: Record<string, string> = {},
+): Promise<{
   ctx: PipelineContext;
   upserts: { sizes: number[]; running: number; finished: number };
 }> {
   const config = worldConfig(dbPath, server.url, {
     CRM_INDEX_WORKERS: '0',
     CRM_INDEX_PATH: path.join(dir, `${name}.db`),
+    ...env,
   });
   const ctx = await openPipeline(config);
   const upserts = { sizes: [] as number[], running: 0, finished: 0 };
@@ -83,6 +94,50 @@ const statesOf = async (ctx: PipelineContext, keys: string[]): Promise<RecordSta
   [...(await ctx.store.getRecordStates(keys)).values()].sort((a, b) =>
     a.recordKey.localeCompare(b.recordKey),
   );
+
+/**
+ * Index `longKeys` through `run` with an embedder whose every other call waits 300 ms first (so the
+ * call after it finishes first); the most calls pending at once must be ROUNDS_IN_FLIGHT, and the
+ * store must hold exactly what preparing the batch whole gives.
+ */
+async function depthCase(
+  name: string,
+  env: Record<string, string>,
+  run: (ctx: PipelineContext, keys: string[]) => Promise<BatchResult>,
+): Promise<void> {
+  const { ctx } = await open(name, env);
+  let pending = 0;
+  let maxPending = 0;
+  let n = 0;
+  const dense = ctx.deps.dense;
+  const embed = dense.embed.bind(dense);
+  dense.embed = async (texts: string[]) => {
+    pending++;
+    maxPending = Math.max(maxPending, pending);
+    try {
+      if (n++ % 2 === 0) await new Promise((r) => setTimeout(r, 300));
+      return await embed(texts);
+    } finally {
+      pending--;
+    }
+  };
+  try {
+    const r = await run(ctx, longKeys);
+    expect(n).toBeGreaterThanOrEqual(3);
+    expect(maxPending).toBe(ROUNDS_IN_FLIGHT);
+    expect(r.counts).toMatchObject({ added: 120, failed: 0 });
+    const expected = prepareKeys(ctx.deps, longKeys, new Map());
+    expect(r.counts.chunks).toBe(expected.changed.reduce((a, p) => a + p.texts.length, 0));
+    expect(await statesOf(ctx, longKeys)).toEqual(
+      expected.changed
+        .map((p) => ({ recordKey: p.recordKey, fingerprint: p.fingerprint, chunkCount: p.texts.length }))
+        .sort((a, b) => a.recordKey.localeCompare(b.recordKey)),
+    );
+    expect(await ctx.store.count()).toBe(r.counts.chunks);
+  } finally {
+    await ctx.close();
+  }
+}
 
 describe('indexRecords in rounds', () => {
   it('writes a batch of long notes in rounds of whole records, storing what preparing it whole gives', async () => {
@@ -147,39 +202,16 @@ describe('indexRecords in rounds', () => {
   });
 
   it(`keeps ${ROUNDS_IN_FLIGHT} rounds embedding at once, and stores the same when they finish out of order`, async () => {
-    const { ctx } = await open('depth');
-    let pending = 0;
-    let maxPending = 0;
-    let n = 0;
-    const dense = ctx.deps.dense;
-    const embed = dense.embed.bind(dense);
-    dense.embed = async (texts: string[]) => {
-      pending++;
-      maxPending = Math.max(maxPending, pending);
-      try {
-        // Every other round is slow: the one after it finishes first.
-        if (n++ % 2 === 0) await new Promise((r) => setTimeout(r, 300));
-        return await embed(texts);
-      } finally {
-        pending--;
-      }
-    };
-    try {
-      const r = await indexRecords(ctx.deps, ctx.store, longKeys);
-      expect(n).toBeGreaterThanOrEqual(3);
-      expect(maxPending).toBe(ROUNDS_IN_FLIGHT);
-      expect(r.counts).toMatchObject({ added: 120, failed: 0 });
-      const expected = prepareKeys(ctx.deps, longKeys, new Map());
-      expect(r.counts.chunks).toBe(expected.changed.reduce((a, p) => a + p.texts.length, 0));
-      expect(await statesOf(ctx, longKeys)).toEqual(
-        expected.changed
-          .map((p) => ({ recordKey: p.recordKey, fingerprint: p.fingerprint, chunkCount: p.texts.length }))
-          .sort((a, b) => a.recordKey.localeCompare(b.recordKey)),
-      );
-      expect(await ctx.store.count()).toBe(r.counts.chunks);
-    } finally {
-      await ctx.close();
-    }
+    await depthCase('depth', {}, (ctx, keys) => indexRecords(ctx.deps, ctx.store, keys));
+  });
+
+  it(`does the same for a batch prepared on a worker thread (the rebuild with workers)`, async () => {
+    await depthCase('depth-pool', { CRM_INDEX_WORKERS: '1' }, async (ctx, keys) => {
+      expect(ctx.deps.preparer).toBeDefined();
+      // A tally that says "long records": the batch goes to the worker (startPrepare).
+      const prepared = await prepareBatch(ctx.deps, ctx.store, keys, { records: 1, chunks: 100 });
+      return indexRecords(ctx.deps, ctx.store, keys, prepared);
+    });
   });
 
   it('on a failure while a round is writing, rejects only once that round is done, and a retry completes the batch', async () => {
