@@ -12,7 +12,9 @@
  * with the prepare step on the main thread (`CRM_INDEX_WORKERS=0`, what
  * `auto` gives on 1-2 cores). The embedder uses the product's defaults
  * (batches of 64, 4 requests in flight). `--dists` compares builds: each is a
- * compiled tree (`dist`, or another commit's, built the same way).
+ * compiled tree (`dist`, or another commit's, built the same way); only its
+ * pipeline is swapped: the config and the zero-cost embedder come from this
+ * tree.
  *
  *   npm run build && npx tsx bench/pipeline-http.ts [--long 3000] [--delays 0,20,60] [--repeats 3] [--dists dist]
  */
@@ -57,8 +59,20 @@ async function startServer(delayMs: number): Promise<{ url: string; stop(): void
     ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', String(delayMs)],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const [chunk] = (await once(child.stdout, 'data')) as [Buffer];
-  return { url: chunk.toString().trim(), stop: () => child.kill('SIGTERM') };
+  const stop = (): void => void child.kill('SIGTERM');
+  // A server that dies or hangs before printing its URL fails the bench instead of stalling it.
+  const first = once(child.stdout, 'data', { signal: AbortSignal.timeout(30_000) }).catch((err: unknown) => {
+    stop();
+    throw new Error(`the embeddings server (delay ${delayMs} ms) did not start: ${String(err)}`);
+  });
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(
+      `the embeddings server (delay ${delayMs} ms) exited with ${String(code)} before starting`,
+    );
+  });
+  const [chunk] = (await Promise.race([first, exited])) as [Buffer];
+  exited.catch(() => undefined);
+  return { url: chunk.toString().trim(), stop };
 }
 
 async function serve(delayMs: number): Promise<void> {
@@ -71,7 +85,9 @@ async function serve(delayMs: number): Promise<void> {
 
 async function main(): Promise<void> {
   const longNotes = Number(arg('long', '3000'));
-  const delays = arg('delays', '0,20,60').split(',').map(Number);
+  const delays = [...new Set(arg('delays', '0,20,60').split(',').map(Number))];
+  if (delays.some((d) => !Number.isFinite(d) || d < 0))
+    throw new Error(`--delays: expected milliseconds like 0,20,60, got "${arg('delays', '')}".`);
   const repeats = Number(arg('repeats', '3'));
   const dists = arg('dists', 'dist').split(',');
   requireBuild();
@@ -82,11 +98,11 @@ async function main(): Promise<void> {
   const dir = tempDir('http');
   const db = makeLongNotes(dir, longNotes);
   const servers = new Map<number, { url: string; stop(): void }>();
-  for (const d of delays) servers.set(d, await startServer(d));
   const embedders = ['zero-cost', ...delays.map((d) => `HTTP, ${d} ms a request`)];
   const urlOf = (e: number): string => (e === 0 ? '' : servers.get(delays[e - 1]!)!.url);
   const results = new Map<string, Timing[]>();
   try {
+    for (const d of delays) servers.set(d, await startServer(d));
     // Every round runs every combination, in an order that flips from round to round.
     for (let r = 0; r < repeats; r++) {
       const combos = dists.flatMap((dist) => embedders.map((_, e) => ({ dist, e })));

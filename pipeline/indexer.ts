@@ -419,6 +419,9 @@ export async function prepareBatch(
   keys: string[],
   tally: Tally,
 ): Promise<PreparedBatch> {
+  // Each key once, as indexRecords takes them.
+  const distinct = new Set(keys);
+  if (distinct.size !== keys.length) keys = [...distinct];
   const states = await store.getRecordStates(keys);
   const result = startPrepare(deps, keys, states, tally);
   // Awaited later by indexRecords; until then a failure must not count as unhandled.
@@ -453,8 +456,64 @@ export const IN_FLIGHT_SLICE_CHUNKS = 16;
 export const ROUNDS_IN_FLIGHT = 2;
 
 /**
- * Bring `store` up to date for `keys` (their current source state). Keys must
- * be distinct. Throws on transient failures; the caller retries the batch
+ * The rounds of one batch that are embedding and writing, at most `depth` at
+ * once. A batch's keys are distinct, so its rounds touch different records
+ * and may finish in any order. The first failure is kept: no round starts
+ * after it, and it is rethrown once every round has settled, so nothing of
+ * the batch still writes when its caller retries it (write order).
+ */
+class Rounds {
+  private readonly running = new Set<Promise<void>>();
+  private failure: { err: unknown } | null = null;
+  /** `parent`: the batch's rounds, when these are the rounds of one of them (its failure stops these too). */
+  constructor(
+    private readonly depth: number,
+    private readonly parent?: Rounds,
+  ) {}
+
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  /** Throws the first round's failure, if one has failed (here or in the parent). */
+  check(): void {
+    if (this.failure) throw this.failure.err;
+    this.parent?.check();
+  }
+
+  /** Start a round once there is room (waiting for any round to settle, not the oldest). */
+  async start(write: () => Promise<void>): Promise<void> {
+    this.check();
+    while (this.running.size >= this.depth) {
+      await Promise.race(this.running);
+      this.check();
+    }
+    const settled: Promise<void> = write().then(
+      () => void this.running.delete(settled),
+      (err: unknown) => {
+        this.running.delete(settled);
+        this.failure ??= { err };
+      },
+    );
+    this.running.add(settled);
+  }
+
+  /** Wait for every round; then throw the first failure, if any. */
+  async finish(): Promise<void> {
+    await this.settle();
+    this.check();
+  }
+
+  /** Wait for every round, failed or not (before rethrowing an error of the caller's own). */
+  async settle(): Promise<void> {
+    while (this.running.size > 0) await Promise.all(this.running);
+  }
+}
+
+/**
+ * Bring `store` up to date for `keys` (their current source state). A key
+ * given twice is indexed once: the batch's rounds run at once (Rounds), and
+ * two of them must never write the same record. Throws on transient failures; the caller retries the batch
  * (rounds already written are then unchanged, so a retry skips them).
  * `prepared`, when given, is this batch's prepare step already started (the
  * rebuild overlaps it with the previous batch's write); otherwise the batch
@@ -466,6 +525,8 @@ export async function indexRecords(
   keys: string[],
   prepared?: PreparedBatch,
 ): Promise<BatchResult> {
+  const distinct = new Set(keys);
+  if (distinct.size !== keys.length) keys = [...distinct];
   const counts = emptyCounts();
   const failures: RecordFailure[] = [];
   const states = prepared?.states ?? (await store.getRecordStates(keys));
@@ -475,9 +536,7 @@ export async function indexRecords(
     const fps = fingerprintsOf(states);
     let parts: PrepareResult[] = [];
     let waiting = 0;
-    // Rounds started, oldest first, and how many of them have not settled yet.
-    const writes: Promise<void>[] = [];
-    let inFlight = 0;
+    const rounds = new Rounds(ROUNDS_IN_FLIGHT);
     let sliceKeys = POOL_MIN_KEYS;
     let lastKeys = 0;
     let lastChunks = 0;
@@ -487,14 +546,29 @@ export async function indexRecords(
         // request goes out, and its reply comes in, only on a turn (about four turns a request). With
         // a turn only per round, an embeddings server's latency added to the prepare time of every
         // round instead of overlapping it (docs/benchmarks.md).
-        if (inFlight > 0) await turn();
+        const inFlight = rounds.inFlight > 0;
+        if (inFlight) {
+          await turn();
+          // A round that failed meanwhile fails the batch now: preparing more would be wasted.
+          rounds.check();
+        }
         // Sized from the chunks per key of the slice before (the first slice has POOL_MIN_KEYS keys).
+        // A slice that changed nothing (unchanged or gone records) says nothing about the next one.
         if (lastKeys > 0) {
-          const target = inFlight > 0 ? IN_FLIGHT_SLICE_CHUNKS : PREPARE_SLICE_CHUNKS;
-          sliceKeys = Math.max(
-            inFlight > 0 ? 1 : MIN_SLICE_KEYS,
-            Math.min(POOL_MIN_KEYS, Math.floor((target * lastKeys) / Math.max(1, lastChunks))),
-          );
+          sliceKeys = inFlight
+            ? lastChunks === 0
+              ? MIN_SLICE_KEYS
+              : Math.max(
+                  1,
+                  Math.min(POOL_MIN_KEYS, Math.floor((IN_FLIGHT_SLICE_CHUNKS * lastKeys) / lastChunks)),
+                )
+            : Math.max(
+                MIN_SLICE_KEYS,
+                Math.min(
+                  POOL_MIN_KEYS,
+                  Math.floor((PREPARE_SLICE_CHUNKS * lastKeys) / Math.max(1, lastChunks)),
+                ),
+              );
         }
         const slice = keys.slice(i, i + sliceKeys);
         i += slice.length;
@@ -506,24 +580,17 @@ export async function indexRecords(
         lastChunks = chunks;
         if (waiting >= WRITE_ROUND_CHUNKS || i >= keys.length) {
           // Up to ROUNDS_IN_FLIGHT rounds are embedded and written at once, and the next one is prepared
-          // meanwhile: a batch's keys are distinct, so its rounds touch different records and may
-          // finish in any order. The batch is done when all of them are.
-          while (writes.length >= ROUNDS_IN_FLIGHT) await writes.shift();
-          // Its own rounds one at a time (a part is about one round): ROUNDS_IN_FLIGHT in all.
-          const w = writePrepared(deps, store, states, mergePrepared(parts), counts, failures, 1);
-          inFlight++;
-          // Also marks a failure as handled until the round is awaited (at a later round or below).
-          const settled = () => void inFlight--;
-          w.then(settled, settled);
-          writes.push(w);
+          // meanwhile. A part is about one round, so it writes its own rounds one at a time.
+          const part = mergePrepared(parts);
+          await rounds.start(() => writePrepared(deps, store, states, part, counts, failures, 1, rounds));
           parts = [];
           waiting = 0;
         }
       }
-      for (const w of writes) await w;
+      await rounds.finish();
     } catch (err) {
       // Never leave a round writing behind a failed batch: its retry must not race it (write order).
-      await Promise.allSettled(writes);
+      await rounds.settle();
       throw err;
     }
   }
@@ -536,7 +603,8 @@ export async function indexRecords(
  * The write half for one prepare result: embed the changed records' chunks,
  * upsert them, delete chunks past a shrunk record's end and the records that
  * are gone; in rounds of about WRITE_ROUND_CHUNKS chunks (whole records), up
- * to `depth` of them at once. Adds to `counts` (not `failed`) and `failures`.
+ * to `depth` of them at once, and none after a round of `parent` failed.
+ * Adds to `counts` (not `failed`) and `failures`.
  */
 async function writePrepared(
   deps: IndexDeps,
@@ -546,27 +614,25 @@ async function writePrepared(
   counts: BatchCounts,
   failures: RecordFailure[],
   depth = ROUNDS_IN_FLIGHT,
+  parent?: Rounds,
 ): Promise<void> {
   for (const f of prep.failures) failures.push(f);
   counts.unchanged += prep.unchanged;
-  // Up to `depth` rounds at once (distinct records, as in indexRecords), so the embedder's queue does
-  // not run dry at the end of each round; all of them settle before this resolves or rejects.
-  const writes: Promise<void>[] = [];
+  // Up to `depth` rounds at once (Rounds), so the embedder's queue does not run dry at the end of each.
+  const rounds = new Rounds(depth, parent);
   try {
     for (let from = 0; from < prep.changed.length;) {
       let to = from;
       let chunks = 0;
       while (to < prep.changed.length && (to === from || chunks < WRITE_ROUND_CHUNKS))
         chunks += prep.changed[to++]!.texts.length;
-      while (writes.length >= depth) await writes.shift();
-      const w = writeRound(deps, store, states, prep.changed.slice(from, to), counts, failures);
-      w.catch(() => undefined);
-      writes.push(w);
+      const round = prep.changed.slice(from, to);
+      await rounds.start(() => writeRound(deps, store, states, round, counts, failures));
       from = to;
     }
-    for (const w of writes) await w;
+    await rounds.finish();
   } catch (err) {
-    await Promise.allSettled(writes);
+    await rounds.settle();
     throw err;
   }
   if (prep.gone.length > 0) {

@@ -109,22 +109,27 @@ async function depthCase(
   let pending = 0;
   let maxPending = 0;
   let n = 0;
+  const finished: number[] = [];
   const dense = ctx.deps.dense;
   const embed = dense.embed.bind(dense);
   dense.embed = async (texts: string[]) => {
+    const call = n++;
     pending++;
     maxPending = Math.max(maxPending, pending);
     try {
-      if (n++ % 2 === 0) await new Promise((r) => setTimeout(r, 300));
+      if (call % 2 === 0) await new Promise((r) => setTimeout(r, 300));
       return await embed(texts);
     } finally {
       pending--;
+      finished.push(call);
     }
   };
   try {
     const r = await run(ctx, longKeys);
     expect(n).toBeGreaterThanOrEqual(3);
     expect(maxPending).toBe(ROUNDS_IN_FLIGHT);
+    // They did finish out of order.
+    expect(finished).not.toEqual([...finished].sort((a, b) => a - b));
     expect(r.counts).toMatchObject({ added: 120, failed: 0 });
     const expected = prepareKeys(ctx.deps, longKeys, new Map());
     expect(r.counts.chunks).toBe(expected.changed.reduce((a, p) => a + p.texts.length, 0));
@@ -138,6 +143,61 @@ async function depthCase(
     await ctx.close();
   }
 }
+
+/**
+ * Index `longKeys` through `run` while the first embed call is held 300 ms and the second fails at
+ * once (the embeddings server answering 503 to it): the batch must reject with that failure only
+ * after the held round has written, start no round after the failure, and a retry must complete it.
+ */
+async function roundFailureCase(
+  name: string,
+  env: Record<string, string>,
+  run: (ctx: PipelineContext, keys: string[]) => Promise<BatchResult>,
+): Promise<void> {
+  const { ctx, upserts } = await open(name, env);
+  let n = 0;
+  let failing = true;
+  const dense = ctx.deps.dense;
+  const embed = dense.embed.bind(dense);
+  dense.embed = async (texts: string[]) => {
+    const call = n++;
+    if (failing && call === 0) await new Promise((r) => setTimeout(r, 300));
+    if (failing && call === 1) throw new TransientError('embeddings server answered 503');
+    return embed(texts);
+  };
+  try {
+    const failed = await run(ctx, longKeys).then(
+      () => null,
+      (err: unknown) => ({ err, calls: n, running: upserts.running, finished: upserts.finished }),
+    );
+    expect((failed?.err as Error | undefined)?.message).toBe('embeddings server answered 503');
+    // The held round wrote before the batch rejected, and no round started after the failure.
+    expect(failed!.calls).toBe(2);
+    expect(failed!.running).toBe(0);
+    expect(failed!.finished).toBe(1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(n).toBe(2);
+    expect(upserts.finished).toBe(1);
+    failing = false;
+    const retry = await run(ctx, longKeys);
+    expect(retry.counts.failed).toBe(0);
+    expect(retry.counts.added + retry.counts.unchanged).toBe(120);
+    expect(retry.counts.unchanged).toBeGreaterThan(0);
+    const expected = prepareKeys(ctx.deps, longKeys, new Map());
+    expect((await statesOf(ctx, longKeys)).map((st) => st.fingerprint)).toEqual(
+      expected.changed.sort((a, b) => a.recordKey.localeCompare(b.recordKey)).map((p) => p.fingerprint),
+    );
+  } finally {
+    await ctx.close();
+  }
+}
+
+const pooled = async (ctx: PipelineContext, keys: string[]): Promise<BatchResult> => {
+  expect(ctx.deps.preparer).toBeDefined();
+  // A tally that says "long records": the batch goes to the worker (startPrepare).
+  const prepared = await prepareBatch(ctx.deps, ctx.store, keys, { records: 1, chunks: 100 });
+  return indexRecords(ctx.deps, ctx.store, keys, prepared);
+};
 
 describe('indexRecords in rounds', () => {
   it('writes a batch of long notes in rounds of whole records, storing what preparing it whole gives', async () => {
@@ -206,12 +266,28 @@ describe('indexRecords in rounds', () => {
   });
 
   it(`does the same for a batch prepared on a worker thread (the rebuild with workers)`, async () => {
-    await depthCase('depth-pool', { CRM_INDEX_WORKERS: '1' }, async (ctx, keys) => {
-      expect(ctx.deps.preparer).toBeDefined();
-      // A tally that says "long records": the batch goes to the worker (startPrepare).
-      const prepared = await prepareBatch(ctx.deps, ctx.store, keys, { records: 1, chunks: 100 });
-      return indexRecords(ctx.deps, ctx.store, keys, prepared);
-    });
+    await depthCase('depth-pool', { CRM_INDEX_WORKERS: '1' }, pooled);
+  });
+
+  it('when a round fails while an older one is still embedding, starts no more rounds and rejects once that one has written', async () => {
+    await roundFailureCase('round-failure', {}, (ctx, keys) => indexRecords(ctx.deps, ctx.store, keys));
+  });
+
+  it('does the same for a batch prepared on a worker thread', async () => {
+    await roundFailureCase('round-failure-pool', { CRM_INDEX_WORKERS: '1' }, pooled);
+  });
+
+  it('indexes a key given twice in one batch once', async () => {
+    const { ctx, upserts } = await open('duplicates');
+    try {
+      const keys = [...longKeys.slice(0, 40), ...longKeys.slice(0, 40)];
+      const r = await indexRecords(ctx.deps, ctx.store, keys);
+      expect(r.counts).toMatchObject({ added: 40, failed: 0 });
+      expect(upserts.sizes.reduce((a, b) => a + b, 0)).toBe(r.counts.chunks);
+      expect(await ctx.store.count()).toBe(r.counts.chunks);
+    } finally {
+      await ctx.close();
+    }
   });
 
   it('on a failure while a round is writing, rejects only once that round is done, and a retry completes the batch', async () => {
