@@ -513,8 +513,9 @@ class Rounds {
 /**
  * Bring `store` up to date for `keys` (their current source state). A key
  * given twice is indexed once: the batch's rounds run at once (Rounds), and
- * two of them must never write the same record. Throws on transient failures; the caller retries the batch
- * (rounds already written are then unchanged, so a retry skips them).
+ * two of them must never write the same record. Throws on transient
+ * failures; the caller retries the batch (rounds already written are then
+ * unchanged, so a retry skips them).
  * `prepared`, when given, is this batch's prepare step already started (the
  * rebuild overlaps it with the previous batch's write); otherwise the batch
  * is prepared inline in slices and written in rounds (see above).
