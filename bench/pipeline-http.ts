@@ -10,13 +10,13 @@
  *
  * One child process per run, as `crm-index rebuild` runs (bench/lib/child.ts),
  * with the prepare step on the main thread (`CRM_INDEX_WORKERS=0`, what
- * `auto` gives on 1-2 cores). The embedder uses the product's defaults
+ * `auto` gives on 1-2 cores; `--workers N` sets another). The embedder uses the product's defaults
  * (batches of 64, 4 requests in flight). `--dists` compares builds: each is a
  * compiled tree (`dist`, or another commit's, built the same way); only its
  * pipeline is swapped: the config and the zero-cost embedder come from this
  * tree.
  *
- *   npm run build && npx tsx bench/pipeline-http.ts [--long 3000] [--delays 0,20,60] [--repeats 3] [--dists dist]
+ *   npm run build && npx tsx bench/pipeline-http.ts [--long 3000] [--delays 0,20,60] [--repeats 3] [--dists dist] [--workers 0]
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -34,6 +34,7 @@ interface Job {
   dist: string;
   /** The embeddings server's URL, or '' for the zero-cost embedder. */
   url: string;
+  workers: string;
 }
 
 interface Timing {
@@ -44,7 +45,7 @@ interface Timing {
 
 async function runJob(job: Job): Promise<void> {
   const { runRebuild } = await compiledRuns(job.dist);
-  const env: Record<string, string> = { CRM_INDEX_WORKERS: '0' };
+  const env: Record<string, string> = { CRM_INDEX_WORKERS: job.workers };
   if (job.url) Object.assign(env, { SPARK_CONTROL_URL: job.url, EMBEDDING_DIM: String(DIM) });
   const config = benchConfig(job.db, env);
   const overrides = job.url ? {} : { dense: new ZeroCostEmbedder(DIM) };
@@ -90,6 +91,7 @@ async function main(): Promise<void> {
     throw new Error(`--delays: expected milliseconds like 0,20,60, got "${arg('delays', '')}".`);
   const repeats = Number(arg('repeats', '3'));
   const dists = arg('dists', 'dist').split(',');
+  const workers = arg('workers', '0');
   requireBuild();
   for (const d of dists) {
     if (!fs.existsSync(`${d}/pipeline/runs.js`))
@@ -108,7 +110,12 @@ async function main(): Promise<void> {
       const combos = dists.flatMap((dist) => embedders.map((_, e) => ({ dist, e })));
       if (r % 2 === 1) combos.reverse();
       for (const { dist, e } of combos) {
-        const t = await inChild<Job, Timing>(fileURLToPath(import.meta.url), { db, dist, url: urlOf(e) });
+        const t = await inChild<Job, Timing>(fileURLToPath(import.meta.url), {
+          db,
+          dist,
+          url: urlOf(e),
+          workers,
+        });
         const k = `${dist}\u0000${e}`;
         results.set(k, [...(results.get(k) ?? []), t]);
       }
@@ -119,7 +126,7 @@ async function main(): Promise<void> {
   const rate = (t: Timing): number => (t.chunks / t.wallMs) * 1000;
   const med = (dist: string, e: number): number => median(results.get(`${dist}\u0000${e}`)!.map(rate));
   printTable(
-    `Long-notes rebuild (${longNotes} notes, embedded store, main thread), median of ${repeats} rounds`,
+    `Long-notes rebuild (${longNotes} notes, embedded store, CRM_INDEX_WORKERS=${workers}), median of ${repeats} rounds`,
     [
       'build',
       'embedder',
