@@ -4,12 +4,11 @@
  * Baseline: encoding_format float with one request in flight; each other row
  * is compared to it as a ratio. Run: npx tsx bench/http-embedder.ts
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { setLogLevel } from '../config/index.js';
 import { HttpEmbedder } from '../encoders/http.js';
 import { startEmbeddingsServer } from '../test/helpers/embeddingsServer.js';
+import { serveInChild, serveUntilTerm } from './lib/child.js';
 
 setLogLevel('warn');
 const DIM = 768;
@@ -19,21 +18,11 @@ const texts = Array.from({ length: N }, (_, i) =>
   Array.from({ length: 60 }, (_, w) => vocab[(i * 7 + w * 13) % vocab.length]).join(' '),
 );
 
-if (process.argv[2] === '--serve') {
-  const srv = await startEmbeddingsServer({ dim: DIM });
-  process.stdout.write(`${srv.url}\n`);
-  await once(process, 'SIGTERM');
-  await srv.close();
-  process.exit(0);
-}
+if (process.argv[2] === '--serve') await serveUntilTerm(await startEmbeddingsServer({ dim: DIM }));
 
 /** The server in its own process, so its JSON work does not share this event loop. */
-async function startServerProcess(): Promise<{ url: string; stop(): void }> {
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--serve'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const [chunk] = (await once(child.stdout, 'data')) as [Buffer];
-  return { url: chunk.toString().trim(), stop: () => child.kill('SIGTERM') };
+function startServerProcess(): Promise<{ url: string; stop(): void }> {
+  return serveInChild(fileURLToPath(import.meta.url), ['--serve'], 'the embeddings server');
 }
 
 async function run(encodingFormat: 'float' | 'base64', concurrency: number): Promise<number> {

@@ -18,12 +18,18 @@
  *
  *   npm run build && npx tsx bench/pipeline-http.ts [--long 3000] [--delays 0,20,60] [--repeats 3] [--dists dist] [--workers 0]
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startEmbeddingsServer } from '../test/helpers/embeddingsServer.js';
-import { childJob, compiledRuns, inChild, report, requireBuild } from './lib/child.js';
+import {
+  childJob,
+  compiledRuns,
+  inChild,
+  report,
+  requireBuild,
+  serveInChild,
+  serveUntilTerm,
+} from './lib/child.js';
 import { arg, benchConfig, makeLongNotes, printTable, tempDir, ZeroCostEmbedder } from './lib/pipeline.js';
 import { median, timed } from './lib/timing.js';
 
@@ -54,34 +60,12 @@ async function runJob(job: Job): Promise<void> {
 }
 
 /** The server in its own process, so its work does not share the measured event loop. */
-async function startServer(delayMs: number): Promise<{ url: string; stop(): void }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', String(delayMs)],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+function startServer(delayMs: number): Promise<{ url: string; stop(): void }> {
+  return serveInChild(
+    fileURLToPath(import.meta.url),
+    ['--serve', String(delayMs)],
+    `the embeddings server (delay ${delayMs} ms)`,
   );
-  const stop = (): void => void child.kill('SIGTERM');
-  // A server that dies or hangs before printing its URL fails the bench instead of stalling it.
-  const first = once(child.stdout, 'data', { signal: AbortSignal.timeout(30_000) }).catch((err: unknown) => {
-    stop();
-    throw new Error(`the embeddings server (delay ${delayMs} ms) did not start: ${String(err)}`);
-  });
-  const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(
-      `the embeddings server (delay ${delayMs} ms) exited with ${String(code)} before starting`,
-    );
-  });
-  const [chunk] = (await Promise.race([first, exited])) as [Buffer];
-  exited.catch(() => undefined);
-  return { url: chunk.toString().trim(), stop };
-}
-
-async function serve(delayMs: number): Promise<void> {
-  const srv = await startEmbeddingsServer({ dim: DIM, delayMs });
-  process.stdout.write(`${srv.url}\n`);
-  await once(process, 'SIGTERM');
-  await srv.close();
-  process.exit(0);
 }
 
 async function main(): Promise<void> {
@@ -157,6 +141,7 @@ async function main(): Promise<void> {
 }
 
 const job = childJob<Job>();
-if (process.argv.includes('--serve')) await serve(Number(arg('serve', '0')));
+if (process.argv.includes('--serve'))
+  await serveUntilTerm(await startEmbeddingsServer({ dim: DIM, delayMs: Number(arg('serve', '0')) }));
 else if (job) await runJob(job);
 else await main();

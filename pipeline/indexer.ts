@@ -331,6 +331,12 @@ export function mergePrepared(parts: PrepareResult[]): PrepareResult {
   return out;
 }
 
+/** Each key once, first occurrence first (`keys` itself when it has no repeats): a batch's rounds run at once. */
+function distinct(keys: string[]): string[] {
+  const set = new Set(keys);
+  return set.size === keys.length ? keys : [...set];
+}
+
 /** The fingerprint the store holds for each key (what prepareKeys compares against). */
 function fingerprintsOf(states: Map<string, RecordState>): Map<string, string> {
   const fps = new Map<string, string>();
@@ -367,9 +373,10 @@ function onWorkers(deps: IndexDeps, keys: string[], fps: Map<string, string>): P
  * page's write: in slices of POOL_MIN_KEYS keys inline while `tally` is below
  * POOL_MIN_CHUNKS_PER_RECORD, and the rest of the page on the workers from
  * the slice where it is reached (inline slices throughout when the pool
- * declines or there is none); each result is added to the tally. Other batches are prepared by indexRecords, inline: a
- * batch handed to the workers and simply awaited measured slower than inline
- * on 2 cores (docs/benchmarks.md).
+ * declines or there is none); each result is added to the tally. Other
+ * batches are prepared by indexRecords, inline: a batch handed to the workers
+ * and simply awaited measured slower than inline on 2 cores
+ * (docs/benchmarks.md).
  */
 export function startPrepare(
   deps: IndexDeps,
@@ -419,9 +426,7 @@ export async function prepareBatch(
   keys: string[],
   tally: Tally,
 ): Promise<PreparedBatch> {
-  // Each key once, as indexRecords takes them.
-  const distinct = new Set(keys);
-  if (distinct.size !== keys.length) keys = [...distinct];
+  keys = distinct(keys);
   const states = await store.getRecordStates(keys);
   const result = startPrepare(deps, keys, states, tally);
   // Awaited later by indexRecords; until then a failure must not count as unhandled.
@@ -526,8 +531,7 @@ export async function indexRecords(
   keys: string[],
   prepared?: PreparedBatch,
 ): Promise<BatchResult> {
-  const distinct = new Set(keys);
-  if (distinct.size !== keys.length) keys = [...distinct];
+  keys = distinct(keys);
   const counts = emptyCounts();
   const failures: RecordFailure[] = [];
   const states = prepared?.states ?? (await store.getRecordStates(keys));

@@ -6,7 +6,8 @@
  * bench script runs itself again with `--job <json>`; the child prints its
  * result as the last line of stdout.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -51,4 +52,38 @@ export async function inChild<J, R>(script: string, job: J): Promise<R> {
 /** The child's side: print the result for the parent. */
 export function report(result: unknown): void {
   process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+/**
+ * Run `script` (a bench file's path) again in a child as a server: the child
+ * prints its URL as its first line of stdout and stops on SIGTERM. Fails if
+ * it exits or stays silent for 30 s first, instead of stalling the bench.
+ */
+export async function serveInChild(
+  script: string,
+  args: string[],
+  what: string,
+): Promise<{ url: string; stop(): void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const stop = (): void => void child.kill('SIGTERM');
+  const first = once(child.stdout, 'data', { signal: AbortSignal.timeout(30_000) }).catch((err: unknown) => {
+    stop();
+    throw new Error(`${what} did not start: ${String(err)}`);
+  });
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`${what} exited with ${String(code)} before starting`);
+  });
+  const [chunk] = (await Promise.race([first, exited])) as [Buffer];
+  exited.catch(() => undefined);
+  return { url: chunk.toString().trim(), stop };
+}
+
+/** The child's side of serveInChild: print the server's URL, then close it and exit on SIGTERM. */
+export async function serveUntilTerm(srv: { url: string; close(): Promise<void> }): Promise<never> {
+  process.stdout.write(`${srv.url}\n`);
+  await once(process, 'SIGTERM');
+  await srv.close();
+  process.exit(0);
 }
