@@ -17,7 +17,6 @@ import type { ChunkPoint } from '../../stores/types.js';
 import { makeWorld, type World } from './harness.js';
 
 v8.setFlagsFromString('--allow-natives-syntax');
-// eslint-disable-next-line @typescript-eslint/no-implied-eval
 const sameClass = new Function('a', 'b', 'return %HaveSameMap(a, b)') as (a: object, b: object) => boolean;
 
 let world: World;
