@@ -73,6 +73,12 @@ const CHECKPOINT_INTERVAL_MS = 250;
  * small writes (a CLI run, a test) is not worth a thread; a bulk load or a daemon is.
  */
 const CHECKPOINT_WORKER_AFTER = 4_096;
+/**
+ * WAL frames (64 MB at 16 KiB pages, the journal_size_limit) from which the checkpoint worker, when
+ * commits come too close together for its PASSIVE passes to catch up, makes the writer wait for one
+ * RESTART checkpoint so the WAL starts over (stores/embedded/checkpointer.ts).
+ */
+const WAL_RESTART_FRAMES = 4_096;
 /** SQLite's own default, used until the worker starts and if it fails. */
 const AUTO_CHECKPOINT_PAGES = 1_000;
 
@@ -90,6 +96,8 @@ export interface EmbeddedOptions {
   backgroundCheckpoints?: boolean;
   /** Points written before the checkpoint worker starts (default 4,096; tests use 0). */
   checkpointWorkerAfter?: number;
+  /** WAL frames from which the worker forces the WAL to start over (default 4,096; tests shrink it). */
+  walRestartFrames?: number;
 }
 
 interface GenInfo {
@@ -116,6 +124,7 @@ class Connection {
     readonly pruneEvery: number,
     backgroundCheckpoints: boolean,
     private readonly checkpointWorkerAfter: number,
+    private readonly walRestartFrames: number,
   ) {
     if (!backgroundCheckpoints) this.checkpointer = null;
   }
@@ -130,7 +139,8 @@ class Connection {
     this.pointsWritten += points;
     if (this.checkpointer === undefined && this.pointsWritten >= this.checkpointWorkerAfter) {
       this.db.pragma('wal_autocheckpoint = 0');
-      this.checkpointer = startCheckpointer(this.path, CHECKPOINT_INTERVAL_MS, () => {
+      const opts = { intervalMs: CHECKPOINT_INTERVAL_MS, restartFrames: this.walRestartFrames };
+      this.checkpointer = startCheckpointer(this.path, opts, () => {
         this.checkpointer = null;
         if (!this.closed) this.db.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
       });
@@ -287,6 +297,7 @@ export function openEmbeddedStore(path: string, opts: EmbeddedOptions = {}): Emb
       opts.pruneEvery ?? PRUNE_EVERY,
       !readonly && (opts.backgroundCheckpoints ?? true),
       opts.checkpointWorkerAfter ?? CHECKPOINT_WORKER_AFTER,
+      opts.walRestartFrames ?? WAL_RESTART_FRAMES,
     ),
   );
 }

@@ -17,6 +17,9 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
+/** Checkpoint passes at most per wake-up (the first one and its catch-up passes). */
+export const CATCH_UP_PASSES = 8;
+
 /** Runs in the worker (eval'd, so it must not depend on CommonJS or ESM scope). */
 const WORKER_SOURCE = `
 import('node:worker_threads').then(async ({ parentPort, workerData }) => {
@@ -30,7 +33,25 @@ import('node:worker_threads').then(async ({ parentPort, workerData }) => {
     if (!dirty) return;
     dirty = false;
     try {
-      db.pragma('wal_checkpoint(PASSIVE)');
+      // A PASSIVE checkpoint copies the frames committed before it began. The writer starts the WAL
+      // over from its beginning only when, as its next transaction begins, every frame has been
+      // copied; under a steady stream of commits one landed during nearly every checkpoint, so the
+      // WAL never started over and its file grew by everything written (145 MB in a long-notes
+      // rebuild, which the last close then had to delete). Short catch-up passes until one finds
+      // nothing new: that one most likely ended between two commits.
+      let last = -1;
+      for (let pass = 0; pass < workerData.maxPasses; pass++) {
+        const [r] = db.pragma('wal_checkpoint(PASSIVE)');
+        if (r.busy || r.checkpointed < r.log || r.log <= last) {
+          last = -1;
+          break;
+        }
+        last = r.log;
+      }
+      // Commits so close together that no pass fell between two: once the WAL holds restartFrames,
+      // one RESTART checkpoint makes the writer wait while it copies the last few frames, and the
+      // writer's next transaction starts the WAL over.
+      if (last > workerData.restartFrames) db.pragma('wal_checkpoint(RESTART)');
     } catch (err) {
       if (!String(err && err.code).startsWith('SQLITE_BUSY')) throw err;
       dirty = true;
@@ -57,15 +78,25 @@ export interface Checkpointer {
   close(): Promise<void>;
 }
 
+export interface CheckpointerOptions {
+  /** At most one wake-up per interval while commits arrive. */
+  intervalMs: number;
+  /** WAL frames from which a wake-up whose passes never caught up ends with a RESTART checkpoint. */
+  restartFrames: number;
+}
+
 export function startCheckpointer(
   path: string,
-  intervalMs: number,
+  opts: CheckpointerOptions,
   onFailure: (err: unknown) => void,
 ): Checkpointer | null {
   let worker: Worker;
   try {
     const lib = pathToFileURL(createRequire(import.meta.url).resolve('better-sqlite3')).href;
-    worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { lib, path, intervalMs } });
+    worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { lib, path, ...opts, maxPasses: CATCH_UP_PASSES },
+    });
   } catch (err) {
     onFailure(err);
     return null;
