@@ -468,15 +468,16 @@ export class EmbeddedStore implements VectorStore {
         const dim = this.c.info(gen)!.dim;
         const st = this.c.gen(gen);
         // Each getter builds its SQL closure per call: read them once, not once per row.
-        const { hasRecord, insert, upsert } = st;
+        const { chunkRids, insert, update, upsert } = st;
         const json = payloadJsons(
           points.map((p) => p.payload),
           st.textColumn,
         );
         const rids: number[] = [];
         let record = '';
-        // A record with no chunk 0 stored is new: its rows are inserted without the conflict clause.
-        let fresh = false;
+        // The record's stored chunks by index: those are rewritten by rid, the rest inserted. A record
+        // with none stored (every record of a rebuild) costs one lookup in the unique key.
+        let stored = new Map<number, number>();
         for (let k = 0; k < encoded.length; k++) {
           const { p, dense, sparse } = encoded[k]!;
           if (dense.length !== dim) {
@@ -486,20 +487,24 @@ export class EmbeddedStore implements VectorStore {
           }
           if (k === 0 || p.payload.record_key !== record) {
             record = p.payload.record_key;
-            fresh = hasRecord.get(record) === undefined;
+            stored = new Map(chunkRids.all(record) as [number, number][]);
           }
           const params = upsertParams(p.payload, p.id, encodeDense(dense), sparse, json[k]!, st.textColumn);
-          let rid: number | undefined;
-          if (fresh) {
-            try {
-              rid = Number(insert.run(...params).lastInsertRowid);
-            } catch (err) {
-              // Chunks without a chunk 0 (not written by this store, but possible): update them.
-              if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
-              fresh = false;
-            }
+          const rid = stored.get(p.payload.chunk_index);
+          if (rid !== undefined) {
+            params.splice(0, 2);
+            params.push(rid);
+            update.run(...params);
+            rids.push(rid);
+            continue;
           }
-          rids.push(rid ?? (upsert.get(...params) as number));
+          try {
+            rids.push(Number(insert.run(...params).lastInsertRowid));
+          } catch (err) {
+            // The same chunk twice in one call (or a row this lookup missed): the upsert rewrites it.
+            if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
+            rids.push(upsert.get(...params) as number);
+          }
         }
         st.logChanges.run(rids.length, encodeRids(rids));
       },

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PermanentError, StoreError, TransientError } from '../../config/errors.js';
 import { openEmbeddedStore, storeError } from '../../stores/embedded.js';
+import type { ChunkPoint } from '../../stores/types.js';
 import { Mirror, type MirrorRow } from '../../stores/embedded/mirror.js';
 import {
   DIM,
@@ -258,6 +259,58 @@ describe('embedded store specifics', () => {
     const again = openEmbeddedStore(file, { readonly: true });
     expect(await again.count()).toBe(200);
     await again.close();
+  });
+
+  it('rewrites stored chunks in place (same rid), inserts the new ones, and keeps the last of a chunk given twice', async () => {
+    const file = path.join(tempDir(), 'i.db');
+    const s = openEmbeddedStore(file);
+    await s.ensure(spec);
+    const unit = Array.from({ length: DIM }, (_, i) => (i === 0 ? 1 : 0));
+    const chunk = (i: number, text: string, count: number): ChunkPoint =>
+      makePoint({
+        recordKey: 'notes:7',
+        chunkIndex: i,
+        chunkCount: count,
+        dense: unit,
+        sparse: { indices: [1001], values: [1] },
+        payload: { text },
+      });
+    await s.upsert([chunk(0, 'zero v1', 2), chunk(1, 'one v1', 2)]);
+    const rows = (): { rid: number; chunk_index: number; text: string; chunk_count: number }[] => {
+      const db = new Database(file, { readonly: true });
+      try {
+        const gen = db.prepare("SELECT value FROM _store_meta WHERE key = 'active'").pluck().get() as string;
+        return db
+          .prepare(`SELECT rid, chunk_index, text, chunk_count FROM pts_${gen} ORDER BY chunk_index`)
+          .all() as { rid: number; chunk_index: number; text: string; chunk_count: number }[];
+      } finally {
+        db.close();
+      }
+    };
+    const before = rows();
+    // The record grows by a chunk; chunk 1 comes twice in one call (the later one wins, as with a upsert).
+    await s.upsert([
+      chunk(0, 'zero v2', 3),
+      chunk(1, 'one v2', 3),
+      chunk(2, 'two v2', 3),
+      chunk(1, 'one v3', 3),
+    ]);
+    const after = rows();
+    expect(after.map((r) => [r.chunk_index, r.text, r.chunk_count])).toEqual([
+      [0, 'zero v2', 3],
+      [1, 'one v3', 3],
+      [2, 'two v2', 3],
+    ]);
+    expect(after.slice(0, 2).map((r) => r.rid)).toEqual(before.map((r) => r.rid));
+    expect(await s.count()).toBe(3);
+    const hits = await s.getChunks([{ recordKey: 'notes:7', chunkIndex: 1 }]);
+    expect(hits.map((h) => h.text)).toEqual(['one v3']);
+    // Another handle follows the rewrite through the change log.
+    const other = openEmbeddedStore(file, { readonly: true });
+    const found = await other.search({ mode: 'dense', dense: unit, limit: 10 });
+    expect(found.map((h) => h.payload.text).sort()).toEqual(['one v3', 'two v2', 'zero v2']);
+    await other.close();
+    await s.close();
   });
 
   it('keeps starting the WAL over under a steady stream of commits, so its file stays small', async () => {
