@@ -24,7 +24,6 @@ class BlockingEmbedder implements DenseEmbedder {
   constructor(private readonly ms: number) {}
   async init(): Promise<void> {}
   async close(): Promise<void> {}
-  // eslint-disable-next-line @typescript-eslint/require-await
   async embed(texts: string[]): Promise<Float32Array[]> {
     if (this.ms > 0) Atomics.wait(this.cell, 0, 0, this.ms);
     return texts.map((t) => {
