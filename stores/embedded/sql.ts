@@ -24,9 +24,9 @@
  *   A generation's layout is fixed when it is created: a table made before
  *   the text column (no such column) keeps the whole payload in the JSON,
  *   so a reader that opened it earlier never sees a layout change.
- * - a record with no stored chunk 0 (a new record: every record of a rebuild)
- *   is written with a plain INSERT; the upsert's conflict clause cost ~7 us
- *   more per row.
+ * - a chunk not stored yet (every chunk of a rebuild) is written with a plain
+ *   INSERT (the upsert's conflict clause cost ~7 us more per row), and a stored
+ *   one is rewritten by its rid (7-13 against 22-32 us a row for the upsert).
  * - new files use 16 KiB pages: a ~3 KB row wastes a third of a 4 KiB page.
  */
 import type Database from 'better-sqlite3';
