@@ -19,6 +19,8 @@ import { Worker } from 'node:worker_threads';
 
 /** Checkpoint passes at most per wake-up (the first one and its catch-up passes). */
 export const CATCH_UP_PASSES = 8;
+/** How long a RESTART checkpoint may keep the writer waiting for readers before it gives up. */
+export const RESTART_BUSY_MS = 50;
 
 /** Runs in the worker (eval'd, so it must not depend on CommonJS or ESM scope). */
 const WORKER_SOURCE = `
@@ -51,7 +53,16 @@ import('node:worker_threads').then(async ({ parentPort, workerData }) => {
       // Commits so close together that no pass fell between two: once the WAL holds restartFrames,
       // one RESTART checkpoint makes the writer wait while it copies the last few frames, and the
       // writer's next transaction starts the WAL over.
-      if (last > workerData.restartFrames) db.pragma('wal_checkpoint(RESTART)');
+      // It holds the writer lock while it waits for readers of older snapshots (a search loading its
+      // index), so it waits at most RESTART_BUSY_MS and otherwise gives up until the next wake-up.
+      if (last > workerData.restartFrames) {
+        db.pragma('busy_timeout = ' + workerData.restartBusyMs);
+        try {
+          db.pragma('wal_checkpoint(RESTART)');
+        } finally {
+          db.pragma('busy_timeout = 1000');
+        }
+      }
     } catch (err) {
       if (!String(err && err.code).startsWith('SQLITE_BUSY')) throw err;
       dirty = true;
