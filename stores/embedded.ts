@@ -75,8 +75,8 @@ const CHECKPOINT_INTERVAL_MS = 250;
 const CHECKPOINT_WORKER_AFTER = 4_096;
 /**
  * WAL frames (64 MB at 16 KiB pages, the journal_size_limit) from which the checkpoint worker, when
- * commits come too close together for its PASSIVE passes to catch up, makes the writer wait for one
- * RESTART checkpoint so the WAL starts over (stores/embedded/checkpointer.ts).
+ * commits come too close together for its PASSIVE passes to catch up, asks the writer to checkpoint
+ * before its next transaction, so the WAL starts over (stores/embedded/checkpointer.ts).
  */
 const WAL_RESTART_FRAMES = 4_096;
 /** SQLite's own default, used until the worker starts and if it fails. */
@@ -146,6 +146,21 @@ class Connection {
       });
     }
     this.checkpointer?.notify();
+  }
+
+  /**
+   * When the checkpoint worker could not catch up with a stream of commits, checkpoint here, between
+   * two transactions of the only writer: that copies the few frames the worker has not, and the next
+   * transaction starts the WAL over (stores/embedded/checkpointer.ts). A busy checkpoint (a reader
+   * of an older snapshot) is left to the worker's next wake-up.
+   */
+  beforeWrite(): void {
+    if (!this.checkpointer?.takeBehind()) return;
+    try {
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch (err) {
+      if (!String((err as { code?: unknown }).code).startsWith('SQLITE_BUSY')) throw err;
+    }
   }
 
   async close(): Promise<void> {
@@ -364,6 +379,7 @@ export class EmbeddedStore implements VectorStore {
   /** `points`: how many points the write changes (for the checkpoint worker's start). */
   private write<T>(doing: string, fn: () => T, points = 0): T {
     this.checkOpen();
+    this.c.beforeWrite();
     let out: T;
     try {
       out = this.c.db.transaction(fn).immediate();

@@ -19,8 +19,6 @@ import { Worker } from 'node:worker_threads';
 
 /** Checkpoint passes at most per wake-up (the first one and its catch-up passes). */
 export const CATCH_UP_PASSES = 8;
-/** How long a RESTART checkpoint may keep the writer waiting for readers before it gives up. */
-export const RESTART_BUSY_MS = 50;
 
 /** Runs in the worker (eval'd, so it must not depend on CommonJS or ESM scope). */
 const WORKER_SOURCE = `
@@ -51,18 +49,11 @@ import('node:worker_threads').then(async ({ parentPort, workerData }) => {
         last = r.log;
       }
       // Commits so close together that no pass fell between two: once the WAL holds restartFrames,
-      // one RESTART checkpoint makes the writer wait while it copies the last few frames, and the
-      // writer's next transaction starts the WAL over.
-      // It holds the writer lock while it waits for readers of older snapshots (a search loading its
-      // index), so it waits at most RESTART_BUSY_MS and otherwise gives up until the next wake-up.
-      if (last > workerData.restartFrames) {
-        db.pragma('busy_timeout = ' + workerData.restartBusyMs);
-        try {
-          db.pragma('wal_checkpoint(RESTART)');
-        } finally {
-          db.pragma('busy_timeout = 1000');
-        }
-      }
+      // ask the writer to checkpoint the last few frames itself, between two of its transactions
+      // (it is the only writer, so that one always catches up). A RESTART checkpoint from here would
+      // have to catch the writer between two transactions to take its lock, and would then hold it
+      // while readers of older snapshots finish.
+      if (last > workerData.restartFrames) parentPort.postMessage('behind');
     } catch (err) {
       if (!String(err && err.code).startsWith('SQLITE_BUSY')) throw err;
       dirty = true;
@@ -85,6 +76,11 @@ import('node:worker_threads').then(async ({ parentPort, workerData }) => {
 export interface Checkpointer {
   /** Tell the worker a commit happened. */
   notify(): void;
+  /**
+   * Whether the worker could not catch up with the commits and the WAL holds more than
+   * restartFrames (cleared by asking): the writer should checkpoint before its next transaction.
+   */
+  takeBehind(): boolean;
   /** Stop the worker (waits for a running checkpoint). */
   close(): Promise<void>;
 }
@@ -92,7 +88,7 @@ export interface Checkpointer {
 export interface CheckpointerOptions {
   /** At most one wake-up per interval while commits arrive. */
   intervalMs: number;
-  /** WAL frames from which a wake-up whose passes never caught up ends with a RESTART checkpoint. */
+  /** WAL frames from which a wake-up whose passes never caught up asks the writer to catch up. */
   restartFrames: number;
 }
 
@@ -112,8 +108,6 @@ export function startCheckpointer(
     onFailure(err);
     return null;
   }
-  // A process that forgets to close the store must still exit.
-  worker.unref();
   let closing = false;
   let failed = false;
   const fail = (err: unknown) => {
@@ -121,12 +115,24 @@ export function startCheckpointer(
     failed = true;
     onFailure(err);
   };
+  let behind = false;
+  worker.on('message', (m) => {
+    if (m === 'behind') behind = true;
+  });
+  // A process that forgets to close the store must still exit. After the message listener, which
+  // refs the worker's port again.
+  worker.unref();
   worker.on('error', fail);
   worker.on('exit', (code) => fail(new Error(`checkpoint worker exited with code ${code}`)));
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   return {
     notify() {
       if (!failed && !closing) worker.postMessage(1);
+    },
+    takeBehind() {
+      const was = behind;
+      behind = false;
+      return was;
     },
     async close() {
       if (closing) return exited;

@@ -157,9 +157,10 @@ export class GenStatements {
   }
   /**
    * The same row with no conflict clause: fails (SQLITE_CONSTRAINT_UNIQUE) when
-   * the chunk exists (the upsert above is then the fallback). Run it and read the rid from lastInsertRowid: with
-   * `RETURNING rid` every row cost about 13 µs more (33 against 19 µs a row,
-   * 42,000 rows of 1,400-character chunks; docs/stores.md).
+   * the chunk exists (the upsert above is then the fallback). Run it and read
+   * the rid from lastInsertRowid: with `RETURNING rid` every row cost about
+   * 13 µs more (33 against 19 µs a row, 42,000 rows of 1,400-character
+   * chunks; docs/stores.md).
    */
   get insert(): Database.Statement {
     return this.stmt('insert', () => this.insertSql());

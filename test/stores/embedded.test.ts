@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PermanentError, StoreError, TransientError } from '../../config/errors.js';
@@ -15,6 +17,21 @@ import {
   referenceSparse,
   runStoreContract,
 } from './contract.js';
+
+/** How often the WAL of `file` started over: its header's checkpoint sequence number (bytes 12-15, big-endian). */
+function walRestarts(file: string): number {
+  const header = Buffer.alloc(32);
+  const fd = fs.openSync(`${file}-wal`, 'r');
+  try {
+    fs.readSync(fd, header, 0, 32, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return header.readUInt32BE(12);
+}
+
+/** The project root (the child process below runs the compiled store: `npm run build`). */
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -332,12 +349,7 @@ describe('embedded store specifics', () => {
       await new Promise((r) => setTimeout(r, 10));
     }
     const wal = fs.statSync(`${file}-wal`).size;
-    // The WAL header's checkpoint sequence number (bytes 12-15, big-endian) counts its restarts.
-    const header = Buffer.alloc(32);
-    const fd = fs.openSync(`${file}-wal`, 'r');
-    fs.readSync(fd, header, 0, 32, 0);
-    fs.closeSync(fd);
-    const restarts = header.readUInt32BE(12);
+    const restarts = walRestarts(file);
     const db = fs.statSync(file).size;
     await s.close();
     expect(db).toBeGreaterThan(8_000_000);
@@ -348,6 +360,67 @@ describe('embedded store specifics', () => {
     const again = openEmbeddedStore(file, { readonly: true });
     expect(await again.count()).toBe(round * 20);
     await again.close();
+  });
+
+  it('when commits never pause, the writer checkpoints the last frames itself, so the WAL still starts over', async () => {
+    const file = path.join(tempDir(), 'i.db');
+    const s = openEmbeddedStore(file, { checkpointWorkerAfter: 0, walRestartFrames: 64 });
+    await s.ensure(spec);
+    // Close together (a millisecond apart): the catch-up passes rarely fall between two.
+    const text = 'lorem ipsum dolor sit amet '.repeat(150);
+    let round = 0;
+    const until = Date.now() + 2000;
+    while (Date.now() < until) {
+      const points = randomCorpus(round, 20).map((p, i) => ({
+        ...p,
+        payload: { ...p.payload, record_key: `notes:${round}-${i}`, text: `${text}${round}-${i}` },
+      }));
+      await s.upsert(points);
+      round++;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    const restarts = walRestarts(file);
+    // The worker is still running: a failed checkpoint would have stopped it.
+    expect(s.backgroundCheckpoints).toBe(true);
+    await s.close();
+    expect(restarts).toBeGreaterThanOrEqual(2);
+    const again = openEmbeddedStore(file, { readonly: true });
+    expect(await again.count()).toBe(round * 20);
+    await again.close();
+  });
+
+  it('a process that writes enough to start the checkpoint worker and never closes the store still exits', async () => {
+    const file = path.join(tempDir(), 'i.db');
+    const store = pathToFileURL(path.join(root, 'dist/stores/embedded.js')).href;
+    const script = `
+      const { openEmbeddedStore } = await import(${JSON.stringify(store)});
+      const s = openEmbeddedStore(${JSON.stringify(file)}, { checkpointWorkerAfter: 0 });
+      await s.ensure({ dim: 4, model: 'm' });
+      const payload = (i) => ({ record_key: 'notes:' + i, table: 'notes', chunk_index: 0, chunk_count: 1,
+        fingerprint: 'f', text: 't', title: 't', kind: null, stage: null, organization_id: null, date: null,
+        owner: null, entity_ids: [] });
+      await s.upsert(Array.from({ length: 50 }, (_, i) => ({ id: String(i), dense: [1, 0, 0, 0],
+        sparse: { indices: [1], values: [1] }, payload: payload(i) })));
+      console.log(s.backgroundCheckpoints ? 'worker running' : 'no worker');
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const code = await new Promise<number | string>((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve('still running after 10 s');
+      }, 10_000);
+      child.on('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c ?? 'killed');
+      });
+    });
+    expect(out.trim()).toBe('worker running');
+    expect(code).toBe(0);
   });
 
   it('upgrades a generation written by the first layout (uuid index, per-point log) in place', async () => {
