@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PermanentError, StoreError, TransientError } from '../../config/errors.js';
-import { openEmbeddedStore, storeError } from '../../stores/embedded.js';
+import { openEmbeddedStore, storeError, type EmbeddedStore } from '../../stores/embedded.js';
 import type { ChunkPoint } from '../../stores/types.js';
 import { Mirror, type MirrorRow } from '../../stores/embedded/mirror.js';
 import {
@@ -32,6 +32,26 @@ function walRestarts(file: string): number {
 
 /** The project root (the child process below runs the compiled store: `npm run build`). */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * Upserts of 20 points with ~4 KB of text each (~80 KB a commit), `gapMs` apart, for `ms`, as a
+ * rebuild streams them; returns the points written.
+ */
+async function streamCommits(s: EmbeddedStore, ms: number, gapMs: number): Promise<number> {
+  const text = 'lorem ipsum dolor sit amet '.repeat(150);
+  let written = 0;
+  const until = Date.now() + ms;
+  for (let round = 0; Date.now() < until; round++) {
+    const points = randomCorpus(round, 20).map((p, i) => ({
+      ...p,
+      payload: { ...p.payload, record_key: `notes:${round}-${i}`, text: `${text}${round}-${i}` },
+    }));
+    await s.upsert(points);
+    written += points.length;
+    await new Promise((r) => setTimeout(r, gapMs));
+  }
+  return written;
+}
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -336,18 +356,7 @@ describe('embedded store specifics', () => {
     await s.ensure(spec);
     // Commits keep arriving, as in a rebuild: ~80 KB of text every 10 ms or so for 3 s, across a
     // dozen of the worker's checkpoint intervals.
-    const text = 'lorem ipsum dolor sit amet '.repeat(150);
-    let round = 0;
-    const until = Date.now() + 3000;
-    while (Date.now() < until) {
-      const points = randomCorpus(round, 20).map((p, i) => ({
-        ...p,
-        payload: { ...p.payload, record_key: `notes:${round}-${i}`, text: `${text}${round}-${i}` },
-      }));
-      await s.upsert(points);
-      round++;
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    const points = await streamCommits(s, 3000, 10);
     const wal = fs.statSync(`${file}-wal`).size;
     const restarts = walRestarts(file);
     const db = fs.statSync(file).size;
@@ -358,7 +367,7 @@ describe('embedded store specifics', () => {
     expect(restarts).toBeGreaterThanOrEqual(3);
     expect(wal).toBeLessThan(db);
     const again = openEmbeddedStore(file, { readonly: true });
-    expect(await again.count()).toBe(round * 20);
+    expect(await again.count()).toBe(points);
     await again.close();
   });
 
@@ -367,25 +376,14 @@ describe('embedded store specifics', () => {
     const s = openEmbeddedStore(file, { checkpointWorkerAfter: 0, walRestartFrames: 64 });
     await s.ensure(spec);
     // Close together (a millisecond apart): the catch-up passes rarely fall between two.
-    const text = 'lorem ipsum dolor sit amet '.repeat(150);
-    let round = 0;
-    const until = Date.now() + 2000;
-    while (Date.now() < until) {
-      const points = randomCorpus(round, 20).map((p, i) => ({
-        ...p,
-        payload: { ...p.payload, record_key: `notes:${round}-${i}`, text: `${text}${round}-${i}` },
-      }));
-      await s.upsert(points);
-      round++;
-      await new Promise((r) => setTimeout(r, 1));
-    }
+    const points = await streamCommits(s, 2000, 1);
     const restarts = walRestarts(file);
     // The worker is still running: a failed checkpoint would have stopped it.
     expect(s.backgroundCheckpoints).toBe(true);
     await s.close();
     expect(restarts).toBeGreaterThanOrEqual(2);
     const again = openEmbeddedStore(file, { readonly: true });
-    expect(await again.count()).toBe(round * 20);
+    expect(await again.count()).toBe(points);
     await again.close();
   });
 
