@@ -47,7 +47,8 @@ async function main(): Promise<void> {
   const dbPath = makeDemo(dir, records);
   const config = benchConfig(dbPath, { BATCH_LINGER_MS: '2', POLL_INTERVAL_MS: '100' });
   await runRebuild(config, { waitMs: 5000 });
-  const ctx = await openPipeline(config);
+  // As the follow daemon opens it (pipeline/daemon.ts).
+  const ctx = await openPipeline(config, { longRunning: true });
   const follow = await startFollow(ctx, { waitForLeaseMs: 5000 });
   const indexedAt: [number, number][] = []; // [seq, epoch ms]
   ctx.events.on('batch:written', (e) => indexedAt.push([e.seq, performance.timeOrigin + performance.now()]));

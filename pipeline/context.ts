@@ -45,6 +45,8 @@ export interface PipelineContext {
 export interface OpenOverrides {
   dense?: DenseEmbedder;
   store?: VectorStore;
+  /** The follow daemon: the store is opened for writing for the life of the process (createStore). */
+  longRunning?: boolean;
 }
 
 export function chunkSettings(config: Config): ChunkSettings {
@@ -71,7 +73,7 @@ export async function openPipeline(config: Config, overrides: OpenOverrides = {}
     const dense = overrides.dense ?? (await createDenseEmbedder(config));
     await dense.init();
     const sparse = new Bm25Encoder();
-    const store = overrides.store ?? (await createStore(config));
+    const store = overrides.store ?? (await createStore(config, { longRunning: overrides.longRunning }));
     await store.ensure({ dim: dense.dim, model: dense.modelId });
     const entities = entityHooks(db, map, log, makeOwner('entities'));
     const deps: IndexDeps = {

@@ -80,7 +80,7 @@ async function followOnce(
   reopened: boolean,
 ): Promise<'stopped' | 'reopen'> {
   const log = logger('follow');
-  const ctx = await openPipeline(config);
+  const ctx = await openPipeline(config, { longRunning: true });
   const opened = identity(config.dbPath);
   let outcome: 'stopped' | 'reopen' = 'stopped';
   try {

@@ -114,7 +114,7 @@ export async function startFollow(
     if (abort.signal.aborted) return;
     // A rebuild may have switched generations: reopen the store so writes follow the new one.
     await ctx.store.close().catch(() => undefined);
-    ctx.store = await createStore(config);
+    ctx.store = await createStore(config, { longRunning: true });
     await ctx.store.ensure({ dim: ctx.dense.dim, model: ctx.dense.modelId });
     state.paused = false;
     pending.add('drain');

@@ -6,7 +6,17 @@
 import type { Config } from '../config/index.js';
 import type { VectorStore } from './types.js';
 
-export async function createStore(config: Config, opts: { readonly?: boolean } = {}): Promise<VectorStore> {
+export interface StoreOpenOptions {
+  readonly?: boolean;
+  /**
+   * A handle that writes for the life of the process (the follow daemon): the embedded store starts
+   * its checkpoint worker on the first commit instead of after 4,096 points, so SQLite's own
+   * checkpoints (a copy and an fsync inside a commit, every 1,000 pages) never run on the event loop.
+   */
+  longRunning?: boolean;
+}
+
+export async function createStore(config: Config, opts: StoreOpenOptions = {}): Promise<VectorStore> {
   if (config.qdrantUrl) {
     const { openQdrantStore } = await import('./qdrant.js');
     return openQdrantStore({
@@ -21,5 +31,8 @@ export async function createStore(config: Config, opts: { readonly?: boolean } =
     });
   }
   const { openEmbeddedStore } = await import('./embedded.js');
-  return openEmbeddedStore(config.resolvedIndexPath, opts);
+  return openEmbeddedStore(config.resolvedIndexPath, {
+    readonly: opts.readonly,
+    ...(opts.longRunning ? { checkpointWorkerAfter: 0 } : {}),
+  });
 }

@@ -8,6 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PermanentError, StoreError, TransientError } from '../../config/errors.js';
 import { openEmbeddedStore, storeError, type EmbeddedStore } from '../../stores/embedded.js';
 import type { ChunkPoint } from '../../stores/types.js';
+import { createStore } from '../../stores/factory.js';
+import { loadConfig } from '../../config/index.js';
 import { Mirror, type MirrorRow } from '../../stores/embedded/mirror.js';
 import {
   DIM,
@@ -385,6 +387,25 @@ describe('embedded store specifics', () => {
     const again = openEmbeddedStore(file, { readonly: true });
     expect(await again.count()).toBe(points);
     await again.close();
+  });
+
+  it('opened long-running (the follow daemon), checkpoints from a worker from the first commit', async () => {
+    const dir = tempDir();
+    const config = loadConfig({
+      env: { CRM_DB_PATH: path.join(dir, 'crm.db'), CRM_INDEX_PATH: path.join(dir, 'i.db') },
+      envFile: false,
+    });
+    const one = randomCorpus(3, 1);
+    const daemon = (await createStore(config, { longRunning: true })) as EmbeddedStore;
+    await daemon.ensure(spec);
+    await daemon.upsert(one);
+    expect(daemon.backgroundCheckpoints).toBe(true);
+    await daemon.close();
+    // A one-shot run keeps SQLite's own checkpoints for its first 4,096 points.
+    const run = (await createStore(config)) as EmbeddedStore;
+    await run.upsert(one);
+    expect(run.backgroundCheckpoints).toBe(false);
+    await run.close();
   });
 
   it('a process that writes enough to start the checkpoint worker and never closes the store still exits', async () => {
