@@ -574,20 +574,16 @@ export async function indexRecords(
         // Sized from the chunks per key of the slice before (the first slice has POOL_MIN_KEYS keys).
         // A slice that changed nothing (unchanged or gone records) says nothing about the next one.
         if (lastKeys > 0) {
-          sliceKeys = inFlight
-            ? lastChunks === 0
+          const [chunksWanted, leastKeys] = inFlight
+            ? [IN_FLIGHT_SLICE_CHUNKS, 1]
+            : [PREPARE_SLICE_CHUNKS, MIN_SLICE_KEYS];
+          sliceKeys =
+            inFlight && lastChunks === 0
               ? MIN_SLICE_KEYS
               : Math.max(
-                  1,
-                  Math.min(POOL_MIN_KEYS, Math.floor((IN_FLIGHT_SLICE_CHUNKS * lastKeys) / lastChunks)),
-                )
-            : Math.max(
-                MIN_SLICE_KEYS,
-                Math.min(
-                  POOL_MIN_KEYS,
-                  Math.floor((PREPARE_SLICE_CHUNKS * lastKeys) / Math.max(1, lastChunks)),
-                ),
-              );
+                  leastKeys,
+                  Math.min(POOL_MIN_KEYS, Math.floor((chunksWanted * lastKeys) / Math.max(1, lastChunks))),
+                );
         }
         const slice = keys.slice(i, i + sliceKeys);
         i += slice.length;

@@ -18,7 +18,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 /** Checkpoint passes at most per wake-up (the first one and its catch-up passes). */
-export const CATCH_UP_PASSES = 8;
+const CATCH_UP_PASSES = 8;
 
 /** Runs in the worker (eval'd, so it must not depend on CommonJS or ESM scope). */
 const WORKER_SOURCE = `
