@@ -47,9 +47,10 @@ async function textOf(key: string): Promise<string | undefined> {
     : undefined;
 }
 
-describe('follow', () => {
+/** A world whose existing rows are indexed, with `follow` running on it (env: extra settings). */
+function followingWorld(env?: Record<string, string>): void {
   beforeEach(async () => {
-    world = await makeWorld();
+    world = await makeWorld({ env });
     // First index of the rows that existed before capture: refresh's sweep finds them all missing.
     await runRefresh(world.config, { waitMs: 5000 });
     ctx = await openPipeline(world.config);
@@ -60,6 +61,10 @@ describe('follow', () => {
     await ctx.close();
     await world.close();
   });
+}
+
+describe('follow', () => {
+  followingWorld();
 
   it('indexes an insert, an update and a delete made by another connection', async () => {
     world.crm
@@ -193,17 +198,7 @@ describe('follow', () => {
 });
 
 describe('follow wake-ups from file events (the data_version poll set to 10 minutes)', () => {
-  beforeEach(async () => {
-    world = await makeWorld({ env: { POLL_INTERVAL_MS: '600000', LEASE_TTL_MS: '1000' } });
-    await runRefresh(world.config, { waitMs: 5000 });
-    ctx = await openPipeline(world.config);
-    follow = await startFollow(ctx, { waitForLeaseMs: 5000 });
-  });
-  afterEach(async () => {
-    await follow.stop();
-    await ctx.close();
-    await world.close();
-  });
+  followingWorld({ POLL_INTERVAL_MS: '600000', LEASE_TTL_MS: '1000' });
 
   it('indexes the last commit of each burst from another process, which chokidar throttles out of its change events', async () => {
     // Another process, as the CRM's web server is, committing with SQLite's default fsync: its WAL
