@@ -51,6 +51,15 @@ const PRUNE_EVERY_MS = 60_000;
  */
 const FS_RECHECK_MS = [1, 1, 2, 4, 8, 16, 32, 64];
 
+/**
+ * Whether a file event on the database's folder (path `p`, as chokidar gives it) concerns the
+ * database `base` (its name, -wal, -shm, -journal). fs.watch may give no file name: such an event
+ * counts, since a check is cheap (and a throw here would escape from the watcher's callback).
+ */
+export function isHintFor(base: string, p: unknown): boolean {
+  return typeof p !== 'string' || path.basename(p).startsWith(base);
+}
+
 export interface FollowHandle {
   /** Resolves when the daemon has stopped (after `stop()` or a fatal error). */
   done: Promise<void>;
@@ -211,8 +220,8 @@ export async function startFollow(
       if (changed()) sub.next('drain');
       else if (step < FS_RECHECK_MS.length) timer = setTimeout(check, FS_RECHECK_MS[step++]);
     };
-    const hint = (p: string): void => {
-      if (!path.basename(p).startsWith(base)) return;
+    const hint = (p: unknown): void => {
+      if (!isHintFor(base, p)) return;
       if (timer) clearTimeout(timer);
       step = 0;
       check();

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openPipeline, type PipelineContext } from '../../pipeline/context.js';
-import { startFollow, type FollowHandle } from '../../pipeline/follow.js';
+import { isHintFor, startFollow, type FollowHandle } from '../../pipeline/follow.js';
 import { createSearchEngine } from '../../search/engine.js';
 import { makeWorld, waitFor, type World } from './harness.js';
 import { runRefresh } from '../../pipeline/runs.js';
@@ -194,6 +194,16 @@ describe('follow', () => {
         : undefined;
     });
     expect(after.entity_ids).not.toEqual(before!.entity_ids);
+  });
+});
+
+describe('isHintFor', () => {
+  it("takes the database's own files as hints, and an event with no file name too", () => {
+    expect(isHintFor('crm.db', 'crm.db-wal')).toBe(true);
+    expect(isHintFor('crm.db', '/data/crm.db')).toBe(true);
+    expect(isHintFor('crm.db', 'index.db-wal')).toBe(false);
+    expect(isHintFor('crm.db', null)).toBe(true);
+    expect(isHintFor('crm.db', undefined)).toBe(true);
   });
 });
 
