@@ -215,13 +215,15 @@ export async function startFollow(
   const fsWake$ = new Observable<Job>((sub) => {
     let timer: NodeJS.Timeout | null = null;
     let step = 0;
+    let closed = false;
     const check = (): void => {
       timer = null;
       if (changed()) sub.next('drain');
       else if (step < FS_RECHECK_MS.length) timer = setTimeout(check, FS_RECHECK_MS[step++]);
     };
     const hint = (p: unknown): void => {
-      if (!isHintFor(base, p)) return;
+      // closed: chokidar's close is asynchronous, and events may still come in meanwhile.
+      if (closed || !isHintFor(base, p)) return;
       if (timer) clearTimeout(timer);
       step = 0;
       check();
@@ -240,6 +242,7 @@ export async function startFollow(
       ),
     );
     return () => {
+      closed = true;
       if (timer) clearTimeout(timer);
       void w.close();
     };
