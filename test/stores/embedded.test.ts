@@ -55,6 +55,16 @@ async function streamCommits(s: EmbeddedStore, ms: number, gapMs: number): Promi
   return written;
 }
 
+/** Another, read-only handle on `file` sees `points` points (what was written survived the close). */
+async function expectStoredPoints(file: string, points: number): Promise<void> {
+  const again = openEmbeddedStore(file, { readonly: true });
+  try {
+    expect(await again.count()).toBe(points);
+  } finally {
+    await again.close();
+  }
+}
+
 const dirs: string[] = [];
 function tempDir(): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-index-store-'));
@@ -317,9 +327,7 @@ describe('embedded store specifics', () => {
     }
     expect(fs.statSync(file).size).toBeGreaterThan(sizeBefore);
     await s.close();
-    const again = openEmbeddedStore(file, { readonly: true });
-    expect(await again.count()).toBe(200);
-    await again.close();
+    await expectStoredPoints(file, 200);
   });
 
   it('rewrites stored chunks in place (same rid), inserts the new ones, and keeps the last of a chunk given twice', async () => {
@@ -390,9 +398,7 @@ describe('embedded store specifics', () => {
     // twice the database.
     expect(restarts).toBeGreaterThanOrEqual(3);
     expect(wal).toBeLessThan(db);
-    const again = openEmbeddedStore(file, { readonly: true });
-    expect(await again.count()).toBe(points);
-    await again.close();
+    await expectStoredPoints(file, points);
   });
 
   it('when commits never pause, the writer checkpoints the last frames itself, so the WAL still starts over', async () => {
@@ -406,9 +412,7 @@ describe('embedded store specifics', () => {
     expect(s.backgroundCheckpoints).toBe(true);
     await s.close();
     expect(restarts).toBeGreaterThanOrEqual(2);
-    const again = openEmbeddedStore(file, { readonly: true });
-    expect(await again.count()).toBe(points);
-    await again.close();
+    await expectStoredPoints(file, points);
   });
 
   it('opened long-running (the follow daemon), checkpoints from a worker from the first commit', async () => {
