@@ -350,13 +350,13 @@ export const SETTINGS = {
     env: 'CHUNK_MAX_TOKENS',
     default: 256,
     parse: int(16, 8192),
-    doc: 'Approximate tokens per chunk; 256 fits every common embedding model with room for the header.',
+    doc: 'Model tokens per chunk, header included, as estimated for BERT-family tokenizers (within a few % on prose); 256 fits every common embedding model.',
   }),
   chunkOverlapTokens: spec({
     env: 'CHUNK_OVERLAP_TOKENS',
     default: 32,
     parse: int(0, 4096),
-    doc: 'Tokens repeated between neighbouring chunks so a sentence cut at a boundary is still found.',
+    doc: 'Estimated tokens repeated between neighbouring chunks so a sentence cut at a boundary is still found.',
   }),
   maxChunksPerRecord: spec({
     env: 'MAX_CHUNKS_PER_RECORD',

@@ -1,64 +1,88 @@
 /**
- * The first chunker (one regex pass and several word-count passes per
+ * The first chunker (one regex pass and several counting passes per
  * paragraph), kept as the reference the faster word-array chunker in
  * pipeline/chunk.ts must match byte for byte: stored chunks are not
  * re-embedded when only the chunker's speed changes, so its output must not.
+ * Since chunker v3 it counts estimated model tokens (written here again from
+ * the definition, one word and one character at a time) instead of words.
  */
 import type { ChunkSettings, Chunked } from '../../pipeline/chunk.js';
 import type { RenderedDoc } from '../../pipeline/render.js';
 
 const SENTENCE_END = /(?<=[.!?…])\s+(?=["'“‘(\[]?[\p{Lu}\p{N}])/u;
 
-function words(s: string): number {
+/** Whether a code unit is a token of its own: ASCII punctuation and symbols, Unicode punctuation, BMP CJK ideographs. */
+function alone(ch: string): boolean {
+  const c = ch.charCodeAt(0);
+  if (c < 128) return /[!-/:-@[-`{-~]/.test(ch);
+  if ((c >= 0x4e00 && c <= 0x9fff) || (c >= 0x3400 && c <= 0x4dbf) || (c >= 0xf900 && c <= 0xfaff))
+    return true;
+  return c < 0xd800 || c > 0xdfff ? /\p{P}/u.test(ch) : false;
+}
+
+/** Estimated tokens of one whitespace-free word: its lone characters, plus each run between them. */
+function wordTokens(w: string): number {
   let n = 0;
-  let inWord = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const space = c === 32 || c === 10 || c === 9 || c === 13;
-    if (!space && !inWord) n++;
-    inWord = !space;
+  for (const run of w.split('').reduce<string[]>(
+    (runs, ch) => {
+      if (alone(ch)) {
+        n++;
+        runs.push('');
+      } else runs[runs.length - 1] += ch;
+      return runs;
+    },
+    [''],
+  )) {
+    if (run.length > 0) n += run.length > 8 ? 1 + Math.ceil((run.length - 8) / 4) : 1;
   }
   return n;
 }
 
-/** The prefix of `s` holding its first `n` words (all of `s` when it has fewer). */
-function cutAfterWords(s: string, n: number): string {
-  let count = 0;
-  let inWord = false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const space = c === 32 || c === 10 || c === 9 || c === 13;
-    if (!space && !inWord) {
-      if (count === n) return s.slice(0, i).trimEnd();
-      count++;
-    }
-    inWord = !space;
-  }
-  return s;
+function tokens(s: string): number {
+  return s
+    .split(/\s+/)
+    .filter((w) => w !== '')
+    .reduce((n, w) => n + wordTokens(w), 0);
 }
 
-/** Split one paragraph into pieces of at most `max` words: sentences, then hard word splits. */
+/** The prefix of `s` holding the words that fit in `n` tokens (at least its first word). */
+function cutAfterTokens(s: string, n: number): string {
+  const ws = s.split(/\s+/).filter((w) => w !== '');
+  let used = 0;
+  let k = 0;
+  while (k < ws.length && (k === 0 || used + wordTokens(ws[k]!) <= n)) used += wordTokens(ws[k++]!);
+  return ws.slice(0, k).join(' ');
+}
+
+/** Split one paragraph into pieces of at most `max` tokens: sentences, then cuts between words. */
 function pieces(paragraph: string, max: number): string[] {
   const out: string[] = [];
   for (const sentence of paragraph.split(SENTENCE_END)) {
     const s = sentence.trim();
     if (s === '') continue;
-    if (words(s) <= max) {
+    if (tokens(s) <= max) {
       out.push(s);
       continue;
     }
-    const ws = s.split(/\s+/);
-    for (let i = 0; i < ws.length; i += max) out.push(ws.slice(i, i + max).join(' '));
+    let cur: string[] = [];
+    for (const w of s.split(/\s+/)) {
+      if (cur.length > 0 && tokens(cur.join(' ')) + wordTokens(w) > max) {
+        out.push(cur.join(' '));
+        cur = [];
+      }
+      cur.push(w);
+    }
+    if (cur.length > 0) out.push(cur.join(' '));
   }
   return out;
 }
 
 /**
- * Pack units (sentences) into chunks of at most `budget` words; each new chunk
- * starts with the trailing units of the previous one up to `overlap` words.
+ * Pack units (sentences) into chunks of at most `budget` tokens; each new chunk
+ * starts with the trailing units of the previous one up to `overlap` tokens.
  */
 function pack(
-  units: { text: string; words: number; breakBefore: boolean }[],
+  units: { text: string; tokens: number; breakBefore: boolean }[],
   budget: number,
   overlap: number,
   maxChunks: number,
@@ -68,10 +92,10 @@ function pack(
     us.map((u, i) => (i === 0 ? '' : u.breakBefore ? '\n\n' : ' ') + u.text).join('');
   const chunks: string[] = [];
   let cur: Unit[] = [];
-  let curWords = 0;
+  let curTokens = 0;
   let fresh = false; // cur holds at least one unit not yet emitted
   for (const u of units) {
-    if (fresh && curWords + u.words > budget) {
+    if (fresh && curTokens + u.tokens > budget) {
       chunks.push(join(cur));
       if (chunks.length >= maxChunks) return { chunks, truncated: true };
       // Carry the tail of the emitted chunk into the next one as overlap.
@@ -79,18 +103,18 @@ function pack(
       let carried = 0;
       for (let i = cur.length - 1; i > 0; i--) {
         const c = cur[i]!;
-        if (carried + c.words > overlap) break;
+        if (carried + c.tokens > overlap) break;
         carry.unshift(c);
-        carried += c.words;
+        carried += c.tokens;
       }
       cur = carry;
-      curWords = carried;
+      curTokens = carried;
       fresh = false;
     }
     // Overlap must never stop progress: drop carried units until the new one fits.
-    while (!fresh && cur.length > 0 && curWords + u.words > budget) curWords -= cur.shift()!.words;
+    while (!fresh && cur.length > 0 && curTokens + u.tokens > budget) curTokens -= cur.shift()!.tokens;
     cur.push(u);
-    curWords += u.words;
+    curTokens += u.tokens;
     fresh = true;
   }
   if (fresh) chunks.push(join(cur));
@@ -98,8 +122,7 @@ function pack(
 }
 
 export function referenceChunkDocument(doc: RenderedDoc, s: ChunkSettings): Chunked {
-  const headerWords = words(doc.header);
-  const budget = Math.max(16, s.maxTokens - headerWords);
+  const budget = Math.max(16, s.maxTokens - tokens(doc.header));
   const overlap = Math.min(s.overlapTokens, Math.floor(budget / 2));
   // Fast path: most records (people, organizations, deals, short notes) fit in one chunk.
   // Same shape as the general path: paragraphs joined by a blank line, whitespace folded.
@@ -108,22 +131,22 @@ export function referenceChunkDocument(doc: RenderedDoc, s: ChunkSettings): Chun
     .map((p) => p.replace(/\s+/g, ' ').trim())
     .filter((p) => p !== '');
   let total = 0;
-  for (const p of paragraphs) total += words(p);
+  for (const p of paragraphs) total += tokens(p);
   if (total <= budget) {
     const body = paragraphs.join('\n\n');
     return { texts: [body === '' ? doc.header : `${doc.header}\n\n${body}`], truncated: false };
   }
-  const units: { text: string; words: number; breakBefore: boolean }[] = [];
-  // maxChunks chunks can hold at most maxChunks * budget new words: never split more text than that
+  const units: { text: string; tokens: number; breakBefore: boolean }[] = [];
+  // maxChunks chunks can hold at most maxChunks * budget new tokens: never split more text than that
   // (a 10 MB transcript would otherwise be cut into a million sentences only to keep the first few).
   let allowance = s.maxChunks * budget;
   for (const whole of paragraphs) {
     if (allowance <= 0) break;
-    const p = cutAfterWords(whole, allowance);
-    allowance -= words(p);
+    const p = cutAfterTokens(whole, allowance);
+    allowance -= tokens(p);
     let first = true;
     for (const piece of pieces(p, budget)) {
-      units.push({ text: piece, words: words(piece), breakBefore: first });
+      units.push({ text: piece, tokens: tokens(piece), breakBefore: first });
       first = false;
     }
   }

@@ -5,7 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { chunkDocument, fingerprint, type ChunkSettings } from '../../pipeline/chunk.js';
+import {
+  CHUNKER_VERSION,
+  chunkDocument,
+  estimateTokens,
+  fingerprint,
+  type ChunkSettings,
+} from '../../pipeline/chunk.js';
 import type { RenderedDoc } from '../../pipeline/render.js';
 import { mulberry32 } from '../../crm/demo/rng.js';
 import { referenceChunkDocument } from './chunk-reference.js';
@@ -51,20 +57,25 @@ describe('chunkDocument', () => {
   });
 
   it('splits long text at sentence boundaries within the budget, every chunk headed, with overlap', () => {
-    const sentences = Array.from({ length: 40 }, (_, i) => `Sentence number ${i} talks about the pilot.`);
+    const sentences = Array.from({ length: 40 }, (_, i) => `Line number ${i} talks about the pilot.`);
     const r = chunkDocument(doc([sentences.join(' ')]), S);
     expect(r.truncated).toBe(false);
     expect(r.texts.length).toBeGreaterThan(3);
     const header = 'Interaction: Board meeting | Organization: Acme';
-    const budget = S.maxTokens - wordsIn(header);
+    // The header is estimated at 10 tokens (its colons and bar are tokens of their own, and its two words
+    // of more than 8 letters count 2 each), each sentence at 8 (with its period).
+    expect(estimateTokens(header)).toBe(10);
+    expect(estimateTokens(sentences[0]!)).toBe(8);
+    const budget = S.maxTokens - estimateTokens(header);
     for (const t of r.texts) {
       expect(t.startsWith(`${header}\n\n`)).toBe(true);
       const body = t.slice(header.length + 2);
-      expect(wordsIn(body)).toBeLessThanOrEqual(budget);
+      expect(estimateTokens(body)).toBeLessThanOrEqual(budget);
+      expect(estimateTokens(t)).toBeLessThanOrEqual(S.maxTokens);
       // Whole sentences only.
-      expect(body).toMatch(/^Sentence number \d+ .*pilot\.$/s);
+      expect(body).toMatch(/^Line number \d+ .*pilot\.$/s);
     }
-    // Neighbouring chunks share the last sentence (7 words <= 8 overlap).
+    // Neighbouring chunks share the last sentence (8 tokens <= 8 overlap).
     for (let i = 1; i < r.texts.length; i++) {
       const prevLast = r.texts[i - 1]!.split('. ').at(-1)!.replace(/\.$/, '');
       expect(r.texts[i]).toContain(prevLast);
@@ -73,11 +84,63 @@ describe('chunkDocument', () => {
     for (const s of sentences) expect(r.texts.some((t) => t.includes(s))).toBe(true);
   });
 
-  it('cuts a sentence longer than the budget every budget words', () => {
+  it('cuts a sentence longer than the budget between words, every piece within the budget', () => {
     const long = Array.from({ length: 200 }, (_, i) => `w${i}`).join(' ');
     const r = chunkDocument(doc([long], [], 'H'), { maxTokens: 50, overlapTokens: 0, maxChunks: 50 });
     expect(r.texts.map((t) => wordsIn(t.slice(3)))).toEqual([49, 49, 49, 49, 4]);
     expect(r.texts.map((t) => t.slice(3)).join(' ')).toBe(long);
+  });
+
+  it('estimates model tokens the way BERT-family tokenizers split text', () => {
+    expect(estimateTokens('')).toBe(0);
+    expect(estimateTokens('  hello \t world\n')).toBe(2);
+    // Punctuation and ASCII symbols are tokens of their own, splitting the word around them.
+    expect(estimateTokens('e-mail')).toBe(3);
+    expect(estimateTokens('$1,250,000')).toBe(6);
+    expect(estimateTokens('https://example.com/a?b=1')).toBe(13);
+    expect(estimateTokens('“Quoted”')).toBe(3);
+    // Long runs are WordPiece-split: one more token per 4 code units (or part of 4) past the 8th.
+    expect(estimateTokens('internal')).toBe(1);
+    expect(estimateTokens('internals')).toBe(2);
+    expect(estimateTokens('internationalization')).toBe(4);
+    // CJK ideographs count one each; an astral character is part of its word.
+    expect(estimateTokens('中文')).toBe(2);
+    expect(estimateTokens('emoji🎉')).toBe(1);
+  });
+
+  it('keeps chunks of URL- and number-heavy text within the token budget, where counting words did not', () => {
+    const rng = mulberry32(9);
+    const parts = [
+      'See https://docs.example.com/q3/report?id=42',
+      'Wire $1,250,000.00',
+      'Ping ceo@acme.io',
+      'Ok',
+    ];
+    const sentences = Array.from(
+      { length: 120 },
+      () => `${parts[Math.floor(rng() * parts.length)]!}, then ${parts[Math.floor(rng() * parts.length)]!}.`,
+    );
+    const settings = { maxTokens: 64, overlapTokens: 8, maxChunks: 100 };
+    const r = chunkDocument(doc([sentences.join(' ')]), settings);
+    expect(r.truncated).toBe(false);
+    for (const t of r.texts) expect(estimateTokens(t)).toBeLessThanOrEqual(settings.maxTokens);
+    // The same text by words would have packed several times as much into each chunk.
+    const words = r.texts.map((t) => wordsIn(t));
+    expect(Math.max(...words)).toBeLessThan(settings.maxTokens / 2);
+    for (const s2 of sentences) expect(r.texts.some((t) => t.includes(s2))).toBe(true);
+  });
+
+  it('never cuts inside a word: one larger than the budget is a piece of its own', () => {
+    const word = `https://example.com/${'segment/'.repeat(40)}end`;
+    expect(estimateTokens(word)).toBeGreaterThan(64);
+    const r = chunkDocument(doc([`Before the link. ${word} After the link.`], [], 'H'), {
+      maxTokens: 64,
+      overlapTokens: 0,
+      maxChunks: 50,
+    });
+    expect(r.texts.filter((t) => t.includes(word))).toHaveLength(1);
+    expect(r.texts.join(' ')).toContain('Before the link.');
+    expect(r.texts.join(' ')).toContain('After the link.');
   });
 
   it('stops at maxChunks and says so, without splitting the rest of a huge field', () => {
@@ -127,7 +190,7 @@ describe('chunkDocument', () => {
       version: string,
     ) => {
       const h = createHash('sha256');
-      h.update(`v2|${model}|${version}|${s.maxTokens}|${s.overlapTokens}|${s.maxChunks}|`);
+      h.update(`${CHUNKER_VERSION}|${model}|${version}|${s.maxTokens}|${s.overlapTokens}|${s.maxChunks}|`);
       h.update(JSON.stringify(payload));
       h.update('\u0000');
       h.update(x.header);
