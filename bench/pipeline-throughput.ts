@@ -35,6 +35,7 @@ import { childJob, compiledRuns, inChild as runInChild, report, requireBuild } f
 import {
   arg,
   benchConfig,
+  chunkSizes,
   makeDemo,
   makeLongNotes,
   printTable,
@@ -139,6 +140,10 @@ async function main(): Promise<void> {
     for (const workers of order) all.push(...(await runAll(dbPath, longDb, workers)));
   }
   const label = (w: string): string => (w === '0' ? 'main thread (auto on 1-2 cores)' : `workers=${w}`);
+  // Chunk sizes of what the last rounds left in each index (the drain rewrote the demo's records in place).
+  const demoSize = chunkSizes(benchConfig(dbPath).resolvedIndexPath).meanTokens;
+  const longSize = chunkSizes(benchConfig(longDb).resolvedIndexPath).meanTokens;
+  const sizeOf = (run: string): number => (run.includes('long notes') ? longSize : demoSize);
   const runs = [...new Set(all.map((m) => m.run))];
   const rate = (m: Measured): number => (m.chunks / m.ms) * 1000;
   const rows = runs.flatMap((run) =>
@@ -150,6 +155,7 @@ async function main(): Promise<void> {
         label(w),
         ms[0]!.records,
         ms[0]!.chunks,
+        sizeOf(run),
         wall,
         median(ms.map((m) => (m.chunks / m.cpuMs) * 1000)),
         ms.map((m) => Math.round(rate(m))).join(' / '),
@@ -164,6 +170,7 @@ async function main(): Promise<void> {
       'prepare step',
       'records',
       'chunks written',
+      'est. tokens a chunk (index)',
       'chunks/s (wall)',
       'chunks/s (CPU)',
       'each round (wall)',

@@ -14,6 +14,8 @@ import { bodyParagraphs, subject } from '../../crm/demo/text.js';
 import { DEFAULT_SOURCE_MAP } from '../../crm/sourceMap.js';
 import type { DenseEmbedder } from '../../encoders/types.js';
 import { installCapture } from '../../triggers/install.js';
+import { estimateTokens } from '../../pipeline/chunk.js';
+import Database from 'better-sqlite3';
 
 export function tempDir(name: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `crm-index-bench-${name}-`));
@@ -26,6 +28,28 @@ export function makeDemo(dir: string, records: number, seed = 42): string {
   installCapture(db, DEFAULT_SOURCE_MAP);
   db.close();
   return dbPath;
+}
+
+/**
+ * The chunks of the active generation of an embedded index file: how many,
+ * and their mean size in estimated model tokens (what CHUNK_MAX_TOKENS
+ * budgets, header included), so a chunks/s figure says how big its chunks
+ * were.
+ */
+export function chunkSizes(indexPath: string): { chunks: number; meanTokens: number } {
+  const db = new Database(indexPath, { readonly: true, fileMustExist: true });
+  try {
+    const gen = db.prepare("SELECT value FROM _store_meta WHERE key = 'active'").pluck().get() as string;
+    let chunks = 0;
+    let tokens = 0;
+    for (const text of db.prepare(`SELECT text FROM "pts_${gen}"`).pluck().iterate() as Iterable<string>) {
+      chunks++;
+      tokens += estimateTokens(text);
+    }
+    return { chunks, meanTokens: chunks > 0 ? tokens / chunks : 0 };
+  } finally {
+    db.close();
+  }
 }
 
 /** A small demo CRM plus `n` multi-page meeting notes (the demo's "long" bodies); returns its path. */
