@@ -180,8 +180,9 @@ describe('chunkDocument', () => {
     expect(fp(d)).not.toBe(fp(d, { ...S, overlapTokens: 9 }));
   });
 
-  it('keeps the fingerprints of existing indexes: the same digest as hashing each part in turn', () => {
-    // The first version fed each part to one Hash; a changed digest would re-embed every record.
+  it('hashes the parts in one call with the same digest as hashing each part in turn', () => {
+    // The first version fed each part to one Hash. A digest that changed without a chunker version
+    // change would re-embed every record for nothing; CHUNKER_VERSION is where such a change is meant.
     const reference = (
       x: RenderedDoc,
       payload: unknown,
