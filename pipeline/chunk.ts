@@ -79,33 +79,6 @@ function runTokens(n: number): number {
   return n > 8 ? 1 + ((n - 5) >> 2) : 1;
 }
 
-/**
- * Estimated model tokens in `s`, as BERT-family tokenizers (bge, e5, MiniLM)
- * count them: whitespace separates words, every SPLIT character is a token,
- * and each run of other characters is runTokens of its length. Measured
- * against a WordPiece count with the bert-base-uncased vocabulary (which bge
- * and e5 use) over the 53,206 chunks of the demo's long notes: the real count
- * is 1.003 of this estimate in all and 1.054 at the 99th percentile of
- * chunks, where counting words (the chunker before v3) gave 1.261 and 1.364;
- * over the demo CRM's records, 1.023 and 1.321 against 1.424 and 2.750
- * (docs/benchmarks.md). The chunker counts the same way as it scans.
- */
-export function estimateTokens(s: string): number {
-  let tokens = 0;
-  let run = 0;
-  for (let i = 0; i < s.length; i++) {
-    const k = CLASS[s.charCodeAt(i)]!;
-    if ((k & (SPACE | SPLIT)) === 0) {
-      run++;
-      continue;
-    }
-    if (run > 0) tokens += runTokens(run);
-    run = 0;
-    if ((k & SPLIT) !== 0) tokens++;
-  }
-  return run > 0 ? tokens + runTokens(run) : tokens;
-}
-
 /** Whether the character starting at `i` (a surrogate pair counts as one) is `[\p{Lu}\p{N}]`. */
 function upperOrDigitAt(s: string, i: number): boolean {
   const c = s.charCodeAt(i);
@@ -187,6 +160,22 @@ function scanParagraph(text: string, cap: number): Para {
 function tokensOf(p: Para, from: number, to: number): number {
   if (to <= from) return 0;
   return p.w[STRIDE * (to - 1) + 3]! - (from > 0 ? p.w[STRIDE * (from - 1) + 3]! : 0);
+}
+
+/**
+ * Estimated model tokens in `s`, as BERT-family tokenizers (bge, e5, MiniLM)
+ * count them: whitespace separates words, every SPLIT character is a token,
+ * and each run of other characters is runTokens of its length. Measured
+ * against a WordPiece count with the bert-base-uncased vocabulary (which bge
+ * and e5 use) over the 53,206 chunks of the demo's long notes: the real count
+ * is 1.003 of this estimate in all and 1.054 at the 99th percentile of
+ * chunks, where counting words (the chunker before v3) gave 1.261 and 1.364;
+ * over the demo CRM's records, 1.023 and 1.321 against 1.424 and 2.750
+ * (docs/benchmarks.md). The same scan as the chunker's, so the two agree.
+ */
+export function estimateTokens(s: string): number {
+  const p = scanParagraph(s, Infinity);
+  return tokensOf(p, 0, p.n);
 }
 
 /** Words [from, to) of a paragraph joined by single spaces. */
