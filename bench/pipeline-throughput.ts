@@ -35,7 +35,7 @@ import { childJob, compiledRuns, inChild as runInChild, report, requireBuild } f
 import {
   arg,
   benchConfig,
-  chunkSizes,
+  meanChunkTokens,
   makeDemo,
   makeLongNotes,
   printTable,
@@ -91,6 +91,8 @@ function inChild(job: Job): Promise<Timing> {
 
 interface Measured {
   run: string;
+  /** The CRM it ran on (its index's chunk size goes in the table). */
+  db: string;
   setting: string;
   records: number;
   chunks: number;
@@ -111,8 +113,9 @@ async function runAll(dbPath: string, longDb: string, workers: string): Promise<
 
   // Long notes: a separate CRM, rebuilt (entity resolution skipped: these notes name no one).
   const lr = await inChild({ kind: 'rebuild', db: longDb, workers, resolve: false });
-  const m = (run: string, records: number, t: Timing): Measured => ({
+  const m = (run: string, db: string, records: number, t: Timing): Measured => ({
     run,
+    db,
     setting: workers,
     records,
     chunks: t.chunks,
@@ -120,9 +123,9 @@ async function runAll(dbPath: string, longDb: string, workers: string): Promise<
     cpuMs: t.cpuMs,
   });
   return [
-    m('rebuild (full scan)', rb.records, rb),
-    m(`drain a backlog of ${ids.length} updates`, ids.length, rf),
-    m(`rebuild, ${longNotes} long notes (+200 demo records)`, lr.records, lr),
+    m('rebuild (full scan)', dbPath, rb.records, rb),
+    m(`drain a backlog of ${ids.length} updates`, dbPath, ids.length, rf),
+    m(`rebuild, ${longNotes} long notes (+200 demo records)`, longDb, lr.records, lr),
   ];
 }
 
@@ -140,10 +143,10 @@ async function main(): Promise<void> {
     for (const workers of order) all.push(...(await runAll(dbPath, longDb, workers)));
   }
   const label = (w: string): string => (w === '0' ? 'main thread (auto on 1-2 cores)' : `workers=${w}`);
-  // Chunk sizes of what the last rounds left in each index (the drain rewrote the demo's records in place).
-  const demoSize = chunkSizes(benchConfig(dbPath).resolvedIndexPath).meanTokens;
-  const longSize = chunkSizes(benchConfig(longDb).resolvedIndexPath).meanTokens;
-  const sizeOf = (run: string): number => (run.includes('long notes') ? longSize : demoSize);
+  // Chunk sizes of what the last rounds left in each CRM's index (the drain rewrote the demo's records in place).
+  const sizes = new Map(
+    [dbPath, longDb].map((db) => [db, meanChunkTokens(benchConfig(db).resolvedIndexPath)]),
+  );
   const runs = [...new Set(all.map((m) => m.run))];
   const rate = (m: Measured): number => (m.chunks / m.ms) * 1000;
   const rows = runs.flatMap((run) =>
@@ -155,7 +158,7 @@ async function main(): Promise<void> {
         label(w),
         ms[0]!.records,
         ms[0]!.chunks,
-        sizeOf(run),
+        sizes.get(ms[0]!.db)!,
         wall,
         median(ms.map((m) => (m.chunks / m.cpuMs) * 1000)),
         ms.map((m) => Math.round(rate(m))).join(' / '),

@@ -15,6 +15,7 @@ import { DEFAULT_SOURCE_MAP } from '../../crm/sourceMap.js';
 import type { DenseEmbedder } from '../../encoders/types.js';
 import { installCapture } from '../../triggers/install.js';
 import { estimateTokens } from '../../pipeline/chunk.js';
+import { pointsTable } from '../../stores/embedded/sql.js';
 import Database from 'better-sqlite3';
 
 export function tempDir(name: string): string {
@@ -31,22 +32,24 @@ export function makeDemo(dir: string, records: number, seed = 42): string {
 }
 
 /**
- * The chunks of the active generation of an embedded index file: how many,
- * and their mean size in estimated model tokens (what CHUNK_MAX_TOKENS
- * budgets, header included), so a chunks/s figure says how big its chunks
- * were.
+ * The mean size, in estimated model tokens (what CHUNK_MAX_TOKENS budgets,
+ * header included), of the chunks in the active generation of an embedded
+ * index file, so a chunks/s figure says how big its chunks were.
  */
-export function chunkSizes(indexPath: string): { chunks: number; meanTokens: number } {
+export function meanChunkTokens(indexPath: string): number {
   const db = new Database(indexPath, { readonly: true, fileMustExist: true });
   try {
     const gen = db.prepare("SELECT value FROM _store_meta WHERE key = 'active'").pluck().get() as string;
     let chunks = 0;
     let tokens = 0;
-    for (const text of db.prepare(`SELECT text FROM "pts_${gen}"`).pluck().iterate() as Iterable<string>) {
+    for (const text of db
+      .prepare(`SELECT text FROM ${pointsTable(gen)}`)
+      .pluck()
+      .iterate() as Iterable<string>) {
       chunks++;
       tokens += estimateTokens(text);
     }
-    return { chunks, meanTokens: chunks > 0 ? tokens / chunks : 0 };
+    return chunks > 0 ? tokens / chunks : 0;
   } finally {
     db.close();
   }
