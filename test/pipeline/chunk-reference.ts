@@ -22,20 +22,17 @@ function alone(ch: string): boolean {
 
 /** Estimated tokens of one whitespace-free word: its lone characters, plus each run between them. */
 function wordTokens(w: string): number {
+  // A run of other characters: one token, plus one per 4 characters (or part of 4) past the 8th.
+  const runCost = (len: number): number => (len === 0 ? 0 : len > 8 ? 1 + Math.ceil((len - 8) / 4) : 1);
   let n = 0;
-  for (const run of w.split('').reduce<string[]>(
-    (runs, ch) => {
-      if (alone(ch)) {
-        n++;
-        runs.push('');
-      } else runs[runs.length - 1] += ch;
-      return runs;
-    },
-    [''],
-  )) {
-    if (run.length > 0) n += run.length > 8 ? 1 + Math.ceil((run.length - 8) / 4) : 1;
+  let run = 0;
+  for (const ch of w.split('')) {
+    if (alone(ch)) {
+      n += runCost(run) + 1;
+      run = 0;
+    } else run++;
   }
-  return n;
+  return n + runCost(run);
 }
 
 function tokens(s: string): number {
