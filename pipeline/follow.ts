@@ -26,7 +26,11 @@ import {
   Subscription,
   filter,
   map,
+  retry,
   tap,
+  timer,
+  catchError,
+  EMPTY,
 } from 'rxjs';
 import { errorMessage } from '../config/errors.js';
 import { ensureConsumer, pruneChangelog } from '../triggers/changelog.js';
@@ -69,15 +73,24 @@ export interface FollowHandle {
   kick(job?: Job): void;
   readonly lease: Lease;
   state(): FollowState;
+  /** Conditions that stop indexing until someone acts (see health.ts), one sentence each. */
+  problems(): string[];
 }
 
 export interface FollowState {
   startedAt: number;
   paused: boolean;
   lastBatchAt: number | null;
+  /** When a drain last found the changelog empty (caught up), or null before the first. */
+  lastIdleAt: number | null;
   lastError: { at: number; message: string } | null;
   running: boolean;
+  /** False while the wake-up stream is down (it restarts itself after a backoff). */
+  streamAlive: boolean;
 }
+
+/** Backoff (ms) before the wake-up stream is resubscribed after an error, by consecutive failure. */
+const STREAM_RESTART_MS = [100, 500, 2_000, 5_000];
 
 export async function startFollow(
   ctx: PipelineContext,
@@ -102,8 +115,17 @@ export async function startFollow(
     startedAt: Date.now(),
     paused: false,
     lastBatchAt: null,
+    lastIdleAt: null,
     lastError: null,
     running: true,
+    streamAlive: true,
+  };
+  /** Current problems by kind; set and cleared by the checks that find them. */
+  const problems = new Map<string, string>();
+  const noteError = (err: unknown, what: string): void => {
+    const message = errorMessage(err);
+    state.lastError = { at: Date.now(), message };
+    log.error({ err: message }, `follow: ${what}: ${message}`);
   };
   let lastDataVersion = -1;
   let lastPrune = 0;
@@ -117,6 +139,9 @@ export async function startFollow(
   ctx.events.on('batch:retry', (e) => {
     state.lastError = { at: Date.now(), message: e.error };
   });
+  ctx.events.on('drain:idle', () => {
+    state.lastIdleAt = Date.now();
+  });
 
   /** Hand the lease over to a waiting one-shot run, wait until it is done, take it back. */
   async function yieldLease(wantedBy: string): Promise<void> {
@@ -126,13 +151,25 @@ export async function startFollow(
     lease.release();
     while (!abort.signal.aborted) {
       await sleep(100, abort.signal);
-      if (lease.tryAcquire(true)) break;
+      try {
+        if (lease.tryAcquire(true)) break;
+      } catch (err) {
+        noteError(err, 'taking the index cursor back after the hand-over');
+      }
     }
     if (abort.signal.aborted) return;
     // A rebuild may have switched generations: reopen the store so writes follow the new one.
     await ctx.store.close().catch(() => undefined);
-    ctx.store = await createStore(config, { longRunning: true });
-    await ctx.store.ensure({ dim: ctx.dense.dim, model: ctx.dense.modelId });
+    for (let attempt = 0; !abort.signal.aborted; attempt++) {
+      try {
+        ctx.store = await createStore(config, { longRunning: true });
+        await ctx.store.ensure({ dim: ctx.dense.dim, model: ctx.dense.modelId });
+        break;
+      } catch (err) {
+        noteError(err, 'reopening the index after the hand-over');
+        await sleep(Math.min(config.retryMaxMs, config.retryBaseMs * 2 ** attempt), abort.signal);
+      }
+    }
     state.paused = false;
     pending.add('drain');
     ctx.events.emit('lease:resumed', {});
@@ -148,16 +185,18 @@ export async function startFollow(
 
   async function runPending(): Promise<void> {
     while (pending.size > 0 && !abort.signal.aborted) {
-      const wantedBy = lease.wantedByOther();
-      if (wantedBy) {
-        await yieldLease(wantedBy);
-        continue;
-      }
-      if (!lease.renew()) {
-        log.error('lost the index cursor lease; re-acquiring before doing more work');
-        await lease.acquire(365 * 24 * 3600_000);
-      }
+      // Everything in here can fail (a CRM writer holding the lock past the busy timeout makes even
+      // the lease renewal throw): every failure is reported and retried, none ends the daemon.
       try {
+        const wantedBy = lease.wantedByOther();
+        if (wantedBy) {
+          await yieldLease(wantedBy);
+          continue;
+        }
+        if (!lease.renew()) {
+          log.error('lost the index cursor lease; re-acquiring before doing more work');
+          await lease.acquire(365 * 24 * 3600_000);
+        }
         if (pending.has('sweep')) {
           pending.delete('sweep');
           const r = await sweep(ctx, {
@@ -186,11 +225,7 @@ export async function startFollow(
         }
       } catch (err) {
         // Not transient-and-retried inside the drain: log clearly, keep the daemon alive, try again later.
-        state.lastError = { at: Date.now(), message: errorMessage(err) };
-        log.error(
-          { err: errorMessage(err) },
-          `follow: ${errorMessage(err)}; retrying in ${config.retryMaxMs} ms`,
-        );
+        noteError(err, `retrying in ${config.retryMaxMs} ms`);
         await sleep(config.retryMaxMs, abort.signal);
         pending.add('drain');
       }
@@ -263,32 +298,68 @@ export async function startFollow(
   // it rather than find it expired), and hand it over when someone asks (the drain loop yields).
   const renew$ = interval(Math.max(250, Math.floor(config.leaseTtlMs / 3))).pipe(
     filter(() => !state.paused && !abort.signal.aborted),
-    tap(() => {
-      if (lease.isHeld) lease.renew();
+    filter(() => {
+      // A lock held past the busy timeout makes these throw: report it; the drain loop retries.
+      try {
+        if (lease.isHeld) lease.renew();
+        return lease.wantedByOther() !== null;
+      } catch (err) {
+        noteError(err, 'renewing the index cursor lease');
+        return false;
+      }
     }),
-    filter(() => lease.wantedByOther() !== null),
     map((): Job => 'drain'),
   );
 
   let inFlight: Promise<void> | null = null;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
+  // No error ends the stream: a failed run is reported and its work stays pending; a failure in a
+  // source resubscribes every source after a backoff (streamAlive says whether it is up).
+  let restarts = 0;
   const sub: Subscription = merge(of<Job>('drain'), fsWake$, poll$, retries$, sweep$, renew$)
     .pipe(
-      tap((job) => pending.add(job)),
+      tap((job) => {
+        pending.add(job);
+        state.streamAlive = true;
+        restarts = 0;
+      }),
       auditTime(config.batchLingerMs),
       exhaustMap(() => {
         inFlight = runPending().finally(() => (inFlight = null));
-        return from(inFlight);
+        return from(inFlight).pipe(
+          catchError((err: unknown) => {
+            noteError(err, 'run failed; it is retried on the next wake-up');
+            pending.add('drain');
+            return EMPTY;
+          }),
+        );
+      }),
+      retry({
+        delay: (err: unknown) => {
+          state.streamAlive = false;
+          const ms = STREAM_RESTART_MS[Math.min(restarts++, STREAM_RESTART_MS.length - 1)]!;
+          noteError(err, `wake-up stream failed; restarting it in ${ms} ms`);
+          return timer(ms);
+        },
       }),
     )
-    .subscribe({ error: (err) => log.error({ err: errorMessage(err) }, 'follow stream failed') });
+    .subscribe({
+      error: (err) => {
+        state.streamAlive = false;
+        noteError(err, 'follow stream failed');
+      },
+      complete: () => {
+        state.streamAlive = false;
+      },
+    });
 
   let stopping: Promise<void> | null = null;
   const handle: FollowHandle = {
     done,
     lease,
     state: () => ({ ...state }),
+    problems: () => [...problems.values()],
     kick(job: Job = 'drain') {
       pending.add(job);
       // Emit through the poll path: reset the version so the next tick wakes.
@@ -300,9 +371,19 @@ export async function startFollow(
         sub.unsubscribe();
         // Let an in-flight batch finish and ack, or give up at its next retry (it never acks partially).
         if (inFlight) await inFlight.catch(() => undefined);
-        lease.release();
-        setState(db, 'follow_stopped_at', new Date().toISOString());
+        try {
+          lease.release();
+        } catch (err) {
+          // The lease then expires after its TTL; nothing else depends on this release.
+          noteError(err, 'releasing the index cursor lease');
+        }
+        try {
+          setState(db, 'follow_stopped_at', new Date().toISOString());
+        } catch (err) {
+          noteError(err, 'recording the stop');
+        }
         state.running = false;
+        state.streamAlive = false;
         resolveDone();
       })();
       return stopping;

@@ -11,9 +11,7 @@ import { lagSeconds } from './drain.js';
 import { backlog } from '../triggers/changelog.js';
 import { INDEX_CONSUMER } from './context.js';
 import { listen } from '../config/net.js';
-
-/** How long a failing pipeline still reports healthy: brief store or embedder blips should not restart anything. */
-const UNHEALTHY_AFTER_MS = 120_000;
+import { followHealth } from './health.js';
 
 export type ExtraRoute = (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
 
@@ -30,15 +28,23 @@ export async function startHttp(
       const url = new URL(req.url ?? '/', 'http://x');
       if (req.method === 'GET' && url.pathname === '/healthz') {
         const s = follow.state();
-        // Failing = errors and no successful batch for longer than the grace period.
-        const failing =
-          s.lastError !== null && Date.now() - (s.lastBatchAt ?? s.startedAt) > UNHEALTHY_AFTER_MS;
+        const pending = backlog(ctx.db, INDEX_CONSUMER);
+        const lag = lagSeconds(ctx, INDEX_CONSUMER);
+        const health = followHealth({
+          state: s,
+          backlog: pending,
+          lagSeconds: lag,
+          problems: follow.problems(),
+        });
         const body = {
-          ok: s.running && !failing,
+          ok: health.ok,
+          status: health.status,
+          reason: health.reason,
           running: s.running,
+          streamAlive: s.streamAlive,
           paused: s.paused,
-          backlog: backlog(ctx.db, INDEX_CONSUMER),
-          lagSeconds: lagSeconds(ctx, INDEX_CONSUMER),
+          backlog: pending,
+          lagSeconds: lag,
           lastBatchAt: s.lastBatchAt ? new Date(s.lastBatchAt).toISOString() : null,
           lastError: s.lastError
             ? { at: new Date(s.lastError.at).toISOString(), message: s.lastError.message }
