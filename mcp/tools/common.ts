@@ -27,6 +27,16 @@ export const idStr = (what: string) =>
     .transform((v) => String(v))
     .pipe(shortStr(what));
 
+/** Whether the date and time fields of an ISO date that matched the pattern name a real instant. */
+export function isCalendarValid(s: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2})(?::(\d{2})(?::(\d{2}))?)?)?/.exec(s);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (mo < 1 || mo > 12 || d < 1 || d > new Date(Date.UTC(y, mo, 0)).getUTCDate()) return false;
+  const [h, mi, se] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)];
+  return h <= 23 && mi <= 59 && se <= 59;
+}
+
 export const isoDate = (what: string) =>
   z
     .string()
@@ -34,12 +44,16 @@ export const isoDate = (what: string) =>
     .regex(
       /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/,
       `${what} is not an ISO date (YYYY-MM-DD or an ISO datetime)`,
-    );
+    )
+    .refine(isCalendarValid, {
+      message: `${what} is not a real date and time (month 01-12, a day that month has, hours 00-23, minutes and seconds 00-59)`,
+    });
 
 export const bodyStr = (what: string) =>
   z
     .string()
     .min(1, `${what} is empty`)
+    .refine((s) => s.trim().length > 0, { message: `${what} is only white space` })
     .refine((s) => Buffer.byteLength(s, 'utf8') <= MAX_BODY_BYTES, {
       message: `${what} is larger than ${MAX_BODY_BYTES} bytes (64 KB)`,
     });

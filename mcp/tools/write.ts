@@ -135,6 +135,7 @@ export function registerWriteTools(server: McpServer, env: ToolEnv): void {
       if (args.owner !== undefined) values[col(t.payload.owner, 'owner')] = args.owner;
       const people = (t.relations ?? []).find((x) => x.kind === 'manyToMany' && x.table === 'people');
       const personIds = [...new Set(args.person_ids ?? [])];
+      const linked = new Set<string>();
       const out = loggedWrite(db, { tool: 'log_interaction', args, client: env.client() }, () => {
         if (
           args.organization_id !== undefined &&
@@ -152,20 +153,24 @@ export function registerWriteTools(server: McpServer, env: ToolEnv): void {
           );
           for (const p of personIds) {
             // Checked inside the transaction: a missing person rolls back the interaction too.
-            if (!r.getRow(pt, p))
-              throw new ToolError(`person_ids: no person with id ${p}; nothing was written.`);
-            link.run(id, p);
+            const person = r.getRow(pt, p);
+            if (!person) throw new ToolError(`person_ids: no person with id ${p}; nothing was written.`);
+            // "1" and "01" name the same person: link each person once, by their stored key.
+            const canonical = encodePk(pt.key.map((k) => person[k] ?? null));
+            if (linked.has(canonical)) continue;
+            linked.add(canonical);
+            runWrite(() => link.run(id, p), 'log_interaction');
           }
         }
         const after = r.getRow(t, id)!;
-        return { before: null, after: { ...after, participants: personIds }, result: { id, after } };
+        return { before: null, after: { ...after, participants: [...linked] }, result: { id, after } };
       });
       return result({
         key: recordKey(t.table, out.result.id),
         id: out.result.id,
         audit_id: out.auditId,
         record: out.result.after,
-        participants: personIds,
+        participants: [...linked],
       });
     },
   );
