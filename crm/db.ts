@@ -51,6 +51,9 @@ export function openCrm(file: string, opts: OpenOptions = {}): Db {
   return db;
 }
 
+/** One of capture's own _cdc_ tables is gone: re-install capture (not a problem with CRM_DB_PATH). */
+export class CaptureMissingError extends SourceError {}
+
 /** Map a better-sqlite3 error to a kind: busy/locked is transient, a non-database file is a SourceError. */
 export function classifySqliteError(err: unknown, doing: string): Error {
   const code = (err as { code?: string }).code ?? '';
@@ -67,6 +70,13 @@ export function classifySqliteError(err: unknown, doing: string): Error {
       {
         cause: err,
       },
+    );
+  }
+  const missing = /no such table: (?:main\.)?(_cdc_\w+)/.exec(msg);
+  if (missing) {
+    return new CaptureMissingError(
+      `${doing}: the capture table ${missing[1]} is missing from the CRM database (dropped by hand or by a migration); while it is missing, CRM writes to mapped tables fail. Run \`crm-index install\` to re-create it (a running follow does this itself).`,
+      { cause: err },
     );
   }
   if (code === 'SQLITE_CORRUPT') {

@@ -214,40 +214,60 @@ export function checkSourceMapConsistency(map: SourceMap): void {
 export function validateSourceMap(db: Db, map: SourceMap): void {
   checkSourceMapConsistency(map);
   for (const t of map.tables) {
-    const info = inspectTable(db, t.table);
-    if (info.kind === 'missing') {
-      throw new SourceMapError(
-        `The source map names table "${t.table}", which does not exist in the CRM database; fix the name or remove it from the map.`,
-      );
-    }
-    if (info.kind === 'view') {
-      throw new SourceMapError(
-        `The source map names "${t.table}", which is a view; views cannot carry change triggers. Map the tables the view reads instead.`,
-      );
-    }
-    if (info.kind === 'virtual') {
-      throw new SourceMapError(
-        `The source map names "${t.table}", which is a virtual table (FTS5 or similar); virtual tables cannot carry change triggers. Map its content table instead.`,
-      );
-    }
-    if (info.primaryKey.length === 0) {
-      throw new SourceMapError(
-        `Table "${t.table}" has no primary key (only the implicit rowid, which VACUUM may renumber), so its records have no stable key. Give it a PRIMARY KEY in the CRM schema, or remove it from the source map.`,
-      );
-    }
-    const have = new Map(info.columns.map((c) => [c.name.toLowerCase(), c.name]));
-    for (const { column, where } of referencedColumns(map, t)) {
-      if (!have.has(column.toLowerCase())) {
-        throw new SourceMapError(
-          `Table "${t.table}" has no column "${column}" (named in ${where} of the source map); its columns are ${info.columns.map((c) => c.name).join(', ')}. Fix the source map.`,
-        );
-      }
-    }
-    const identifies = sameSet(t.key, info.primaryKey) || info.uniqueKeys.some((u) => sameSet(u, t.key));
-    if (!identifies) {
-      throw new SourceMapError(
-        `Table "${t.table}": the source map's key (${t.key.join(', ')}) is neither its primary key (${info.primaryKey.join(', ')}) nor a UNIQUE index, so it may not identify one row; set "key" to [${info.primaryKey.map((c) => JSON.stringify(c)).join(', ')}].`,
+    const problem = tableProblem(db, map, t);
+    if (problem) throw problem;
+  }
+}
+
+/**
+ * Each mapped table whose live schema no longer fits the map (a column
+ * renamed or dropped by a CRM migration, a table gone), with the error that
+ * says so. The map's own consistency is not checked here (validateSourceMap).
+ */
+export function tableProblems(db: Db, map: SourceMap): Map<string, SourceMapError> {
+  const out = new Map<string, SourceMapError>();
+  for (const t of map.tables) {
+    const problem = tableProblem(db, map, t);
+    if (problem) out.set(t.table, problem);
+  }
+  return out;
+}
+
+function tableProblem(db: Db, map: SourceMap, t: TableMap): SourceMapError | null {
+  const info = inspectTable(db, t.table);
+  if (info.kind === 'missing') {
+    return new SourceMapError(
+      `The source map names table "${t.table}", which does not exist in the CRM database; fix the name or remove it from the map.`,
+    );
+  }
+  if (info.kind === 'view') {
+    return new SourceMapError(
+      `The source map names "${t.table}", which is a view; views cannot carry change triggers. Map the tables the view reads instead.`,
+    );
+  }
+  if (info.kind === 'virtual') {
+    return new SourceMapError(
+      `The source map names "${t.table}", which is a virtual table (FTS5 or similar); virtual tables cannot carry change triggers. Map its content table instead.`,
+    );
+  }
+  if (info.primaryKey.length === 0) {
+    return new SourceMapError(
+      `Table "${t.table}" has no primary key (only the implicit rowid, which VACUUM may renumber), so its records have no stable key. Give it a PRIMARY KEY in the CRM schema, or remove it from the source map.`,
+    );
+  }
+  const have = new Map(info.columns.map((c) => [c.name.toLowerCase(), c.name]));
+  for (const { column, where } of referencedColumns(map, t)) {
+    if (!have.has(column.toLowerCase())) {
+      return new SourceMapError(
+        `Table "${t.table}" has no column "${column}" (named in ${where} of the source map); its columns are ${info.columns.map((c) => c.name).join(', ')}. Fix the source map.`,
       );
     }
   }
+  const identifies = sameSet(t.key, info.primaryKey) || info.uniqueKeys.some((u) => sameSet(u, t.key));
+  if (!identifies) {
+    return new SourceMapError(
+      `Table "${t.table}": the source map's key (${t.key.join(', ')}) is neither its primary key (${info.primaryKey.join(', ')}) nor a UNIQUE index, so it may not identify one row; set "key" to [${info.primaryKey.map((c) => JSON.stringify(c)).join(', ')}].`,
+    );
+  }
+  return null;
 }

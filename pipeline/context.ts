@@ -23,6 +23,7 @@ import { Renderer } from './render.js';
 import { entityHooks, type EntityHooks } from './entities.js';
 import { makeOwner } from './lease.js';
 import { createPreparePool } from './preparePool.js';
+import { SchemaGuard } from './schemaGuard.js';
 
 export const INDEX_CONSUMER = 'index';
 
@@ -37,6 +38,8 @@ export interface PipelineContext {
   deps: IndexDeps;
   entities: EntityHooks;
   events: PipelineEmitter;
+  /** Mapped tables the live schema no longer fits (their records are held back). */
+  schema: SchemaGuard;
   /** A one-shot run: report failures instead of retrying forever (see drain.ts). */
   oneShot?: boolean;
   close(): Promise<void>;
@@ -99,6 +102,7 @@ export async function openPipeline(config: Config, overrides: OpenOverrides = {}
       deps,
       entities,
       events: new PipelineEmitter(),
+      schema: new SchemaGuard(db, map),
       async close() {
         await pool?.close().catch(() => undefined);
         await store.close().catch(() => undefined);

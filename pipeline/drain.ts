@@ -12,15 +12,17 @@ import { classifySqliteError } from '../crm/db.js';
 import {
   advanceCursor,
   getCursor,
+  maxSeq,
   oldestPendingAt,
+  restoreHighWater,
   readChanges,
   type ChangeRow,
 } from '../triggers/changelog.js';
 import type { PipelineContext } from './context.js';
-import { clearRetries, dueRetries, recordFailures } from './failures.js';
+import { clearRetries, dueRetries, parkBlocked, recordFailures } from './failures.js';
 import { addCounts, emptyCounts, indexRecords, type BatchCounts, type PreparedBatch } from './indexer.js';
 import type { Lease } from './lease.js';
-import { recordKey } from '../crm/sourceMap.js';
+import { parseRecordKey, recordKey } from '../crm/sourceMap.js';
 import type { VectorStore } from '../stores/types.js';
 import { sleep, turn } from './signals.js';
 
@@ -44,6 +46,8 @@ export interface DrainOptions {
 
 /** How long a one-shot run (refresh, rebuild) keeps retrying a transient failure before it reports it. */
 const ONE_SHOT_GIVE_UP_MS = 10 * 60_000;
+
+const tableOf = (key: string): string => parseRecordKey(key).table;
 
 /** Distinct record keys of a page, in first-seen order; rows for tables that are not record tables are dropped. */
 export function coalesce(ctx: PipelineContext, rows: ChangeRow[]): string[] {
@@ -148,20 +152,45 @@ export async function drainPage(
   const cursor = opts.virtualCursor?.seq ?? getCursor(db, opts.consumer);
   const rows = readChanges(db, cursor, config.batchMaxRecords);
   const retries = dueRetries(db, config.batchMaxRecords);
-  if (rows.length === 0 && retries.length === 0) return { handled: 0, counts: emptyCounts(), seq: cursor };
+  if (rows.length === 0 && retries.length === 0) {
+    // An emptied or re-created changelog numbers new changes below the cursor, where no read finds them.
+    const repair = opts.virtualCursor || maxSeq(db) >= cursor ? null : restoreHighWater(db);
+    if (repair) {
+      ctx.deps.log.error(
+        { ...repair },
+        `the changelog restarted below the cursor (max seq ${repair.previousMax}, cursor ${repair.cursor}): it was emptied or re-created. Moved ${repair.moved} change(s) above the cursor; a sweep repairs what was removed.`,
+      );
+      ctx.events.emit('changelog:reset', repair);
+      if (repair.moved > 0) return { handled: repair.moved, counts: emptyCounts(), seq: cursor };
+    }
+    return { handled: 0, counts: emptyCounts(), seq: cursor };
+  }
   const oldestChangeAt = rows.length > 0 ? rows[0]!.at : null;
   const started = performance.now();
   const keys = expand(ctx, [...new Set([...coalesce(ctx, rows), ...retries])]);
-  const result = await indexWithRetry(ctx, store, keys, opts.signal, undefined, opts.lease);
+  // Records of a table the live schema no longer fits are held back, not indexed with less text.
+  const blockedTables = ctx.schema.problems();
+  const blocked = blockedTables.size === 0 ? [] : keys.filter((k) => blockedTables.has(tableOf(k)));
+  const ready = blocked.length === 0 ? keys : keys.filter((k) => !blockedTables.has(tableOf(k)));
+  const result = await indexWithRetry(ctx, store, ready, opts.signal, undefined, opts.lease);
   if (!result) return null;
   const lastSeq = rows.length > 0 ? rows[rows.length - 1]!.seq : cursor;
   let dead: string[] = [];
   db.transaction(() => {
     dead = recordFailures(db, result.failures, config.deadLetterAttempts);
     clearRetries(db, result.done);
+    for (const [table, err] of blockedTables) {
+      const held = blocked.filter((k) => tableOf(k) === table);
+      if (held.length > 0) parkBlocked(db, held, err.message);
+    }
     if (lastSeq > cursor && !opts.virtualCursor) advanceCursor(db, opts.consumer, lastSeq, opts.lease.owner);
   })();
   if (opts.virtualCursor) opts.virtualCursor.seq = lastSeq;
+  if (blocked.length > 0)
+    ctx.deps.log.error(
+      { records: blocked.length, tables: [...blockedTables.keys()] },
+      `held back ${blocked.length} record(s) whose table does not fit the source map: ${[...blockedTables.values()].map((e) => e.message).join(' ')}`,
+    );
   for (const f of result.failures) {
     if (dead.includes(f.recordKey)) {
       ctx.deps.log.error(

@@ -10,7 +10,7 @@
  */
 import { CrmIndexError, errorMessage } from '../config/errors.js';
 import type { Logger } from '../config/log.js';
-import type { Db } from '../crm/db.js';
+import { CaptureMissingError, type Db } from '../crm/db.js';
 import type { SourceMap } from '../crm/sourceMap.js';
 import { ENTITIES_CONSUMER, entityIdsFor, resolveFull, resolveIncremental } from '../entities/index.js';
 import { hasEntityLinks } from '../entities/lookup.js';
@@ -55,7 +55,14 @@ export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string):
         return queue(db.prepare('SELECT record_key FROM entity_links').pluck().all() as string[]);
       } catch (err) {
         // A schema without people/organizations, or capture missing: say so once, index without entity ids.
-        if (err instanceof CrmIndexError && err.kind !== 'transient' && err.kind !== 'lease') disable(err);
+        // A missing _cdc_ table is repaired by follow's capture check: skip this pass, stay on.
+        if (
+          err instanceof CrmIndexError &&
+          err.kind !== 'transient' &&
+          err.kind !== 'lease' &&
+          !(err instanceof CaptureMissingError)
+        )
+          disable(err);
         else log.warn({ err: errorMessage(err) }, `entity resolution pass skipped: ${errorMessage(err)}`);
         return 0;
       }

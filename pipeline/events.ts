@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { BatchCounts } from './indexer.js';
+import type { HighWaterRepair } from '../triggers/changelog.js';
 
 export interface PipelineEvents {
   'batch:written': [
@@ -16,6 +17,8 @@ export interface PipelineEvents {
   'rebuild:progress': [{ table: string; done: number; total: number }];
   'lease:paused': [{ wantedBy: string }];
   'lease:resumed': [Record<string, never>];
+  /** The changelog's seq had fallen below the cursor and was restored (see restoreHighWater): sweep. */
+  'changelog:reset': [HighWaterRepair];
 }
 
 export interface SweepReport {

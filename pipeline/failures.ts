@@ -134,10 +134,17 @@ export function recordFailures(
   return out;
 }
 
-/** A record that went through clears its retry state (it may have been parked earlier). */
+/**
+ * A record that went through clears its retry state (it may have been parked
+ * earlier) and leaves the dead letters: it is indexed as it is now.
+ */
 export function clearRetries(db: Db, keys: string[]): void {
   const del = db.prepare('DELETE FROM _index_retry WHERE record_key = ?');
-  for (const k of keys) del.run(k);
+  const undead = db.prepare('DELETE FROM _index_dead_letters WHERE record_key = ?');
+  for (const k of keys) {
+    del.run(k);
+    undead.run(k);
+  }
 }
 
 /**
@@ -152,6 +159,23 @@ export function enqueueKeys(db: Db, keys: string[], why: string, now = Date.now(
   db.transaction(() => {
     for (const k of keys) ins.run(k, now, why, now);
   })();
+}
+
+/** How long a record held back for a schema problem waits before it is looked at again. */
+export const BLOCKED_RECHECK_MS = 30_000;
+
+/**
+ * Hold records back without counting an attempt: their table does not fit the
+ * source map (SchemaGuard). They come back as due retries after
+ * BLOCKED_RECHECK_MS and are held again until the problem is fixed; never
+ * dead-lettered. Call inside the ack transaction.
+ */
+export function parkBlocked(db: Db, keys: string[], why: string, now = Date.now()): void {
+  const ins = db.prepare(
+    `INSERT INTO _index_retry (record_key, attempts, next_at, step, error, first_failed_at) VALUES (?, 0, ?, 'blocked', ?, ?)
+     ON CONFLICT(record_key) DO UPDATE SET next_at = excluded.next_at, error = excluded.error`,
+  );
+  for (const k of keys) ins.run(k, now + BLOCKED_RECHECK_MS, why.slice(0, 2000), now);
 }
 
 /** Retries whose backoff has passed. */
@@ -176,6 +200,11 @@ export function listDeadLetters(db: Db): DeadLetter[] {
 
 export function countDeadLetters(db: Db): number {
   return db.prepare('SELECT count(*) FROM _index_dead_letters').pluck().get() as number;
+}
+
+/** Remove dead letters that last failed before `at` (a rebuild since indexed their records afresh). */
+export function clearDeadLettersBefore(db: Db, at: number): number {
+  return db.prepare('DELETE FROM _index_dead_letters WHERE last_failed_at < ?').run(at).changes;
 }
 
 /** Put dead letters back: they become due retries with a fresh attempt count. Returns how many. */

@@ -33,6 +33,7 @@ import {
   EMPTY,
 } from 'rxjs';
 import { errorMessage } from '../config/errors.js';
+import { CaptureMissingError } from '../crm/db.js';
 import { ensureConsumer, pruneChangelog } from '../triggers/changelog.js';
 import { installCapture, verifyCapture } from '../triggers/install.js';
 import { INDEX_CONSUMER, type PipelineContext } from './context.js';
@@ -43,8 +44,13 @@ import { sweep } from './sweep.js';
 import { createStore } from '../stores/factory.js';
 import { sleep } from './signals.js';
 
-type Job = 'drain' | 'sweep';
+type Job = 'drain' | 'sweep' | 'check';
 
+/**
+ * How often capture is verified even when the schema did not seem to change (a check also runs at
+ * once when PRAGMA schema_version changes, and after an error that names a missing _cdc_ table).
+ */
+const CAPTURE_CHECK_MS = 30_000;
 /** Prune consumed changelog rows at most this often: cheap, but no need to do it after every batch. */
 const PRUNE_EVERY_MS = 60_000;
 /**
@@ -139,6 +145,7 @@ export async function startFollow(
   ctx.events.on('batch:retry', (e) => {
     state.lastError = { at: Date.now(), message: e.error };
   });
+  ctx.events.on('changelog:reset', () => pending.add('sweep'));
   ctx.events.on('drain:idle', () => {
     state.lastIdleAt = Date.now();
   });
@@ -176,6 +183,38 @@ export async function startFollow(
     log.info('resumed after the hand-over');
   }
 
+  const schemaVersion = db.prepare('PRAGMA schema_version').pluck();
+  let checkedSchema = -1;
+  /**
+   * Verify capture and repair it at once when it is damaged but still ours: a CRM migration that
+   * rebuilds a table drops its triggers, and a dropped _cdc_ table makes every CRM write fail. A
+   * capture installed from another source map is reported, never rewritten.
+   */
+  function checkCapture(): void {
+    checkedSchema = schemaVersion.get() as number;
+    const v = verifyCapture(db, ctx.map);
+    if (v.ok) {
+      problems.delete('capture');
+      return;
+    }
+    const sameMap = v.installedFingerprint === null || v.installedFingerprint === v.expectedFingerprint;
+    if (!sameMap) {
+      problems.set(
+        'capture',
+        `Capture on the CRM was installed from another source map (fingerprint ${v.installedFingerprint}) than this follower's (${v.expectedFingerprint}); it is left as it is. Run follow with the map that was installed, or run \`crm-index install\` with the new map and restart follow with it.`,
+      );
+      return;
+    }
+    if (ctx.schema.problems().size > 0) return; // reported by the schema guard; install would refuse
+    const r = installCapture(db, ctx.map);
+    problems.delete('capture');
+    log.error(
+      { missing: v.missing, stale: v.stale, extra: v.extra },
+      `capture was damaged (missing: ${v.missing.join(', ') || 'none'}; stale: ${v.stale.join(', ') || 'none'}): re-installed it${r.highWater ? ', and restored the changelog above the cursor' : ''}; a sweep now repairs writes made meanwhile`,
+    );
+    pending.add('sweep');
+  }
+
   /** Drain what is pending now (the poll compares against the data_version read here). */
   function drainNow(yieldWhenWanted: boolean): ReturnType<typeof drainUntilEmpty> {
     pending.delete('drain');
@@ -196,6 +235,11 @@ export async function startFollow(
         if (!lease.renew()) {
           log.error('lost the index cursor lease; re-acquiring before doing more work');
           await lease.acquire(365 * 24 * 3600_000);
+        }
+        if (pending.has('check')) {
+          pending.delete('check');
+          checkCapture();
+          continue;
         }
         if (pending.has('sweep')) {
           pending.delete('sweep');
@@ -226,6 +270,8 @@ export async function startFollow(
       } catch (err) {
         // Not transient-and-retried inside the drain: log clearly, keep the daemon alive, try again later.
         noteError(err, `retrying in ${config.retryMaxMs} ms`);
+        // A missing _cdc_ table: re-create it before the retry rather than at the next sweep.
+        if (err instanceof CaptureMissingError) pending.add('check');
         await sleep(config.retryMaxMs, abort.signal);
         pending.add('drain');
       }
@@ -283,9 +329,17 @@ export async function startFollow(
     };
   });
   const poll$ = interval(config.pollIntervalMs).pipe(
-    filter(changed),
-    map((): Job => 'drain'),
+    map((): Job | null => {
+      try {
+        if ((schemaVersion.get() as number) !== checkedSchema) return 'check';
+      } catch {
+        return 'check'; // let the check report what is wrong
+      }
+      return changed() ? 'drain' : null;
+    }),
+    filter((j): j is Job => j !== null),
   );
+  const check$ = interval(CAPTURE_CHECK_MS).pipe(map((): Job => 'check'));
   const retries$ = interval(1000).pipe(
     filter(() => {
       const at = nextRetryAt(db);
@@ -317,7 +371,7 @@ export async function startFollow(
   // No error ends the stream: a failed run is reported and its work stays pending; a failure in a
   // source resubscribes every source after a backoff (streamAlive says whether it is up).
   let restarts = 0;
-  const sub: Subscription = merge(of<Job>('drain'), fsWake$, poll$, retries$, sweep$, renew$)
+  const sub: Subscription = merge(of<Job>('drain'), fsWake$, poll$, retries$, sweep$, renew$, check$)
     .pipe(
       tap((job) => {
         pending.add(job);
@@ -359,7 +413,7 @@ export async function startFollow(
     done,
     lease,
     state: () => ({ ...state }),
-    problems: () => [...problems.values()],
+    problems: () => [...problems.values(), ...ctx.schema.messages()],
     kick(job: Job = 'drain') {
       pending.add(job);
       // Emit through the poll path: reset the version so the next tick wakes.

@@ -9,7 +9,7 @@ import { recordTables } from '../crm/sourceMap.js';
 import { turn } from './signals.js';
 import type { PipelineContext } from './context.js';
 import { drainUntilEmpty, indexWithRetry } from './drain.js';
-import { dropHeld, holdQueued, recordFailures, restoreHeld } from './failures.js';
+import { clearDeadLettersBefore, dropHeld, holdQueued, recordFailures, restoreHeld } from './failures.js';
 import { errorMessage } from '../config/errors.js';
 import {
   addCounts,
@@ -38,6 +38,7 @@ export async function rebuild(
   const { db } = ctx;
   // Changes up to here are covered by the full scan, which reads rows after this point.
   const startSeq = maxSeq(db);
+  const rebuildStartedAt = Date.now();
   const next = await ctx.store.beginGeneration({ dim: ctx.dense.dim, model: ctx.dense.modelId });
   let counts = emptyCounts();
   let records = 0;
@@ -115,6 +116,8 @@ export async function rebuild(
     if (replay.aborted) throw new Error('rebuild interrupted');
     await ctx.store.activateGeneration(next);
     if (held > 0) dropHeld(db);
+    // Dead letters from before the scan that did not fail again are indexed in the new generation.
+    clearDeadLettersBefore(db, rebuildStartedAt);
     // After the switch: a crash here replays (seq, virtual] into the new generation, which is idempotent.
     if (virtualCursor.seq > getCursor(db, opts.consumer))
       advanceCursor(db, opts.consumer, virtualCursor.seq, opts.lease.owner);

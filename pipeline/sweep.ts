@@ -6,11 +6,11 @@
  * so it never races the stream over one record (invariant 2).
  */
 import { installCapture, verifyCapture } from '../triggers/install.js';
-import { recordTables } from '../crm/sourceMap.js';
+import { parseRecordKey, recordTables } from '../crm/sourceMap.js';
 import type { PipelineContext } from './context.js';
 import { indexWithRetry } from './drain.js';
 import type { SweepReport } from './events.js';
-import { recordFailures, setState } from './failures.js';
+import { clearRetries, recordFailures, setState } from './failures.js';
 import { fingerprintKeys, type Preparer } from './indexer.js';
 import { createPreparePool, sweepWorkerCount, type FingerprintResult } from './preparePool.js';
 import type { VectorStore } from '../stores/types.js';
@@ -89,8 +89,11 @@ export async function sweep(ctx: PipelineContext, opts: SweepOptions = {}): Prom
     triggersRepaired: [],
   };
 
+  // A table the live schema no longer fits is left as it is in the index: re-rendering it would
+  // drop text, and its stored records are not orphans. Health reports it (SchemaGuard).
+  const blockedTables = ctx.schema.problems();
   const verify = verifyCapture(ctx.db, ctx.map);
-  if (!verify.ok) {
+  if (!verify.ok && blockedTables.size === 0) {
     installCapture(ctx.db, ctx.map);
     report.triggersRepaired = [...verify.missing, ...verify.stale];
     ctx.deps.log.warn(
@@ -141,6 +144,7 @@ export async function sweep(ctx: PipelineContext, opts: SweepOptions = {}): Prom
   let drained = false;
   try {
     scan: for (const t of recordTables(ctx.map)) {
+      if (blockedTables.has(t.table)) continue;
       for (const keys of ctx.renderer.scanKeys(t.table, opts.pageSize ?? SWEEP_PAGE)) {
         if (opts.signal?.aborted) break scan;
         const job = inflight.size < SWEEP_PAGES_AHEAD ? pool?.pool.fingerprints(keys, entities) : null;
@@ -174,7 +178,7 @@ export async function sweep(ctx: PipelineContext, opts: SweepOptions = {}): Prom
     return report;
   }
   // What is left in `stored` has no source record: orphans.
-  let orphans = [...stored.keys()];
+  let orphans = [...stored.keys()].filter((k) => !blockedTables.has(parseRecordKey(k).table));
   if (drained) {
     // Changes drained during the sweep may already have done part of the work: count and repair only
     // what still differs. (Repairing the rest would be harmless, since indexRecords compares again,
@@ -197,9 +201,13 @@ export async function sweep(ctx: PipelineContext, opts: SweepOptions = {}): Prom
   if (orphans.length > 0) await store.deleteRecords(orphans);
   if (repair.length > 0) {
     const r = await indexWithRetry(ctx, store, repair, opts.signal, undefined, opts.lease);
-    if (r && r.failures.length > 0) {
+    if (r) {
       report.failed = r.failures.length;
-      ctx.db.transaction(() => recordFailures(ctx.db, r.failures, ctx.config.deadLetterAttempts))();
+      ctx.db.transaction(() => {
+        recordFailures(ctx.db, r.failures, ctx.config.deadLetterAttempts);
+        // Repaired records leave the retry queue and the dead letters.
+        clearRetries(ctx.db, r.done);
+      })();
     }
   }
   report.ms = Math.round(performance.now() - started);

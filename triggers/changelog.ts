@@ -137,12 +137,60 @@ export function maxSeq(db: Db): number {
   });
 }
 
+/** The highest cursor of any consumer (0 if none). */
+export function maxCursor(db: Db): number {
+  return op('maxCursor on the changelog', () => {
+    return db.prepare(`SELECT coalesce(max(seq), 0) FROM _cdc_consumers`).pluck().get() as number;
+  });
+}
+
+/** Marks the high-water mark in an empty changelog: no table has id 0, so no reader joins it. */
+const PLACEHOLDER_TABLE_ID = 0;
+
+export interface HighWaterRepair {
+  /** The highest cursor, which seq must stay above. */
+  cursor: number;
+  /** max(seq) found: below the cursor. */
+  previousMax: number;
+  /** Rows moved above the cursor (changes made since the log was emptied or re-created). */
+  moved: number;
+}
+
+/**
+ * Keep seq above every cursor. seq is the changelog's rowid, so after
+ * `DELETE FROM _cdc_changelog` or a drop and re-create SQLite numbers new
+ * changes from 1 again, below the cursors, and every reader would skip them.
+ * When max(seq) is below the highest cursor, every row is moved above it
+ * (order kept; a change processed twice is harmless) or, in an empty log, a
+ * placeholder row marks the cursor. Changes deleted with the old rows are
+ * gone from the log: the caller runs a sweep. One IMMEDIATE transaction;
+ * returns null when nothing was wrong.
+ */
+export function restoreHighWater(db: Db): HighWaterRepair | null {
+  return op('restoring the changelog high-water mark', () =>
+    db
+      .transaction((): HighWaterRepair | null => {
+        const cursor = maxCursor(db);
+        const previousMax = maxSeq(db);
+        if (previousMax >= cursor) return null;
+        const moved = db.prepare(`UPDATE _cdc_changelog SET seq = seq + ?`).run(cursor).changes;
+        if (moved === 0) {
+          db.prepare(
+            `INSERT INTO _cdc_changelog (seq, table_id, row_key, op, at) VALUES (?, ?, '', 'H', ?)`,
+          ).run(cursor, PLACEHOLDER_TABLE_ID, Date.now());
+        }
+        return { cursor, previousMax, moved };
+      })
+      .immediate(),
+  );
+}
+
 /** Exact number of changes consumer `name` has not processed yet. */
 export function backlog(db: Db, name: string): number {
   return op('backlog on the changelog', () => {
     const row = db
       .prepare(
-        `SELECT count(*) AS n FROM _cdc_changelog WHERE seq > (SELECT seq FROM _cdc_consumers WHERE name = ?)`,
+        `SELECT count(*) AS n FROM _cdc_changelog WHERE seq > (SELECT seq FROM _cdc_consumers WHERE name = ?) AND table_id <> ${PLACEHOLDER_TABLE_ID}`,
       )
       .get(name) as { n: number };
     if (row.n === 0 && !consumerExists(db, name)) throw unknownConsumer(name);
@@ -155,7 +203,7 @@ export function oldestPendingAt(db: Db, name: string): number | null {
   return op('oldestPendingAt on the changelog', () => {
     const row = db
       .prepare(
-        `SELECT at FROM _cdc_changelog WHERE seq > (SELECT seq FROM _cdc_consumers WHERE name = ?) ORDER BY seq LIMIT 1`,
+        `SELECT at FROM _cdc_changelog WHERE seq > (SELECT seq FROM _cdc_consumers WHERE name = ?) AND table_id <> ${PLACEHOLDER_TABLE_ID} ORDER BY seq LIMIT 1`,
       )
       .get(name) as { at: number } | undefined;
     if (!row && !consumerExists(db, name)) throw unknownConsumer(name);

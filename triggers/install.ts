@@ -11,6 +11,7 @@
  *   the other layers' tables listed in OWNED_TABLES) and never touches a CRM row.
  */
 import type { Db } from '../crm/db.js';
+import { restoreHighWater, type HighWaterRepair } from './changelog.js';
 import { classifySqliteError } from '../crm/db.js';
 import type { SourceMap } from '../crm/sourceMap.js';
 import { inspectTable, validateSourceMap } from '../crm/validate.js';
@@ -48,6 +49,13 @@ export interface InstallReport {
   dropped: string[];
   /** Set when the installed version/fingerprint differed: every trigger was rebuilt. */
   upgradedFrom: { version: number | null; fingerprint: string | null } | null;
+  /** Our _cdc_ tables that were missing (dropped by hand or by a migration) and were created. */
+  tablesCreated: string[];
+  /**
+   * Set when the changelog's seq had fallen below a cursor (it was emptied or
+   * re-created) and was moved back above it; the index then needs a sweep.
+   */
+  highWater: HighWaterRepair | null;
   version: number;
   fingerprint: string;
   tables: string[];
@@ -169,7 +177,9 @@ export function verifyCapture(db: Db, map: SourceMap): VerifyReport {
 export function installCapture(db: Db, map: SourceMap): InstallReport {
   validateSourceMap(db, map);
   const run = db.transaction((): InstallReport => {
+    const tablesCreated = CDC_TABLES.filter((t) => !tableExists(db, t));
     for (const s of CHANGELOG_SCHEMA_SQL) db.exec(s);
+    const highWater = restoreHighWater(db);
     const existingIds = readTableIds(db);
     const plan = planCapture(db, map, existingIds);
     const addId = db.prepare(`INSERT INTO _cdc_tables (id, name) VALUES (?, ?)`);
@@ -195,7 +205,8 @@ export function installCapture(db: Db, map: SourceMap): InstallReport {
       setMeta.run(META_VERSION, String(CAPTURE_VERSION));
       setMeta.run(META_FINGERPRINT, fingerprint);
     }
-    const changed = upgrade || toDrop.length > 0 || toCreate.size > 0;
+    const changed =
+      upgrade || toDrop.length > 0 || toCreate.size > 0 || tablesCreated.length > 0 || highWater !== null;
     if (changed) setMeta.run('installed_at', new Date().toISOString());
     return {
       changed,
@@ -203,6 +214,8 @@ export function installCapture(db: Db, map: SourceMap): InstallReport {
       replaced,
       dropped: extra,
       upgradedFrom: upgrade && meta.version !== null ? meta : null,
+      tablesCreated: [...tablesCreated],
+      highWater,
       version: CAPTURE_VERSION,
       fingerprint,
       tables: map.tables.map((t) => t.table),

@@ -29,6 +29,12 @@ export function register(program: Command): void {
           if (!r.changed) lines.push('  already installed and up to date; nothing changed.');
           if (r.upgradedFrom)
             lines.push(`  upgraded from capture version ${r.upgradedFrom.version ?? 'unknown'}.`);
+          if (r.tablesCreated.length)
+            lines.push(`  created missing capture table(s): ${r.tablesCreated.join(', ')}`);
+          if (r.highWater)
+            lines.push(
+              `  the changelog restarted below the cursors (max seq ${r.highWater.previousMax}, cursor ${r.highWater.cursor}): moved ${r.highWater.moved} change(s) above the cursor. Changes removed with the old rows are not in the log: run \`crm-index refresh\` (its sweep repairs the index), or let a running follow do it.`,
+            );
           if (r.created.length)
             lines.push(`  created ${r.created.length} trigger(s): ${r.created.join(', ')}`);
           if (r.replaced.length)
