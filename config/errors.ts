@@ -43,6 +43,14 @@ export class PermanentError extends CrmIndexError {
   readonly kind = 'permanent' as const;
 }
 
+/**
+ * The embedder is wrong for every record, not for this one: wrong vector
+ * dimension, refused credentials, an unknown model or URL. Nothing is
+ * dead-lettered for it; the daemon pauses, retries and reports it in health,
+ * and a one-shot run stops with it.
+ */
+export class EmbedderFaultError extends PermanentError {}
+
 /** Another process holds the cursor lease (one writer per cursor). */
 export class LeaseError extends CrmIndexError {
   readonly kind = 'lease' as const;

@@ -8,7 +8,7 @@
  * PermanentError (retrying cannot fix it) or a TransientError (it might).
  * No I/O in this file, so every rule is unit-testable without a server.
  */
-import { PermanentError, TransientError } from '../config/errors.js';
+import { EmbedderFaultError, PermanentError, TransientError } from '../config/errors.js';
 
 export type EncodingFormat = 'base64' | 'float';
 
@@ -152,7 +152,7 @@ export function statusError(
   retryAfterMs: number | undefined,
   base: string,
   batchSize: number,
-): TransientError | PermanentError {
+): TransientError | PermanentError | EmbedderFaultError {
   const reply = `HTTP ${status}: ${excerpt(body) || '(empty body)'}`;
   const what = `${whereServer(base)} answered a batch of ${batchSize} text(s) with ${reply}`;
   if (status === 408 || status === 425 || status === 429 || status >= 500) {
@@ -161,10 +161,10 @@ export function statusError(
     });
   }
   if (status === 401 || status === 403) {
-    return new PermanentError(`${what}. Check SPARK_CONTROL_API_KEY for that server.`);
+    return new EmbedderFaultError(`${what}. Check SPARK_CONTROL_API_KEY for that server.`);
   }
   if (status === 404) {
-    return new PermanentError(
+    return new EmbedderFaultError(
       `${what}. Check that SPARK_CONTROL_URL is the server's base URL (the client appends /v1/embeddings) and that EMBEDDING_MODEL exists there.`,
     );
   }
@@ -258,7 +258,7 @@ export function parseEmbeddingsReply(body: string, ctx: ParseContext): ParsedRep
     );
   }
   if (data.length !== ctx.expectedCount) {
-    throw new PermanentError(
+    throw new EmbedderFaultError(
       `${where} returned ${data.length} embedding(s) for ${ctx.expectedCount} input(s); every input needs exactly one. Reply: ${excerpt(body)}`,
     );
   }
@@ -312,7 +312,7 @@ export function parseEmbeddingsReply(body: string, ctx: ParseContext): ParsedRep
       }
     }
     if (vec.length === 0) {
-      throw new PermanentError(
+      throw new EmbedderFaultError(
         `${where} returned an empty embedding at index ${index}; check the model name in EMBEDDING_MODEL.`,
       );
     }
@@ -321,7 +321,7 @@ export function parseEmbeddingsReply(body: string, ctx: ParseContext): ParsedRep
     } else if (vec.length !== dim) {
       const source =
         ctx.expectedDim !== undefined ? (ctx.dimSource ?? 'expected') : `the first vector of this reply`;
-      throw new PermanentError(
+      throw new EmbedderFaultError(
         `${where} returned a ${vec.length}-dimensional embedding at index ${index}, but ${source} has ${dim} dimensions. ` +
           `Set EMBEDDING_DIM to the model's size, or check EMBEDDING_MODEL.`,
       );

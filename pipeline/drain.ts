@@ -7,7 +7,7 @@
  * strictly one after another, so writes for one record land in the order
  * their source reads happened (invariant 2).
  */
-import { errorMessage, TransientError } from '../config/errors.js';
+import { EmbedderFaultError, errorMessage, TransientError } from '../config/errors.js';
 import { classifySqliteError } from '../crm/db.js';
 import {
   advanceCursor,
@@ -132,6 +132,7 @@ export async function indexWithRetry(
         `batch failed, retrying in ${delayMs} ms: ${errorMessage(e)}`,
       );
       ctx.events.emit('batch:retry', { attempt, delayMs, error: errorMessage(e) });
+      if (e instanceof EmbedderFaultError) ctx.events.emit('embedder:fault', { error: errorMessage(e) });
       await sleep(delayMs, signal);
     }
   }

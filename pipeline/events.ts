@@ -11,6 +11,8 @@ export interface PipelineEvents {
     { records: number; counts: BatchCounts; seq: number; ms: number; oldestChangeAt: number | null },
   ];
   'batch:retry': [{ attempt: number; delayMs: number; error: string }];
+  /** The embedder failed for every record (EmbedderFaultError): paused and retried, nothing dead-lettered. */
+  'embedder:fault': [{ error: string }];
   'record:dead': [{ recordKey: string; step: string; error: string }];
   'drain:idle': [{ seq: number }];
   'sweep:done': [SweepReport];

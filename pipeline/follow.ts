@@ -141,7 +141,14 @@ export async function startFollow(
   ctx.events.on('batch:written', () => {
     state.lastBatchAt = Date.now();
     state.lastError = null;
+    problems.delete('embedder');
   });
+  ctx.events.on('embedder:fault', (e) =>
+    problems.set(
+      'embedder',
+      `The embeddings server fails for every record, so indexing is paused and retried (nothing is dead-lettered): ${e.error}`,
+    ),
+  );
   ctx.events.on('batch:retry', (e) => {
     state.lastError = { at: Date.now(), message: e.error };
   });

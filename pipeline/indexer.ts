@@ -12,7 +12,7 @@
  * record (bad data, an input the embedder rejects) is returned as a
  * RecordFailure, and the batch goes on without it.
  */
-import { PermanentError, errorMessage } from '../config/errors.js';
+import { EmbedderFaultError, PermanentError, errorMessage } from '../config/errors.js';
 import type { Logger } from '../config/log.js';
 import type { Db } from '../crm/db.js';
 import { classifySqliteError } from '../crm/db.js';
@@ -262,6 +262,9 @@ export function prepareKeys(
   return { gone, unchanged, changed, failures };
 }
 
+/** A batch at least this large whose every record the server refuses on its own is the server's fault. */
+const ALL_REFUSED_MIN_RECORDS = 4;
+
 /** Embed every changed record's chunks; on a permanent error, find the records that cause it. */
 async function embedAll(
   deps: IndexDeps,
@@ -280,6 +283,8 @@ async function embedAll(
     }
     return { vectors, failures };
   } catch (err) {
+    // The embedder's own fault fails every record alike: nobody's record is to blame.
+    if (err instanceof EmbedderFaultError) throw err;
     if (!(err instanceof PermanentError) || items.length === 1) {
       if (err instanceof PermanentError) {
         failures.push({ recordKey: items[0]!.recordKey, step: 'embed', error: err.message });
@@ -293,10 +298,18 @@ async function embedAll(
     try {
       vectors.set(p.recordKey, await deps.dense.embed(p.texts));
     } catch (err) {
+      if (err instanceof EmbedderFaultError) throw err;
       if (err instanceof PermanentError)
         failures.push({ recordKey: p.recordKey, step: 'embed', error: err.message });
       else throw err;
     }
+  }
+  // Every record of the batch refused, one by one: the server refuses everything (a broken model, a proxy's
+  // error page), which is its fault, not the records'.
+  if (items.length >= ALL_REFUSED_MIN_RECORDS && failures.length === items.length) {
+    throw new EmbedderFaultError(
+      `The embeddings server refused every one of ${items.length} records, each on its own: ${failures[0]!.error}`,
+    );
   }
   return { vectors, failures };
 }
