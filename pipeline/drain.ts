@@ -49,6 +49,15 @@ const ONE_SHOT_GIVE_UP_MS = 10 * 60_000;
 
 const tableOf = (key: string): string => parseRecordKey(key).table;
 
+/** Who wants the lease, or null; a database too busy to say counts as nobody (the next retry asks again). */
+function safeWantedBy(lease: Lease): string | null {
+  try {
+    return lease.wantedByOther();
+  } catch {
+    return null;
+  }
+}
+
 /** Distinct record keys of a page, in first-seen order; rows for tables that are not record tables are dropped. */
 export function coalesce(ctx: PipelineContext, rows: ChangeRow[]): string[] {
   const seen = new Set<string>();
@@ -87,6 +96,8 @@ export async function indexWithRetry(
    * encoders it could otherwise outlast the lease.
    */
   lease?: Lease,
+  /** Give up between retries (null: nothing acked) when another process asks for the lease. */
+  yieldWhenWanted = false,
 ): Promise<{
   counts: BatchCounts;
   failures: import('./failures.js').RecordFailure[];
@@ -134,6 +145,9 @@ export async function indexWithRetry(
       ctx.events.emit('batch:retry', { attempt, delayMs, error: errorMessage(e) });
       if (e instanceof EmbedderFaultError) ctx.events.emit('embedder:fault', { error: errorMessage(e) });
       await sleep(delayMs, signal);
+      // A one-shot run (refresh, rebuild: the documented recovery) asked for the cursor: hand it over
+      // now rather than after this batch finally works. The page is read again afterwards.
+      if (yieldWhenWanted && lease && safeWantedBy(lease)) return null;
     }
   }
 }
@@ -173,7 +187,15 @@ export async function drainPage(
   const blockedTables = ctx.schema.problems();
   const blocked = blockedTables.size === 0 ? [] : keys.filter((k) => blockedTables.has(tableOf(k)));
   const ready = blocked.length === 0 ? keys : keys.filter((k) => !blockedTables.has(tableOf(k)));
-  const result = await indexWithRetry(ctx, store, ready, opts.signal, undefined, opts.lease);
+  const result = await indexWithRetry(
+    ctx,
+    store,
+    ready,
+    opts.signal,
+    undefined,
+    opts.lease,
+    opts.yieldWhenWanted,
+  );
   if (!result) return null;
   const lastSeq = rows.length > 0 ? rows[rows.length - 1]!.seq : cursor;
   let dead: string[] = [];

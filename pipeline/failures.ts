@@ -228,6 +228,9 @@ export function requeueDeadLetters(db: Db, keys: string[] | 'all', now = Date.no
   })();
 }
 
+/** _index_state key of follow's latest error ({ at, message }, or null once a batch went through). */
+export const FOLLOW_ERROR_STATE = 'follow_last_error';
+
 export function setState(db: Db, key: string, value: unknown): void {
   db.prepare(
     'INSERT INTO _index_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',

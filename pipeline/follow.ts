@@ -38,7 +38,7 @@ import { ensureConsumer, pruneChangelog } from '../triggers/changelog.js';
 import { installCapture, verifyCapture } from '../triggers/install.js';
 import { INDEX_CONSUMER, type PipelineContext } from './context.js';
 import { drainUntilEmpty } from './drain.js';
-import { nextRetryAt, setState } from './failures.js';
+import { FOLLOW_ERROR_STATE, nextRetryAt, setState } from './failures.js';
 import { Lease, makeOwner } from './lease.js';
 import { sweep } from './sweep.js';
 import { createStore } from '../stores/factory.js';
@@ -51,6 +51,8 @@ type Job = 'drain' | 'sweep' | 'check';
  * once when PRAGMA schema_version changes, and after an error that names a missing _cdc_ table).
  */
 const CAPTURE_CHECK_MS = 30_000;
+/** How often follow's latest error is written to _index_state for other processes to read. */
+const PUBLISH_ERROR_EVERY_MS = 5_000;
 /** Prune consumed changelog rows at most this often: cheap, but no need to do it after every batch. */
 const PRUNE_EVERY_MS = 60_000;
 /**
@@ -128,10 +130,21 @@ export async function startFollow(
   };
   /** Current problems by kind; set and cleared by the checks that find them. */
   const problems = new Map<string, string>();
+  let publishedErrorAt = 0;
   const noteError = (err: unknown, what: string): void => {
     const message = errorMessage(err);
     state.lastError = { at: Date.now(), message };
     log.error({ err: message }, `follow: ${what}: ${message}`);
+    // Published in the CRM database (at most every few seconds) so a one-shot run that cannot get
+    // the cursor can say what follow is doing instead of assuming it keeps the index fresh.
+    if (Date.now() - publishedErrorAt > PUBLISH_ERROR_EVERY_MS) {
+      publishedErrorAt = Date.now();
+      try {
+        setState(db, FOLLOW_ERROR_STATE, { at: Date.now(), message });
+      } catch {
+        // The database itself may be what fails; health still has it.
+      }
+    }
   };
   let lastDataVersion = -1;
   let lastPrune = 0;
@@ -142,6 +155,15 @@ export async function startFollow(
     state.lastBatchAt = Date.now();
     state.lastError = null;
     problems.delete('embedder');
+    if (publishedErrorAt > 0) {
+      publishedErrorAt = 0;
+      try {
+        setState(db, FOLLOW_ERROR_STATE, null);
+      } catch {
+        // Cleared on the next batch.
+        publishedErrorAt = 1;
+      }
+    }
   });
   ctx.events.on('embedder:fault', (e) =>
     problems.set(

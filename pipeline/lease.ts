@@ -14,6 +14,7 @@ import { LeaseError } from '../config/errors.js';
 import type { Db } from '../crm/db.js';
 import { acquireLease, leaseHolder, releaseLease, renewLease } from '../triggers/changelog.js';
 import { sleep } from './signals.js';
+import { FOLLOW_ERROR_STATE } from './failures.js';
 
 export function makeOwner(role: string): string {
   return `${role}@${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -110,9 +111,12 @@ export class Lease {
         const who = holder
           ? `${holder.owner} (until ${new Date(holder.expiresAt).toISOString()})`
           : 'another process';
+        const failing = this.holderFailure();
         throw new LeaseError(
           `The "${this.consumer}" cursor is held by ${who} and was not handed over within ${Math.round(waitMs / 1000)} s. ` +
-            'If `crm-index follow` is running it keeps the index fresh already; otherwise wait for the lease to expire, or pass a longer --wait.',
+            (failing
+              ? `follow is not keeping the index fresh: it has been failing since ${new Date(failing.at).toISOString()} with: ${failing.message} Fix that (see its /healthz), or stop follow and run this again.`
+              : 'If `crm-index follow` is running it keeps the index fresh already; otherwise wait for the lease to expire, or pass a longer --wait.'),
         );
       }
       this.want();
@@ -121,6 +125,20 @@ export class Lease {
         told = true;
       }
       await sleep(Math.min(100, Math.max(10, deadline - Date.now())));
+    }
+  }
+
+  /** follow's latest published error, if it is recent (see follow.ts), else null. */
+  private holderFailure(): { at: number; message: string } | null {
+    try {
+      const v = this.db
+        .prepare(`SELECT value FROM _index_state WHERE key = ?`)
+        .pluck()
+        .get(FOLLOW_ERROR_STATE) as string | undefined;
+      const e = v ? (JSON.parse(v) as { at: number; message: string } | null) : null;
+      return e && Date.now() - e.at < 10 * 60_000 ? e : null;
+    } catch {
+      return null;
     }
   }
 
