@@ -41,6 +41,7 @@ import { drainUntilEmpty } from './drain.js';
 import { FOLLOW_ERROR_STATE, nextRetryAt, setState } from './failures.js';
 import { Lease, makeOwner } from './lease.js';
 import { sweep } from './sweep.js';
+import { dropLeftoverGenerations } from './rebuild.js';
 import { createStore } from '../stores/factory.js';
 import { sleep } from './signals.js';
 
@@ -116,6 +117,7 @@ export async function startFollow(
   await lease.acquire(opts.waitForLeaseMs ?? 365 * 24 * 3600_000, (holder) =>
     log.warn({ holder }, `waiting for the index cursor lease held by ${holder}`),
   );
+  await dropLeftoverGenerations(ctx);
 
   const abort = new AbortController();
   const pending = new Set<Job>(['drain']);

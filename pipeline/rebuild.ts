@@ -30,6 +30,26 @@ export interface RebuildResult {
   ms: number;
 }
 
+/**
+ * Remove generations a killed or failed rebuild left in the store. Call only while holding the
+ * cursor lease. Failure is logged, not thrown: the leftovers cost disk space, not correctness.
+ */
+export async function dropLeftoverGenerations(ctx: PipelineContext): Promise<void> {
+  try {
+    const dropped = await ctx.store.dropOrphanGenerations();
+    if (dropped.length > 0)
+      ctx.deps.log.warn(
+        { generations: dropped },
+        `removed ${dropped.length} generation(s) an unfinished rebuild left in the index: ${dropped.join(', ')}`,
+      );
+  } catch (err) {
+    ctx.deps.log.error(
+      { err: errorMessage(err) },
+      `could not remove generations an unfinished rebuild left in the index: ${errorMessage(err)}`,
+    );
+  }
+}
+
 export async function rebuild(
   ctx: PipelineContext,
   opts: { consumer: string; lease: Lease; signal?: AbortSignal },
@@ -39,6 +59,8 @@ export async function rebuild(
   // Changes up to here are covered by the full scan, which reads rows after this point.
   const startSeq = maxSeq(db);
   const rebuildStartedAt = Date.now();
+  // We hold the cursor lease, so no other rebuild is filling a generation: any unserved one is left over.
+  await dropLeftoverGenerations(ctx);
   const next = await ctx.store.beginGeneration({ dim: ctx.dense.dim, model: ctx.dense.modelId });
   let counts = emptyCounts();
   let records = 0;
@@ -129,7 +151,13 @@ export async function rebuild(
       ms: Math.round(performance.now() - started),
     };
   } catch (err) {
-    await ctx.store.dropGeneration(next).catch(() => undefined);
+    await ctx.store.dropGeneration(next).catch((dropErr: unknown) =>
+      // Not silent: on a full disk this is the space the operator needs back.
+      ctx.deps.log.error(
+        { generation: next.generation, err: errorMessage(dropErr) },
+        `could not remove the failed rebuild's generation ${next.generation} (${errorMessage(dropErr)}); it holds disk space until the next rebuild or follow start removes it`,
+      ),
+    );
     try {
       restoreHeld(db);
     } catch (restoreErr) {

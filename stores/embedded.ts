@@ -805,6 +805,18 @@ export class EmbeddedStore implements VectorStore {
     this.c.forget(gen);
   }
 
+  async dropOrphanGenerations(): Promise<string[]> {
+    const dropped = this.write('dropping generations left by an unfinished rebuild', () => {
+      const active = this.c.active();
+      const all = this.c.db.prepare('SELECT name FROM _store_generations').pluck().all() as string[];
+      const orphans = all.filter((g) => g !== active && g !== this.pinned);
+      for (const g of orphans) this.dropTables(g);
+      return orphans;
+    });
+    for (const g of dropped) this.c.forget(g);
+    return dropped;
+  }
+
   private dropTables(gen: string): void {
     this.c.stmts.delete(gen);
     this.c.db.exec(`DROP TABLE IF EXISTS ${pointsTable(gen)}`);

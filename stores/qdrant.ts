@@ -22,6 +22,7 @@ import {
   deleteRecordsBody,
   denseSizeOf,
   generationName,
+  isGenerationOf,
   payloadIndexBodies,
   queryBody,
   recordStatesScrollBody,
@@ -302,6 +303,21 @@ export class QdrantStore implements VectorStore {
       );
     }
     await this.call(`dropping generation ${gen}`, () => this.client.deleteCollection(gen));
+  }
+
+  async dropOrphanGenerations(): Promise<string[]> {
+    const served = await this.aliasTarget();
+    if (!served) return []; // nothing served yet (or a plain collection): nothing is known to be an orphan
+    const res = await this.call('listing collections', () => this.client.getCollections());
+    const orphans = res.collections
+      .map((c) => c.name)
+      .filter((n) => isGenerationOf(this.opts.alias, n) && n !== served && n !== this.pinned);
+    for (const n of orphans) {
+      await this.call(`dropping generation ${n} left by an unfinished rebuild`, () =>
+        this.client.deleteCollection(n),
+      );
+    }
+    return orphans;
   }
 
   async close(): Promise<void> {

@@ -117,5 +117,11 @@ export interface VectorStore {
   activateGeneration(next: VectorStore): Promise<void>;
   /** Drop a generation that was begun but will not be activated (a failed rebuild). */
   dropGeneration(gen: VectorStore): Promise<void>;
+  /**
+   * Drop every generation but the one served: what a killed or failed rebuild
+   * left behind. Only safe while holding the cursor lease (a rebuild holds it
+   * for as long as its generation is not served). Returns the names dropped.
+   */
+  dropOrphanGenerations(): Promise<string[]>;
   close(): Promise<void>;
 }

@@ -421,6 +421,18 @@ export function runStoreContract(
       await expect(next.upsert(corpus.slice(0, 1))).rejects.toThrow();
     });
 
+    it('dropOrphanGenerations removes generations left unserved (a killed rebuild) and keeps the served one', async () => {
+      await store.upsert(corpus);
+      // A rebuild killed mid-way: its generation was begun and filled, never activated nor dropped.
+      const left = await store.beginGeneration(SPEC);
+      await left.upsert(corpus.slice(0, 3));
+      const dropped = await store.dropOrphanGenerations();
+      expect(dropped).toContain(left.generation);
+      expect(dropped).not.toContain(store.generation);
+      expect(await store.count()).toBe(corpus.length);
+      expect(await store.dropOrphanGenerations()).toEqual([]);
+    });
+
     it('ensure with a different dimension is a StoreError naming both sizes and the rebuild', async () => {
       const err = await store.ensure({ dim: DIM + 4, model: 'other' }).then(
         () => undefined,
