@@ -4,6 +4,12 @@
  */
 import type { Command } from 'commander';
 import { CrmIndexError, loadConfig, setLogLevel, type Config } from '../config/index.js';
+import { classifySqliteError } from '../crm/db.js';
+
+function isSqliteError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return !(err instanceof CrmIndexError) && typeof code === 'string' && code.startsWith('SQLITE_');
+}
 
 export const EXIT = {
   ok: 0,
@@ -72,7 +78,9 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
   return async (...args: A): Promise<void> => {
     try {
       await fn(...args);
-    } catch (err) {
+    } catch (caught) {
+      // A SQLite error no layer classified (a lock, a full disk) still gets the one-line message and its kind.
+      const err = isSqliteError(caught) ? classifySqliteError(caught, 'running the command') : caught;
       if (err instanceof CrmIndexError) {
         process.stderr.write(`crm-index: ${err.message}\n`);
       } else {

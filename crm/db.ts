@@ -51,6 +51,20 @@ export function openCrm(file: string, opts: OpenOptions = {}): Db {
   return db;
 }
 
+/** Run `fn`; a raw SQLite error from it becomes a classified one that says what was being done. */
+export function sqliteStep<T>(doing: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (
+      typeof (err as { code?: unknown }).code === 'string' &&
+      (err as { code: string }).code.startsWith('SQLITE_')
+    )
+      throw classifySqliteError(err, doing);
+    throw err;
+  }
+}
+
 /** One of capture's own _cdc_ tables is gone: re-install capture (not a problem with CRM_DB_PATH). */
 export class CaptureMissingError extends SourceError {}
 
@@ -60,7 +74,7 @@ export function classifySqliteError(err: unknown, doing: string): Error {
   const msg = (err as Error).message ?? String(err);
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code.startsWith('SQLITE_BUSY')) {
     return new TransientError(
-      `The database was locked by another writer for longer than the busy timeout while ${doing}; it will be retried. Raise SQLITE_BUSY_TIMEOUT_MS if this persists.`,
+      `The CRM database was locked by another writer (a migration, an import, a VACUUM) for longer than SQLITE_BUSY_TIMEOUT_MS while ${doing}. Run the command again once that writer is done, or raise SQLITE_BUSY_TIMEOUT_MS; a running follow retries by itself.`,
       { cause: err },
     );
   }

@@ -6,7 +6,7 @@
  */
 import type { Config } from '../config/index.js';
 import { logger, setLogLevel } from '../config/log.js';
-import { openCrm, type Db } from '../crm/db.js';
+import { openCrm, sqliteStep, type Db } from '../crm/db.js';
 import { loadSourceMap } from '../crm/loadSourceMap.js';
 import type { SourceMap } from '../crm/sourceMap.js';
 import { validateSourceMap } from '../crm/validate.js';
@@ -67,9 +67,12 @@ export async function openPipeline(config: Config, overrides: OpenOverrides = {}
   try {
     const map = loadSourceMap(config.sourceMapPath);
     validateSourceMap(db, map);
-    ensureFailureTables(db);
-    // Records a rebuild held back and never settled (the process died): queue them again.
-    const restored = restoreHeld(db);
+    // Our own tables in the CRM database: writes, so a CRM holding the write lock shows up here.
+    const restored = sqliteStep('preparing the index tables in the CRM database', () => {
+      ensureFailureTables(db);
+      // Records a rebuild held back and never settled (the process died): queue them again.
+      return restoreHeld(db);
+    });
     if (restored > 0)
       log.info({ restored }, `${restored} record(s) held by an unfinished rebuild are queued again`);
     const renderer = new Renderer(db, map);

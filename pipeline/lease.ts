@@ -11,7 +11,7 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { LeaseError } from '../config/errors.js';
-import type { Db } from '../crm/db.js';
+import { sqliteStep, type Db } from '../crm/db.js';
 import { acquireLease, leaseHolder, releaseLease, renewLease } from '../triggers/changelog.js';
 import { sleep } from './signals.js';
 import { FOLLOW_ERROR_STATE } from './failures.js';
@@ -60,15 +60,22 @@ export class Lease {
 
   /** Another owner asked for the cursor within the last two TTLs. */
   wantedByOther(): string | null {
-    const row = this.db
-      .prepare('SELECT owner, at FROM _index_lease_wants WHERE consumer = ?')
-      .get(this.consumer) as { owner: string; at: number } | undefined;
+    const row = sqliteStep(
+      'reading who wants the cursor lease',
+      () =>
+        this.db.prepare('SELECT owner, at FROM _index_lease_wants WHERE consumer = ?').get(this.consumer) as
+          { owner: string; at: number } | undefined,
+    );
     if (!row || row.owner === this.owner) return null;
     if (Date.now() - row.at > 2 * this.ttlMs || ownerIsDead(row.owner)) return null;
     return row.owner;
   }
 
   private want(): void {
+    sqliteStep('asking for the cursor lease', () => this.wantRow());
+  }
+
+  private wantRow(): void {
     this.db
       .prepare(
         'INSERT INTO _index_lease_wants (consumer, owner, at) VALUES (?, ?, ?) ON CONFLICT(consumer) DO UPDATE SET owner = excluded.owner, at = excluded.at',
@@ -77,6 +84,10 @@ export class Lease {
   }
 
   private unwant(): void {
+    sqliteStep('withdrawing a request for the cursor lease', () => this.unwantRow());
+  }
+
+  private unwantRow(): void {
     this.db
       .prepare('DELETE FROM _index_lease_wants WHERE consumer = ? AND owner = ?')
       .run(this.consumer, this.owner);

@@ -4,6 +4,8 @@
  * started by an operator never fights the daemon (invariant 7).
  */
 import type { Config } from '../config/index.js';
+import { sqliteStep } from '../crm/db.js';
+import { errorMessage } from '../config/errors.js';
 import { ensureConsumer, pruneChangelog } from '../triggers/changelog.js';
 import { installCapture, verifyCapture } from '../triggers/install.js';
 import { INDEX_CONSUMER, openPipeline, type OpenOverrides, type PipelineContext } from './context.js';
@@ -39,7 +41,16 @@ async function withLease<T>(
   const ctx = await openPipeline(config, opts.overrides);
   ctx.oneShot = true;
   opts.onContext?.(ctx);
-  const lease = new Lease(ctx.db, INDEX_CONSUMER, makeOwner(role), config.leaseTtlMs);
+  let lease: Lease;
+  try {
+    lease = sqliteStep(
+      'preparing the cursor lease',
+      () => new Lease(ctx.db, INDEX_CONSUMER, makeOwner(role), config.leaseTtlMs),
+    );
+  } catch (err) {
+    await ctx.close();
+    throw err;
+  }
   try {
     // Capture first: a CRM that never had it installed has no changelog or cursors yet.
     const v = verifyCapture(ctx.db, ctx.map);
@@ -48,14 +59,35 @@ async function withLease<T>(
     await lease.acquire(opts.waitMs, (holder) =>
       ctx.deps.log.info({ holder }, `asked ${holder} to hand over the index cursor; waiting`),
     );
-    const renew = setInterval(() => lease.renew(), Math.max(250, Math.floor(config.leaseTtlMs / 3)));
+    const renew = setInterval(
+      () => {
+        try {
+          lease.renew();
+        } catch (err) {
+          // A CRM holding the write lock: the next tick (or the ack, which needs the lease) tries again.
+          ctx.deps.log.warn(
+            { err: errorMessage(err) },
+            `could not renew the cursor lease: ${errorMessage(err)}`,
+          );
+        }
+      },
+      Math.max(250, Math.floor(config.leaseTtlMs / 3)),
+    );
     try {
       return await fn(ctx, lease);
     } finally {
       clearInterval(renew);
     }
   } finally {
-    lease.release();
+    try {
+      lease.release();
+    } catch (err) {
+      // It expires after LEASE_TTL_MS; the error that ended the run is the one to report.
+      ctx.deps.log.warn(
+        { err: errorMessage(err) },
+        `could not release the cursor lease: ${errorMessage(err)}`,
+      );
+    }
     await ctx.close();
   }
 }

@@ -3,37 +3,23 @@
  * migration, a bulk import, a VACUUM) while follow runs: follow must keep
  * going, say what happened in its state, and index the next write.
  */
-import { spawn } from 'node:child_process';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createDemoDatabase } from '../../crm/demo/create.js';
+import { CLI } from '../pipeline/torture.js';
 import { openPipeline, type PipelineContext } from '../../pipeline/context.js';
 import { startFollow, type FollowHandle } from '../../pipeline/follow.js';
 import { runRefresh } from '../../pipeline/runs.js';
 import { createSearchEngine } from '../../search/engine.js';
 import { makeWorld, waitFor, type World } from '../pipeline/harness.js';
+import { holdWriteLock } from '../helpers/lock.js';
 
 let world: World;
 let ctx: PipelineContext;
 let follow: FollowHandle;
-
-/** Hold the write lock of `dbPath` from another process for `ms`; resolves once it is held, and returns when it ends. */
-export async function holdWriteLock(dbPath: string, ms: number): Promise<{ released: Promise<void> }> {
-  const code = `
-    const Database = require('better-sqlite3');
-    const db = new Database(process.argv[1]);
-    db.exec('BEGIN IMMEDIATE');
-    process.stdout.write('held\\n');
-    setTimeout(() => { db.exec('COMMIT'); db.close(); }, Number(process.argv[2]));
-  `;
-  const child = spawn(process.execPath, ['-e', code, dbPath, String(ms)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    cwd: process.cwd(),
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => d.toString().includes('held') && resolve());
-    child.on('exit', (c) => reject(new Error(`lock holder exited early with ${c}`)));
-  });
-  return { released: new Promise((resolve) => child.on('exit', () => resolve())) };
-}
 
 describe('follow under a write lock held past the busy timeout', () => {
   beforeEach(async () => {
@@ -68,4 +54,38 @@ describe('follow under a write lock held past the busy timeout', () => {
     expect(follow.state().running).toBe(true);
     expect(follow.state().streamAlive).toBe(true);
   }, 40_000);
+});
+
+describe('one-shot commands on a CRM locked at start', () => {
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-index-locked-'));
+    createDemoDatabase({ dbPath: path.join(dir, 'crm.db'), records: 100, seed: 3 });
+    env = {
+      ...process.env,
+      CRM_DB_PATH: path.join(dir, 'crm.db'),
+      SQLITE_BUSY_TIMEOUT_MS: '200',
+      LOG_LEVEL: 'silent',
+    };
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  for (const args of [['install'], ['refresh'], ['rebuild']]) {
+    it(`crm-index ${args.join(' ')} exits 5 with one line naming the lock and what to do`, async () => {
+      const lock = await holdWriteLock(path.join(dir, 'crm.db'), 8000);
+      try {
+        const r = spawnSync(process.execPath, [CLI, ...args], { env, encoding: 'utf8', timeout: 60_000 });
+        expect(r.status, r.stderr).toBe(5);
+        const lines = r.stderr.trim().split('\n');
+        expect(lines, r.stderr).toHaveLength(1);
+        expect(lines[0]).toMatch(/^crm-index: The CRM database was locked by another writer/);
+        expect(lines[0]).toMatch(/Run the command again once that writer is done/);
+        expect(r.stderr).not.toMatch(/unexpected error|SqliteError|at .*\.js:\d+/);
+      } finally {
+        lock.kill();
+        await lock.released;
+      }
+    }, 90_000);
+  }
 });
