@@ -5,10 +5,15 @@
 
 export type ErrorKind = 'config' | 'source-map' | 'transient' | 'permanent' | 'source' | 'store' | 'lease';
 
+/** `user:password@` in any URL inside `text`, replaced by `***@`: messages reach logs, health and screens. */
+export function maskCredentials(text: string): string {
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, '$1***@');
+}
+
 export abstract class CrmIndexError extends Error {
   abstract readonly kind: ErrorKind;
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(maskCredentials(message), options);
     this.name = new.target.name;
   }
 }
@@ -66,6 +71,5 @@ export function isTransient(err: unknown): boolean {
 }
 
 export function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  return String(err);
+  return maskCredentials(err instanceof Error ? err.message : String(err));
 }

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import nodePath from 'node:path';
-import { ConfigError } from './errors.js';
+import { ConfigError, maskCredentials } from './errors.js';
 import { SETTINGS, type SettingKey, type SettingSpec } from './settings.js';
 
 type ValueOf<K extends SettingKey> = (typeof SETTINGS)[K] extends SettingSpec<infer T> ? T : never;
@@ -124,7 +124,7 @@ export function describeConfig(c: Config): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, s] of Object.entries(SETTINGS) as [SettingKey, SettingSpec<unknown>][]) {
     const v = c[key];
-    out[s.env] = s.secret && v !== undefined ? '********' : v;
+    out[s.env] = s.secret && v !== undefined ? '********' : typeof v === 'string' ? maskCredentials(v) : v;
   }
   out.resolvedIndexPath = c.resolvedIndexPath;
   out.embedderKind = c.embedderKind;

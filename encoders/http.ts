@@ -20,6 +20,7 @@ import {
   ConfigError,
   PermanentError,
   TransientError,
+  maskCredentials,
   errorMessage,
   logger,
   type Config,
@@ -179,7 +180,7 @@ export class HttpEmbedder implements DenseEmbedder {
     this.knownDim = got;
     this.dimSource ??= `the probe of model "${this.modelId}"`;
     this.log.info(
-      { url: this.url, model: this.modelId, dim: got, encoding: this.format },
+      { url: maskCredentials(this.url), model: this.modelId, dim: got, encoding: this.format },
       'embeddings endpoint ready',
     );
   }
@@ -248,7 +249,10 @@ export class HttpEmbedder implements DenseEmbedder {
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
         if (err instanceof EncodingRejected) {
-          this.log.info({ url: this.url }, 'server rejected encoding_format=base64; using float from now on');
+          this.log.info(
+            { url: maskCredentials(this.url) },
+            'server rejected encoding_format=base64; using float from now on',
+          );
           this.format = 'float';
           continue;
         }
@@ -317,7 +321,7 @@ export class HttpEmbedder implements DenseEmbedder {
       // Some servers ignore encoding_format and send arrays; asking for floats saves them a pointless branch.
       this.format = 'float';
       this.log.info(
-        { url: this.url },
+        { url: maskCredentials(this.url) },
         'server answers base64 requests with float arrays; using float from now on',
       );
     }

@@ -4,6 +4,7 @@
  * Reads only; safe while follow runs.
  */
 import type { Config } from '../config/index.js';
+import { maskCredentials } from '../config/errors.js';
 import type { Db } from '../crm/db.js';
 import type { SourceMap } from '../crm/sourceMap.js';
 import { backlog, listConsumers, maxSeq, oldestPendingAt } from '../triggers/changelog.js';
@@ -51,7 +52,7 @@ export async function collectStatus(
       kind: config.storeKind,
       location:
         config.storeKind === 'qdrant'
-          ? `${config.qdrantUrl} (${config.collection})`
+          ? `${maskCredentials(config.qdrantUrl)} (${config.collection})`
           : config.resolvedIndexPath,
       generation: store?.generation ?? null,
       points,
