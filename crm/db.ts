@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SourceError, TransientError } from '../config/errors.js';
+import { isBusyOrLocked, isCorrupt, isNotADatabase } from '../config/sqliteErrors.js';
 
 export type Db = Database.Database;
 
@@ -53,15 +54,14 @@ export function openCrm(file: string, opts: OpenOptions = {}): Db {
 
 /** Map a better-sqlite3 error to a kind: busy/locked is transient, a non-database file is a SourceError. */
 export function classifySqliteError(err: unknown, doing: string): Error {
-  const code = (err as { code?: string }).code ?? '';
   const msg = (err as Error).message ?? String(err);
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code.startsWith('SQLITE_BUSY')) {
+  if (isBusyOrLocked(err)) {
     return new TransientError(
       `The database was locked by another writer for longer than the busy timeout while ${doing}; it will be retried. Raise SQLITE_BUSY_TIMEOUT_MS if this persists.`,
       { cause: err },
     );
   }
-  if (code === 'SQLITE_NOTADB' || /not a database/i.test(msg)) {
+  if (isNotADatabase(err) || /not a database/i.test(msg)) {
     return new SourceError(
       `${doing}: the file is not a SQLite database. Point CRM_DB_PATH at the CRM's .db file.`,
       {
@@ -69,7 +69,7 @@ export function classifySqliteError(err: unknown, doing: string): Error {
       },
     );
   }
-  if (code === 'SQLITE_CORRUPT') {
+  if (isCorrupt(err)) {
     return new SourceError(`${doing}: the database file is corrupt (${msg}). Restore it from a backup.`, {
       cause: err,
     });
