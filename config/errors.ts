@@ -53,10 +53,6 @@ export class StoreError extends CrmIndexError {
   readonly kind = 'store' as const;
 }
 
-export function isTransient(err: unknown): boolean {
-  return err instanceof TransientError;
-}
-
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
