@@ -323,20 +323,26 @@ export function chunkDocument(doc: RenderedDoc, s: ChunkSettings): Chunked {
   // maxChunks chunks can hold at most maxChunks * budget tokens of new text: never split more than that
   // (a 10 MB transcript would otherwise be cut into a million sentences only to keep the first few).
   let allowance = s.maxChunks * budget;
+  // Words left out here make the record truncated even when what is left packs into fewer chunks.
+  let cut = false;
   for (const p of paragraphs) {
-    if (allowance <= 0) break;
+    if (allowance <= 0) {
+      cut = true;
+      break;
+    }
     let count = p.n;
     if (tokensOf(p, 0, count) > allowance) {
       count = 0;
       while (count < p.n && tokensOf(p, 0, count + 1) <= allowance) count++;
       // A first word larger than what is left still goes in (as a word always did), then nothing more.
       if (count === 0) count = 1;
+      if (count < p.n) cut = true;
     }
     allowance -= tokensOf(p, 0, count);
     pushPieces(p, count, budget, units);
   }
   const { chunks, truncated } = pack(units, budget, overlap, s.maxChunks, `${doc.header}\n\n`);
-  return { texts: chunks.length > 0 ? chunks : [doc.header], truncated };
+  return { texts: chunks.length > 0 ? chunks : [doc.header], truncated: truncated || cut };
 }
 
 /**
