@@ -1,10 +1,9 @@
 /**
- * The first chunker (one regex pass and several counting passes per
- * paragraph), kept as the reference the faster word-array chunker in
- * pipeline/chunk.ts must match byte for byte: stored chunks are not
- * re-embedded when only the chunker's speed changes, so its output must not.
- * Since chunker v3 it counts estimated model tokens (written here again from
- * the definition, one word and one character at a time) instead of words.
+ * A plain chunker (one regex pass and several counting passes per paragraph),
+ * the reference the word-array chunker in pipeline/chunk.ts must match byte
+ * for byte: stored chunks are not re-embedded when only the chunker's speed
+ * changes, so its output must not. It counts estimated model tokens from the
+ * definition, one word and one character at a time.
  */
 import type { ChunkSettings, Chunked } from '../../pipeline/chunk.js';
 import type { RenderedDoc } from '../../pipeline/render.js';
