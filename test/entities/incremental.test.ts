@@ -207,7 +207,7 @@ describe('incremental resolution', () => {
     fc.assert(
       fc.property(
         fc.array(edit, { minLength: 4, maxLength: 8 }),
-        fc.array(step, { minLength: 10, maxLength: 40 }),
+        fc.array(step, { minLength: 10, maxLength: 40, size: 'medium' }),
         (setup, steps) => {
           const { db, dir } = tempCrm();
           try {

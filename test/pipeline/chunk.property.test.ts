@@ -37,10 +37,10 @@ const gap = fc.constantFrom(
   '\r\n\r\n',
 );
 
-/** A text: words with random whitespace between and around them. */
+/** A text: words with random whitespace between and around them ('medium': often tens of words). */
 const text = (maxWords: number) =>
   fc
-    .tuple(fc.array(fc.tuple(word, gap), { maxLength: maxWords }), gap, fc.boolean())
+    .tuple(fc.array(fc.tuple(word, gap), { maxLength: maxWords, size: 'medium' }), gap, fc.boolean())
     .map(([parts, lead, withLead]) => (withLead ? lead : '') + parts.map(([w, g]) => w + g).join(''));
 
 const doc = fc.record({

@@ -82,7 +82,7 @@ let run = 0;
 describe('embedded store index (property)', () => {
   it('keeps the document frequencies of a fresh load through any sequence of writes', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 30 }), async (ops) => {
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 30, size: 'medium' }), async (ops) => {
         const file = path.join(root, `run-${run++}.db`);
         const writer = openEmbeddedStore(file, { backgroundCheckpoints: false });
         const readers: EmbeddedStore[] = [];
@@ -106,7 +106,7 @@ describe('embedded store index (property)', () => {
           for (const ext of ['-wal', '-shm']) fs.rmSync(file + ext, { force: true });
         }
       }),
-      propertyParams(100),
+      propertyParams(60),
     );
   });
 });

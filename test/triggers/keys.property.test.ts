@@ -106,7 +106,7 @@ let run = 0;
 describe('row keys (property)', () => {
   it('the trigger captures every key exactly as encodePk writes it', () => {
     fc.assert(
-      fc.property(fc.array(op, { minLength: 1, maxLength: 25 }), (ops) => {
+      fc.property(fc.array(op, { minLength: 1, maxLength: 25, size: 'medium' }), (ops) => {
         const db = openCrm(path.join(dir, `crm-${run++}.db`), { create: true });
         try {
           db.exec(SCHEMA);
@@ -146,7 +146,7 @@ describe('row keys (property)', () => {
           db.close();
         }
       }),
-      propertyParams(150),
+      propertyParams(100),
     );
   });
 });
