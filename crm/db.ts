@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SourceError, TransientError } from '../config/errors.js';
+import { isBusyOrLocked, isCorrupt, isNotADatabase, isSqliteError } from '../config/sqliteErrors.js';
 
 export type Db = Database.Database;
 
@@ -56,11 +57,7 @@ export function sqliteStep<T>(doing: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (
-      typeof (err as { code?: unknown }).code === 'string' &&
-      (err as { code: string }).code.startsWith('SQLITE_')
-    )
-      throw classifySqliteError(err, doing);
+    if (isSqliteError(err)) throw classifySqliteError(err, doing);
     throw err;
   }
 }
@@ -70,15 +67,14 @@ export class CaptureMissingError extends SourceError {}
 
 /** Map a better-sqlite3 error to a kind: busy/locked is transient, a non-database file is a SourceError. */
 export function classifySqliteError(err: unknown, doing: string): Error {
-  const code = (err as { code?: string }).code ?? '';
   const msg = (err as Error).message ?? String(err);
-  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' || code.startsWith('SQLITE_BUSY')) {
+  if (isBusyOrLocked(err)) {
     return new TransientError(
       `The CRM database was locked by another writer (a migration, an import, a VACUUM) for longer than SQLITE_BUSY_TIMEOUT_MS while ${doing}. Run the command again once that writer is done, or raise SQLITE_BUSY_TIMEOUT_MS; a running follow retries by itself.`,
       { cause: err },
     );
   }
-  if (code === 'SQLITE_NOTADB' || /not a database/i.test(msg)) {
+  if (isNotADatabase(err) || /not a database/i.test(msg)) {
     return new SourceError(
       `${doing}: the file is not a SQLite database. Point CRM_DB_PATH at the CRM's .db file.`,
       {
@@ -93,7 +89,7 @@ export function classifySqliteError(err: unknown, doing: string): Error {
       { cause: err },
     );
   }
-  if (code === 'SQLITE_CORRUPT') {
+  if (isCorrupt(err)) {
     return new SourceError(`${doing}: the database file is corrupt (${msg}). Restore it from a backup.`, {
       cause: err,
     });

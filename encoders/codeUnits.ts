@@ -6,9 +6,8 @@
  * call (a paragraph from `split` is a slice of a two-byte string, a header is
  * one-byte, a field can be a rope), while an element of a Uint16Array is one
  * load. The copy itself is native (Buffer's UTF-16LE write: a memcpy for a
- * two-byte string). In the pipeline this took the chunker's scan from about
- * 47 to 21 µs per 256-word chunk (docs/benchmarks.md). Lone surrogates are
- * copied as they are.
+ * two-byte string). The chunker and BM25 scan about twice as fast this way
+ * (docs/decisions/008-scan-tunings-not-kept.md). Lone surrogates are copied as they are.
  */
 import { endianness } from 'node:os';
 

@@ -165,13 +165,10 @@ function tokensOf(p: Para, from: number, to: number): number {
 /**
  * Estimated model tokens in `s`, as BERT-family tokenizers (bge, e5, MiniLM)
  * count them: whitespace separates words, every SPLIT character is a token,
- * and each run of other characters is runTokens of its length. Measured
- * against a WordPiece count with the bert-base-uncased vocabulary (which bge
- * and e5 use) over the 53,206 chunks of the demo's long notes: the real count
- * is 1.003 of this estimate in all and 1.054 at the 99th percentile of
- * chunks, where counting words (the chunker before v3) gave 1.261 and 1.364;
- * over the demo CRM's records, 1.023 and 1.321 against 1.424 and 2.750
- * (docs/benchmarks.md). The same scan as the chunker's, so the two agree.
+ * and each run of other characters is runTokens of its length. Within a few
+ * percent of a real WordPiece count on the demo's text
+ * (docs/decisions/012-chunk-budget-in-model-tokens.md).
+ * The same scan as the chunker's, so the two agree.
  */
 export function estimateTokens(s: string): number {
   const p = scanParagraph(s, Infinity);
@@ -291,10 +288,8 @@ function pack(
  * How: each paragraph is scanned once into word offsets (one class-table
  * lookup per character); word counts, sentence boundaries and hard splits
  * all work on those offsets, and a run of single-spaced words is one slice of
- * the source text. The first version rescanned the text with a regex and
- * three counting passes; the second split every paragraph into word strings
- * and joined them again. test/pipeline/chunk.test.ts checks the output is
- * byte-identical to the first version's.
+ * the source text. test/pipeline/chunk.test.ts checks the output is
+ * byte-identical to a plain regex-based reference (test/pipeline/chunk-reference.ts).
  */
 export function chunkDocument(doc: RenderedDoc, s: ChunkSettings): Chunked {
   const budget = Math.max(16, s.maxTokens - estimateTokens(doc.header));
@@ -323,26 +318,32 @@ export function chunkDocument(doc: RenderedDoc, s: ChunkSettings): Chunked {
   // maxChunks chunks can hold at most maxChunks * budget tokens of new text: never split more than that
   // (a 10 MB transcript would otherwise be cut into a million sentences only to keep the first few).
   let allowance = s.maxChunks * budget;
+  // Words left out here make the record truncated even when what is left packs into fewer chunks.
+  let cut = false;
   for (const p of paragraphs) {
-    if (allowance <= 0) break;
+    if (allowance <= 0) {
+      cut = true;
+      break;
+    }
     let count = p.n;
     if (tokensOf(p, 0, count) > allowance) {
       count = 0;
       while (count < p.n && tokensOf(p, 0, count + 1) <= allowance) count++;
       // A first word larger than what is left still goes in (as a word always did), then nothing more.
       if (count === 0) count = 1;
+      if (count < p.n) cut = true;
     }
     allowance -= tokensOf(p, 0, count);
     pushPieces(p, count, budget, units);
   }
   const { chunks, truncated } = pack(units, budget, overlap, s.maxChunks, `${doc.header}\n\n`);
-  return { texts: chunks.length > 0 ? chunks : [doc.header], truncated };
+  return { texts: chunks.length > 0 ? chunks : [doc.header], truncated: truncated || cut };
 }
 
 /**
  * Part of every fingerprint; it changes whenever the chunker cuts the same
- * document differently, so that stored chunks are re-made. v3: budgets in
- * estimated model tokens instead of words.
+ * document differently, so that stored chunks are re-made. v3 counts budgets
+ * in estimated model tokens.
  */
 export const CHUNKER_VERSION = 'v3';
 
@@ -361,9 +362,9 @@ export function fingerprint(
   modelId: string,
   sparseVersion: string,
 ): string {
-  // One string, hashed in one call: for a short record the Hash object and one update per part cost
-  // more than the hashing (about 19 µs a record in all). Every variable part sits between fixed ASCII
-  // separators, so the UTF-8 of the whole equals the parts' UTF-8 back to back, as updated before.
+  // One string, hashed in one call: for a short record a Hash object fed part by part costs more than
+  // the hashing. Every variable part sits between fixed ASCII separators, so the digest equals that of
+  // the parts fed one by one (test/pipeline/chunk.test.ts).
   const parts = [
     `${CHUNKER_VERSION}|${modelId}|${sparseVersion}|${s.maxTokens}|${s.overlapTokens}|${s.maxChunks}|`,
     JSON.stringify(payload),

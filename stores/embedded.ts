@@ -25,6 +25,17 @@ import fs from 'node:fs';
 import nodePath from 'node:path';
 import Database from 'better-sqlite3';
 import { PermanentError, StoreError, TransientError } from '../config/index.js';
+import {
+  isBusy,
+  isBusyOrLocked,
+  isCorrupt,
+  isDiskFull,
+  isIoError,
+  isNotADatabase,
+  isNotWritable,
+  isUniqueViolation,
+  sqliteCode,
+} from '../config/sqliteErrors.js';
 import { defaultPrefetchLimit, fuse } from './fusion.js';
 import { Mirror, normaliseInto, type Hit } from './embedded/mirror.js';
 import { startCheckpointer, type Checkpointer } from './embedded/checkpointer.js';
@@ -159,7 +170,7 @@ class Connection {
     try {
       this.db.pragma('wal_checkpoint(PASSIVE)');
     } catch (err) {
-      if (!String((err as { code?: unknown }).code).startsWith('SQLITE_BUSY')) throw err;
+      if (!isBusy(err)) throw err;
     }
   }
 
@@ -202,38 +213,24 @@ class Connection {
   }
 }
 
-function sqliteCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown })?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
 /** Map SQLite and file-system failures to errors that say where and what to do. */
 export function storeError(err: unknown, path: string, doing: string): Error {
   if (err instanceof StoreError || err instanceof TransientError || err instanceof PermanentError) return err;
-  const code = sqliteCode(err) ?? '';
+  const code = sqliteCode(err);
   const msg = err instanceof Error ? err.message : String(err);
-  if (code === 'SQLITE_FULL' || code === 'ENOSPC') {
+  if (isDiskFull(err)) {
     return new StoreError(
       `The disk holding the embedded index ${path} is full (while ${doing}); free space or set CRM_INDEX_PATH to a larger disk.`,
       { cause: err },
     );
   }
-  if (
-    code.startsWith('SQLITE_READONLY') ||
-    code.startsWith('SQLITE_CANTOPEN') ||
-    code === 'SQLITE_PERM' ||
-    code === 'EACCES' ||
-    code === 'EROFS' ||
-    code === 'EPERM' ||
-    code === 'ENOTDIR' ||
-    code === 'EEXIST'
-  ) {
+  if (isNotWritable(err)) {
     return new StoreError(
       `The embedded index ${path} cannot be written (${code}: ${msg}) while ${doing}; fix the permissions of the file and its folder, or set CRM_INDEX_PATH to a writable location.`,
       { cause: err },
     );
   }
-  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+  if (isBusyOrLocked(err)) {
     return new TransientError(
       `The embedded index ${path} is locked by another process (while ${doing}); retrying.`,
       {
@@ -241,13 +238,13 @@ export function storeError(err: unknown, path: string, doing: string): Error {
       },
     );
   }
-  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') {
+  if (isCorrupt(err) || isNotADatabase(err)) {
     return new StoreError(
       `The embedded index ${path} is not a valid index database (${code}) while ${doing}; move it aside and run \`crm-index rebuild\`.`,
       { cause: err },
     );
   }
-  if (code.startsWith('SQLITE_IOERR')) {
+  if (isIoError(err)) {
     return new StoreError(
       `I/O error on the embedded index ${path} (${code}) while ${doing}; check the disk.`,
       {
@@ -518,7 +515,7 @@ export class EmbeddedStore implements VectorStore {
             rids.push(Number(insert.run(...params).lastInsertRowid));
           } catch (err) {
             // The same chunk twice in one call (or a row this lookup missed): the upsert rewrites it.
-            if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_UNIQUE') throw err;
+            if (!isUniqueViolation(err)) throw err;
             rids.push(upsert.get(...params) as number);
           }
         }

@@ -30,8 +30,6 @@ export const CAPTURE_VERSION = 1;
 
 export const CDC_PREFIX = '_cdc_';
 
-export const CHANGELOG_TABLE = '_cdc_changelog';
-
 /** Our tables, created by install and dropped by uninstall. */
 export const CHANGELOG_SCHEMA_SQL: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS _cdc_meta (key TEXT PRIMARY KEY, value TEXT)`,

@@ -8,6 +8,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import type { Db } from '../../crm/db.js';
+import { isConstraintError } from '../../config/sqliteErrors.js';
 import { encodePk, recordKey, recordTables, type RecordTableMap } from '../../crm/sourceMap.js';
 import { loggedWrite } from '../audit.js';
 import { cleanRow, CrmReader, q, ToolError, type Row } from '../crm.js';
@@ -301,8 +302,7 @@ function runWrite<T>(fn: () => T, tool: string): T {
   try {
     return fn();
   } catch (err) {
-    const code = (err as { code?: string }).code ?? '';
-    if (code.startsWith('SQLITE_CONSTRAINT')) {
+    if (isConstraintError(err)) {
       throw new ToolError(
         `${tool}: the CRM refused the values (${(err as Error).message}); nothing was written.`,
       );

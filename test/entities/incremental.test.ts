@@ -1,9 +1,11 @@
 /**
- * Incremental equals full: random inserts, updates and deletes of people and
- * organizations, captured by the real triggers, with incremental passes (and
- * override changes) at random points; afterwards the entity tables must equal
- * a full recompute from scratch of the final database.
+ * Incremental equals full, by property: random inserts, updates and deletes
+ * of people and organizations, captured by the real triggers, with override
+ * changes and incremental passes at random points; afterwards the entity
+ * tables must equal a full recompute from scratch of the final database.
  */
+import fs from 'node:fs';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../crm/db.js';
 import { DEFAULT_SOURCE_MAP } from '../../crm/sourceMap.js';
@@ -16,25 +18,12 @@ import {
   setOverride,
 } from '../../entities/index.js';
 import { entityOf, snapshot, tempCrm } from './helpers.js';
+import { propertyParams } from '../helpers/property.js';
 
 const open: Db[] = [];
 afterEach(() => {
   for (const db of open.splice(0)) db.close();
 });
-
-/** mulberry32: a tiny seeded generator, so each seed replays exactly. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
-  return { next, pick, int: (n: number) => Math.floor(next() * n) };
-}
 
 // Small pools so that records collide often: merges, splits and chains are the point.
 const ORG_NAMES = [
@@ -62,55 +51,147 @@ const EMAILS = [
 ];
 const PHONES = [null, null, null, '+1 555 0100 001', '1-555-0100-001', '+44 20 7946 0000'];
 
-function randomOp(db: Db, r: ReturnType<typeof rng>): void {
-  const orgIds = db.prepare('SELECT id FROM organizations').pluck().all() as number[];
-  const peopleIds = db.prepare('SELECT id FROM people').pluck().all() as number[];
-  const orgRef = () => (orgIds.length > 0 && r.next() < 0.8 ? r.pick(orgIds) : null);
-  const x = r.next();
-  if (x < 0.18 || orgIds.length < 2) {
-    db.prepare('INSERT INTO organizations (name, domain, website) VALUES (?, ?, ?)').run(
-      r.pick(ORG_NAMES),
-      r.pick(DOMAINS),
-      r.pick(DOMAINS),
-    );
-  } else if (x < 0.45 || peopleIds.length < 2) {
-    db.prepare(
-      'INSERT INTO people (full_name, email, email_secondary, phone, organization_id) VALUES (?, ?, ?, ?, ?)',
-    ).run(r.pick(NAMES), r.pick(EMAILS), r.pick(EMAILS), r.pick(PHONES), orgRef());
-  } else if (x < 0.6) {
-    const col = r.pick(['name', 'domain', 'website']);
-    const v = col === 'name' ? r.pick(ORG_NAMES) : r.pick(DOMAINS);
-    db.prepare(`UPDATE organizations SET ${col} = ? WHERE id = ?`).run(v, r.pick(orgIds));
-  } else if (x < 0.82) {
-    const col = r.pick(['full_name', 'email', 'email_secondary', 'phone', 'organization_id']);
-    const v =
-      col === 'full_name'
-        ? r.pick(NAMES)
-        : col === 'phone'
-          ? r.pick(PHONES)
-          : col === 'organization_id'
-            ? orgRef()
-            : r.pick(EMAILS);
-    db.prepare(`UPDATE people SET ${col} = ? WHERE id = ?`).run(v, r.pick(peopleIds));
-  } else if (x < 0.9) {
-    // No foreign-key enforcement: people may keep pointing at a deleted organization.
-    db.prepare('DELETE FROM organizations WHERE id = ?').run(r.pick(orgIds));
-  } else {
-    db.prepare('DELETE FROM people WHERE id = ?').run(r.pick(peopleIds));
-  }
-}
+/** A record picked among the rows present when the step runs (`pick` modulo their number). */
+const pick = fc.nat();
+const ORG_COLUMNS = { name: ORG_NAMES, domain: DOMAINS, website: DOMAINS } as const;
+const PERSON_COLUMNS = { full_name: NAMES, email: EMAILS, email_secondary: EMAILS, phone: PHONES } as const;
 
-function randomOverride(db: Db, r: ReturnType<typeof rng>): void {
-  const table = r.pick(['organizations', 'people']);
-  const ids = db.prepare(`SELECT id FROM ${table}`).pluck().all() as number[];
-  if (ids.length < 2) return;
-  const a = `${table}:${r.pick(ids)}`;
-  const b = `${table}:${r.pick(ids)}`;
-  if (a === b) return;
-  if (r.next() < 0.25) removeOverride(db, a, b);
-  else setOverride(db, a, b, r.next() < 0.6 ? 'not_same' : 'same');
-  const isOrg = table === 'organizations';
-  resolveChanged(db, isOrg ? [a, b] : [], isOrg ? [] : [a, b]);
+const edit = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('insertOrg' as const),
+      name: fc.constantFrom(...ORG_NAMES),
+      domain: fc.constantFrom(...DOMAINS),
+      website: fc.constantFrom(...DOMAINS),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('insertPerson' as const),
+      name: fc.constantFrom(...NAMES),
+      email: fc.constantFrom(...EMAILS),
+      email2: fc.constantFrom(...EMAILS),
+      phone: fc.constantFrom(...PHONES),
+      org: fc.option(pick, { freq: 5 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(...(Object.keys(ORG_COLUMNS) as (keyof typeof ORG_COLUMNS)[])).chain((col) =>
+      fc.record({
+        op: fc.constant('updateOrg' as const),
+        at: pick,
+        col: fc.constant(col),
+        value: fc.constantFrom(...ORG_COLUMNS[col]),
+      }),
+    ),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .constantFrom(...(Object.keys(PERSON_COLUMNS) as (keyof typeof PERSON_COLUMNS)[]))
+      .chain((col) =>
+        fc.record({
+          op: fc.constant('updatePerson' as const),
+          at: pick,
+          col: fc.constant(col),
+          value: fc.constantFrom(...PERSON_COLUMNS[col]),
+        }),
+      ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('movePerson' as const),
+      at: pick,
+      org: fc.option(pick, { freq: 5 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('deleteOrg' as const), at: pick }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('deletePerson' as const), at: pick }) },
+);
+const step = fc.oneof(
+  { weight: 15, arbitrary: edit },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant('override' as const),
+      table: fc.constantFrom('organizations', 'people'),
+      a: pick,
+      b: pick,
+      verdict: fc.constantFrom('same' as const, 'not_same' as const, 'remove' as const),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant('incremental' as const),
+      readBatch: fc.integer({ min: 1, max: 8 }),
+      maxPasses: fc.integer({ min: 1, max: 3 }),
+    }),
+  },
+);
+type Step = typeof step extends fc.Arbitrary<infer T> ? T : never;
+
+function apply(db: Db, s: Step): void {
+  const ids = (table: string) => db.prepare(`SELECT id FROM ${table}`).pluck().all() as number[];
+  const orgIds = ids('organizations');
+  const peopleIds = ids('people');
+  const nth = (xs: number[], at: number) => xs[at % xs.length]!;
+  const orgRef = (at: number | null) => (at === null || orgIds.length === 0 ? null : nth(orgIds, at));
+  switch (s.op) {
+    case 'insertOrg':
+      db.prepare('INSERT INTO organizations (name, domain, website) VALUES (?, ?, ?)').run(
+        s.name,
+        s.domain,
+        s.website,
+      );
+      return;
+    case 'insertPerson':
+      db.prepare(
+        'INSERT INTO people (full_name, email, email_secondary, phone, organization_id) VALUES (?, ?, ?, ?, ?)',
+      ).run(s.name, s.email, s.email2, s.phone, orgRef(s.org));
+      return;
+    case 'updateOrg':
+      if (orgIds.length)
+        db.prepare(`UPDATE organizations SET ${s.col} = ? WHERE id = ?`).run(s.value, nth(orgIds, s.at));
+      return;
+    case 'updatePerson':
+      if (peopleIds.length)
+        db.prepare(`UPDATE people SET ${s.col} = ? WHERE id = ?`).run(s.value, nth(peopleIds, s.at));
+      return;
+    case 'movePerson':
+      if (peopleIds.length)
+        db.prepare('UPDATE people SET organization_id = ? WHERE id = ?').run(
+          orgRef(s.org),
+          nth(peopleIds, s.at),
+        );
+      return;
+    case 'deleteOrg':
+      // No foreign-key enforcement: people may keep pointing at a deleted organization.
+      if (orgIds.length) db.prepare('DELETE FROM organizations WHERE id = ?').run(nth(orgIds, s.at));
+      return;
+    case 'deletePerson':
+      if (peopleIds.length) db.prepare('DELETE FROM people WHERE id = ?').run(nth(peopleIds, s.at));
+      return;
+    case 'override': {
+      const pool = s.table === 'organizations' ? orgIds : peopleIds;
+      if (pool.length < 2) return;
+      const a = `${s.table}:${nth(pool, s.a)}`;
+      const b = `${s.table}:${nth(pool, s.b)}`;
+      if (a === b) return;
+      if (s.verdict === 'remove') removeOverride(db, a, b);
+      else setOverride(db, a, b, s.verdict);
+      const isOrg = s.table === 'organizations';
+      resolveChanged(db, isOrg ? [a, b] : [], isOrg ? [] : [a, b]);
+      return;
+    }
+    case 'incremental':
+      resolveIncremental(db, { readBatch: s.readBatch, maxPasses: s.maxPasses });
+      return;
+  }
 }
 
 function fullFromScratch(db: Db) {
@@ -120,35 +201,38 @@ function fullFromScratch(db: Db) {
 }
 
 describe('incremental resolution', () => {
-  const SEEDS = 30;
-  it(`equals a full recompute after random inserts, updates, deletes and overrides (${SEEDS} seeds)`, () => {
+  it('equals a full recompute after random inserts, updates, deletes and overrides (property)', () => {
+    let runs = 0;
     let merged = 0;
-    for (let seed = 1; seed <= SEEDS; seed++) {
-      const { db } = tempCrm();
-      open.push(db);
-      installCapture(db, DEFAULT_SOURCE_MAP);
-      const r = rng(seed);
-      for (let i = 0; i < 6; i++) randomOp(db, r);
-      resolveIncremental(db); // first run: full resolve, cursor at the end of the log
-      const steps = 20 + r.int(20);
-      for (let i = 0; i < steps; i++) {
-        const y = r.next();
-        if (y < 0.75) randomOp(db, r);
-        else if (y < 0.85) randomOverride(db, r);
-        else resolveIncremental(db, { readBatch: 1 + r.int(8), maxPasses: 1 + r.int(3) });
-      }
-      resolveIncremental(db);
-      const incremental = snapshot(db);
-      merged +=
-        (db.prepare('SELECT count(*) FROM entities WHERE member_count > 1').pluck().get() as number) > 0
-          ? 1
-          : 0;
-      expect(fullFromScratch(db), `seed ${seed}`).toEqual(incremental);
-      db.close();
-      open.pop();
-    }
+    fc.assert(
+      fc.property(
+        fc.array(edit, { minLength: 4, maxLength: 8 }),
+        fc.array(step, { minLength: 10, maxLength: 40, size: 'medium' }),
+        (setup, steps) => {
+          const { db, dir } = tempCrm();
+          try {
+            installCapture(db, DEFAULT_SOURCE_MAP);
+            for (const s of setup) apply(db, s);
+            resolveIncremental(db); // first run: full resolve, cursor at the end of the log
+            for (const s of steps) apply(db, s);
+            resolveIncremental(db);
+            const incremental = snapshot(db);
+            runs++;
+            if (
+              (db.prepare('SELECT count(*) FROM entities WHERE member_count > 1').pluck().get() as number) > 0
+            )
+              merged++;
+            expect(fullFromScratch(db)).toEqual(incremental);
+          } finally {
+            db.close();
+            fs.rmSync(dir, { recursive: true, force: true });
+          }
+        },
+      ),
+      propertyParams(60),
+    );
     // The generator must actually produce merges, or the property says little.
-    expect(merged).toBeGreaterThan(SEEDS / 2);
+    expect(merged).toBeGreaterThan(runs / 3);
   });
 
   it('returns the records whose entity changed, and advances its cursor after writing', () => {

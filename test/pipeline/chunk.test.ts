@@ -1,7 +1,8 @@
 /**
  * The chunker: behaviour (budget, overlap, headers, boundaries, the cut for
- * huge records, determinism) and byte-identical output to the first version
- * on thousands of random documents with nasty whitespace and punctuation.
+ * huge records, determinism) and byte-identical output to the reference
+ * chunker (chunk-reference.ts) on thousands of random documents with nasty
+ * whitespace and punctuation.
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -153,7 +154,7 @@ describe('chunkDocument', () => {
     expect(performance.now() - t0).toBeLessThan(20_000);
   });
 
-  it('cuts a huge paragraph the same way as the first chunker, word by word past 200,000 characters', () => {
+  it('cuts a huge paragraph the same way as the reference chunker, word by word past 200,000 characters', () => {
     const rng = mulberry32(5);
     const words = ['Deal.', 'memo', 'about', 'the', 'Board', 'vote?', '“Yes”', 'and', 'no…', 'More'];
     for (const size of [50_000, 90_000]) {
@@ -181,7 +182,7 @@ describe('chunkDocument', () => {
   });
 
   it('hashes the parts in one call with the same digest as hashing each part in turn', () => {
-    // The first version fed each part to one Hash. A digest that changed without a chunker version
+    // The reference feeds each part to one Hash. A digest that changed without a chunker version
     // change would re-embed every record for nothing; CHUNKER_VERSION is where such a change is meant.
     const reference = (
       x: RenderedDoc,
@@ -224,7 +225,7 @@ describe('chunkDocument', () => {
   });
 });
 
-describe('chunkDocument matches the first chunker byte for byte', () => {
+describe('chunkDocument matches the reference chunker byte for byte', () => {
   const pieces = [
     'Met',
     'the',
