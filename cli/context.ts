@@ -5,11 +5,7 @@
 import type { Command } from 'commander';
 import { CrmIndexError, loadConfig, setLogLevel, type Config } from '../config/index.js';
 import { classifySqliteError } from '../crm/db.js';
-
-function isSqliteError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return !(err instanceof CrmIndexError) && typeof code === 'string' && code.startsWith('SQLITE_');
-}
+import { isSqliteError } from '../config/sqliteErrors.js';
 
 export const EXIT = {
   ok: 0,
@@ -80,7 +76,10 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
       await fn(...args);
     } catch (caught) {
       // A SQLite error no layer classified (a lock, a full disk) still gets the one-line message and its kind.
-      const err = isSqliteError(caught) ? classifySqliteError(caught, 'running the command') : caught;
+      const err =
+        !(caught instanceof CrmIndexError) && isSqliteError(caught)
+          ? classifySqliteError(caught, 'running the command')
+          : caught;
       if (err instanceof CrmIndexError) {
         process.stderr.write(`crm-index: ${err.message}\n`);
       } else {

@@ -9,6 +9,7 @@
  */
 import { EmbedderFaultError, errorMessage, TransientError } from '../config/errors.js';
 import { classifySqliteError } from '../crm/db.js';
+import { isSqliteError } from '../config/sqliteErrors.js';
 import {
   advanceCursor,
   getCursor,
@@ -125,9 +126,7 @@ export async function indexWithRetry(
       }
       return { counts, failures, done };
     } catch (err) {
-      const e = (err as { code?: string }).code?.startsWith('SQLITE_')
-        ? classifySqliteError(err, 'indexing')
-        : err;
+      const e = isSqliteError(err) ? classifySqliteError(err, 'indexing') : err;
       // A one-shot run reports a non-transient failure (unwritable index, bad settings) at once, and gives up
       // on a transient one after ONE_SHOT_GIVE_UP_MS; the daemon keeps retrying and reports through /healthz.
       if (ctx.oneShot && (!(e instanceof TransientError) || Date.now() - firstFailure > ONE_SHOT_GIVE_UP_MS))

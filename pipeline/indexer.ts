@@ -13,6 +13,7 @@
  * RecordFailure, and the batch goes on without it.
  */
 import { EmbedderFaultError, PermanentError, errorMessage } from '../config/errors.js';
+import { isSqliteError } from '../config/sqliteErrors.js';
 import type { Logger } from '../config/log.js';
 import type { Db } from '../crm/db.js';
 import { classifySqliteError } from '../crm/db.js';
@@ -109,8 +110,7 @@ export function renderBatch(
       }),
     )();
   } catch (err) {
-    if ((err as { code?: string }).code?.startsWith('SQLITE_'))
-      throw classifySqliteError(err, 'reading records');
+    if (isSqliteError(err)) throw classifySqliteError(err, 'reading records');
     throw err;
   }
   return { docs, failures, entityIds };
