@@ -4,7 +4,7 @@
  * Reads only; safe while follow runs.
  */
 import type { Config } from '../config/index.js';
-import { maskCredentials } from '../config/errors.js';
+import { errorMessage, maskCredentials } from '../config/errors.js';
 import type { Db } from '../crm/db.js';
 import type { SourceMap } from '../crm/sourceMap.js';
 import { backlog, listConsumers, maxSeq, oldestPendingAt } from '../triggers/changelog.js';
@@ -16,7 +16,15 @@ import { INDEX_CONSUMER } from './context.js';
 
 export interface StatusReport {
   database: string;
-  store: { kind: string; location: string; generation: string | null; points: number | null; error?: string };
+  store: {
+    kind: string;
+    location: string;
+    generation: string | null;
+    points: number | null;
+    error?: string;
+    /** Damage found in the store's own files (empty: none); what to do is a rebuild. */
+    integrity: string[];
+  };
   embedder: { kind: string; model: string };
   changelog: { maxSeq: number; backlog: number; lagSeconds: number };
   consumers: ReturnType<typeof listConsumers>;
@@ -39,12 +47,14 @@ export async function collectStatus(
   const v = verifyCapture(db, map);
   let points: number | null = null;
   let error = storeError;
+  let integrity: string[] = [];
   if (store) {
     try {
       points = await store.count();
     } catch (err) {
       error = (err as Error).message;
     }
+    integrity = await store.checkIntegrity().catch((err: unknown) => [errorMessage(err)]);
   }
   return {
     database: config.dbPath,
@@ -57,6 +67,7 @@ export async function collectStatus(
       generation: store?.generation ?? null,
       points,
       ...(error ? { error } : {}),
+      integrity,
     },
     embedder: { kind: config.embedderKind, model: config.resolvedModel },
     changelog: {
@@ -75,6 +86,11 @@ export function formatStatus(s: StatusReport): string {
   const lines = [
     `database     ${s.database}`,
     `store        ${s.store.kind} at ${s.store.location}${s.store.generation ? ` [${s.store.generation}]` : ''}; points: ${s.store.points ?? 'unknown'}${s.store.error ? ` (error: ${s.store.error})` : ''}`,
+    ...(s.store.integrity.length > 0
+      ? [
+          `index file   DAMAGED: ${s.store.integrity.slice(0, 3).join('; ')}. Run crm-index rebuild (with follow stopped, move the damaged file aside first).`,
+        ]
+      : []),
     `embedder     ${s.embedder.kind} (${s.embedder.model})`,
     `changelog    max seq ${s.changelog.maxSeq}; backlog ${s.changelog.backlog}; lag ${s.changelog.lagSeconds.toFixed(1)} s`,
     `triggers     ${s.triggers.ok ? 'ok' : `NOT OK: missing ${s.triggers.missing.join(', ') || '-'}; stale ${s.triggers.stale.join(', ') || '-'} (run crm-index install)`}`,

@@ -625,6 +625,18 @@ export class EmbeddedStore implements VectorStore {
     }
   }
 
+  async checkIntegrity(): Promise<string[]> {
+    this.checkOpen();
+    try {
+      // quick_check reads every page (not the indexes' contents against their tables): seconds on a large file.
+      const rows = this.c.db.prepare('PRAGMA quick_check(20)').pluck().all() as string[];
+      return rows.length === 1 && rows[0] === 'ok' ? [] : rows;
+    } catch (err) {
+      // A file too damaged to check says so in the error itself.
+      return [(err as Error).message];
+    }
+  }
+
   async count(): Promise<number> {
     return this.read('counting points', () => {
       const active = this.pinned ?? this.c.active();

@@ -305,6 +305,11 @@ export class QdrantStore implements VectorStore {
     await this.call(`dropping generation ${gen}`, () => this.client.deleteCollection(gen));
   }
 
+  async checkIntegrity(): Promise<string[]> {
+    // Qdrant checks its own storage; nothing of it is visible to a client.
+    return [];
+  }
+
   async dropOrphanGenerations(): Promise<string[]> {
     const served = await this.aliasTarget();
     if (!served) return []; // nothing served yet (or a plain collection): nothing is known to be an orphan

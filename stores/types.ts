@@ -123,5 +123,11 @@ export interface VectorStore {
    * for as long as its generation is not served). Returns the names dropped.
    */
   dropOrphanGenerations(): Promise<string[]>;
+  /**
+   * Damage the store can see in its own files (page-level corruption in the
+   * embedded index), one line each; empty when none was found. A server-side
+   * store (Qdrant) checks itself and returns empty.
+   */
+  checkIntegrity(): Promise<string[]>;
   close(): Promise<void>;
 }

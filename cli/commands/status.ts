@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { action, configFrom } from '../context.js';
+import { action, configFrom, EXIT } from '../context.js';
 
 export function register(program: Command): void {
   program
@@ -25,6 +25,8 @@ export function register(program: Command): void {
           const s = await collectStatus(config, db, loadSourceMap(config.sourceMapPath), store, storeError);
           await store?.close();
           process.stdout.write(opts.json ? JSON.stringify(s) + '\n' : formatStatus(s) + '\n');
+          // A damaged index file is not a state to report as fine: searches will fail on its bad pages.
+          if (s.store.integrity.length > 0) process.exitCode = EXIT.store;
         } finally {
           db.close();
         }

@@ -16,7 +16,7 @@ const XSS = '<script>alert(1)</script>';
 function status(over: Partial<StatusReport> = {}): StatusReport {
   return {
     database: '/data/crm.db',
-    store: { kind: 'embedded', location: '/data/index.db', generation: 'g1', points: 42 },
+    store: { kind: 'embedded', location: '/data/index.db', generation: 'g1', points: 42, integrity: [] },
     embedder: { kind: 'openai', model: 'test-hash-16' },
     changelog: { maxSeq: 10, backlog: 3, lagSeconds: 1.5 },
     consumers: [],
@@ -108,7 +108,14 @@ describe('escaping', () => {
     const html = renderPage(
       pageData({
         status: status({
-          store: { kind: 'qdrant', location: 'http://q', generation: null, points: null, error: XSS },
+          store: {
+            kind: 'qdrant',
+            location: 'http://q',
+            generation: null,
+            points: null,
+            error: XSS,
+            integrity: [],
+          },
           deadLetters: {
             count: 1,
             newest: [
