@@ -288,6 +288,14 @@ export async function startFollow(
             r,
             `sweep: checked ${r.checked}, missing ${r.missing}, stale ${r.stale}, orphans ${r.orphans}`,
           );
+          // Page-level damage in the index file shows in health before a search trips over it.
+          const damage = await ctx.store.checkIntegrity();
+          if (damage.length === 0) problems.delete('index');
+          else
+            problems.set(
+              'index',
+              `The index file is damaged (${damage.slice(0, 3).join('; ')}): stop follow, move the file aside and run \`crm-index rebuild\`.`,
+            );
           continue;
         }
         await drainNow(true);
