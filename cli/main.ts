@@ -33,6 +33,11 @@ export async function buildProgram(): Promise<Command> {
 
 const isMain = process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1]);
 if (isMain) {
+  // A reader that closed the pipe (`search --json | head -3`) ends the command quietly, not with a stack.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   const program = await buildProgram();
   await program.parseAsync(process.argv);
 }

@@ -27,14 +27,14 @@ export const idStr = (what: string) =>
     .transform((v) => String(v))
     .pipe(shortStr(what));
 
+/** YYYY-MM-DD or an ISO datetime: what record dates hold and what date filters compare against. */
+export const ISO_DATE = /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
+
 export const isoDate = (what: string) =>
   z
     .string()
     .max(40, `${what} is longer than 40 characters`)
-    .regex(
-      /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/,
-      `${what} is not an ISO date (YYYY-MM-DD or an ISO datetime)`,
-    );
+    .regex(ISO_DATE, `${what} is not an ISO date (YYYY-MM-DD or an ISO datetime)`);
 
 export const bodyStr = (what: string) =>
   z
