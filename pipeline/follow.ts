@@ -31,6 +31,8 @@ import {
 import { errorMessage } from '../config/errors.js';
 import { ensureConsumer, pruneChangelog } from '../triggers/changelog.js';
 import { installCapture, verifyCapture } from '../triggers/install.js';
+import { checkMapHandover, type MapHandover } from './mapHandover.js';
+import { SourceMapError } from '../config/errors.js';
 import { INDEX_CONSUMER, type PipelineContext } from './context.js';
 import { drainUntilEmpty } from './drain.js';
 import { nextRetryAt, setState } from './failures.js';
@@ -77,6 +79,8 @@ export interface FollowState {
   lastBatchAt: number | null;
   lastError: { at: number; message: string } | null;
   running: boolean;
+  /** Set when follow ended because capture now belongs to another source map (see mapHandover.ts). */
+  mapHandover?: MapHandover;
 }
 
 export async function startFollow(
@@ -85,6 +89,8 @@ export async function startFollow(
 ): Promise<FollowHandle> {
   const { db, config } = ctx;
   const log = ctx.deps.log;
+  const handover = checkMapHandover(db, ctx.map);
+  if (handover.action !== 'same') throw new SourceMapError(handover.message);
   const v = verifyCapture(db, ctx.map);
   if (!v.ok) {
     installCapture(db, ctx.map);
@@ -148,6 +154,13 @@ export async function startFollow(
 
   async function runPending(): Promise<void> {
     while (pending.size > 0 && !abort.signal.aborted) {
+      const handover = checkMapHandover(db, ctx.map);
+      if (handover.action !== 'same') {
+        state.mapHandover = handover;
+        log.error(handover.message);
+        setImmediate(() => void handle.stop());
+        return;
+      }
       const wantedBy = lease.wantedByOther();
       if (wantedBy) {
         await yieldLease(wantedBy);

@@ -42,7 +42,7 @@ export function register(program: Command): void {
           const db = openCrm(config.dbPath, { busyTimeoutMs: config.busyTimeoutMs });
           const map = loadSourceMap(config.sourceMapPath);
           validateSourceMap(db, map);
-          installCapture(db, map);
+          installCapture(db, map, { replaceMap: true });
           db.close();
           process.stderr.write(
             'demo: capture installed; building the index (first run converts the GloVe vectors once)\n',

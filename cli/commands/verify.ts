@@ -33,6 +33,14 @@ export function register(program: Command): void {
             );
           return;
         }
+        if (r.mapMismatch && r.installedMap) {
+          const { describeMapMismatch } = await import('../../triggers/install.js');
+          process.stderr.write(
+            `crm-index: ${describeMapMismatch(r.installedMap, map)}. Run crm-index install with the map you want (CRM_SOURCE_MAP or --source-map), or verify with the installed one.\n`,
+          );
+          process.exitCode = EXIT.source;
+          return;
+        }
         if (r.missing.includes('_cdc_changelog')) {
           process.stderr.write(
             `crm-index: capture is not installed on ${config.dbPath}: changes are not being captured. Run crm-index install.\n`,

@@ -66,14 +66,19 @@ export function listTree(dir: string): string[] {
 export async function startCli(
   args: string[],
   opts: { cwd?: string; env?: Record<string, string>; waitFor: RegExp },
-): Promise<{ match: RegExpMatchArray; stop(): Promise<void>; stderr(): string }> {
+): Promise<{
+  match: RegExpMatchArray;
+  stop(): Promise<void>;
+  stderr(): string;
+  exitCode(): Promise<number | null>;
+}> {
   const child = spawn(process.execPath, [SHIPPED_HEAP, CLI, ...args], {
     cwd: opts.cwd ?? os.tmpdir(),
     env: bareEnv(opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const match = await new Promise<RegExpMatchArray>((resolve, reject) => {
     child.stderr.on('data', (d: Buffer) => {
       err += String(d);
@@ -82,11 +87,16 @@ export async function startCli(
     });
     child.on('exit', (code) => reject(new Error(`crm-index ${args.join(' ')} exited ${code}: ${err}`)));
   });
+  const timeout = (ms: number) =>
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`still running after ${ms} ms`)), ms).unref(),
+    );
   return {
     match,
     stderr: () => err,
+    exitCode: () => Promise.race([exited, timeout(30_000)]),
     async stop() {
-      if (child.exitCode === null) child.kill('SIGTERM');
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
     },
   };
