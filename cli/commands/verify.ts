@@ -21,6 +21,8 @@ export function register(program: Command): void {
         const db = openCrm(config.dbPath, { readonly: true, busyTimeoutMs: config.busyTimeoutMs });
         let r;
         try {
+          const { validateSourceMap } = await import('../../crm/validate.js');
+          validateSourceMap(db, map);
           r = verifyCapture(db, map);
         } finally {
           db.close();
