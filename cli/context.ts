@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { CrmIndexError, loadConfig, setLogLevel, type Config } from '../config/index.js';
+import { misspeltSettings } from '../config/settings.js';
 
 export const EXIT = {
   ok: 0,
@@ -45,6 +46,9 @@ export function configFrom(cmd: Command, extra: Record<string, unknown> = {}): C
   };
   const config = loadConfig({ flags, envFile: (globals.envFile as string | undefined) ?? undefined });
   setLogLevel(config.logLevel);
+  if (!lastConfig) {
+    for (const w of misspeltSettings(process.env)) process.stderr.write(`crm-index: warning: ${w}\n`);
+  }
   lastConfig = config;
   return config;
 }

@@ -60,8 +60,13 @@ export function register(program: Command): void {
           );
           if (!opts.follow) return;
           const cli = 'node dist/cli/main.js';
+          const page =
+            config.httpPort === 0
+              ? 'the page at / of the address follow prints below'
+              : `http://${config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost}:${config.httpPort}/`;
           process.stderr.write(
             [
+              `demo: status page and search: ${page}`,
               'demo: following changes. In another terminal try:',
               `  ${cli} demo-write                      # change a record`,
               `  ${cli} search "lightning custody" --mode hybrid`,
