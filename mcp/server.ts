@@ -9,6 +9,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { logger } from '../config/log.js';
 import { recordTables } from '../crm/sourceMap.js';
 import type { McpContext } from './context.js';
+import { portableSchema } from './portableSchema.js';
 import { planTools, type ToolName } from './toolset.js';
 import { registerReadTools } from './tools/read.js';
 import { registerSearch } from './tools/search.js';
@@ -87,5 +88,33 @@ export function buildMcpServer(ctx: McpContext, opts: BuildOptions = {}): McpSer
   registerSearch(planned, env);
   registerReadTools(planned, env);
   if (!ctx.readOnly) registerWriteTools(planned, env);
+  portableToolList(server);
   return server;
+}
+
+type ListHandler = (req: unknown, extra: unknown) => Promise<{ tools: Record<string, unknown>[] }>;
+
+/**
+ * tools/list with portable schemas (mcp/portableSchema.ts). The SDK converts
+ * the zod schemas when it answers tools/list and offers no hook for the
+ * conversion, so its handler (registered with the first tool) is wrapped. The
+ * SDK is pinned (package.json); test/mcp/inspector.test.ts runs the
+ * Inspector's --strict check, which fails if this stops applying.
+ */
+function portableToolList(server: McpServer): void {
+  const handlers = (server.server as unknown as { _requestHandlers?: Map<string, ListHandler> })
+    ._requestHandlers;
+  const original = handlers?.get('tools/list');
+  if (!handlers || !original) return;
+  handlers.set('tools/list', async (req, extra) => {
+    const res = await original(req, extra);
+    return {
+      ...res,
+      tools: res.tools.map((t) => ({
+        ...t,
+        ...(t.inputSchema ? { inputSchema: portableSchema(t.inputSchema) } : {}),
+        ...(t.outputSchema ? { outputSchema: portableSchema(t.outputSchema) } : {}),
+      })),
+    };
+  });
 }
