@@ -55,7 +55,7 @@ describe.skipIf(!findGloveJson())('crm-index demo from an empty folder', () => {
       const dir = tmp('crm-index-demo-');
       const port = await freePort();
       const env = { CRM_INDEX_HTTP_PORT: String(port) };
-      const demo = await startCli(['demo', '--records', '150'], { cwd: dir, env, waitFor: /watching/ });
+      const demo = await startCli(['demo'], { cwd: dir, env, waitFor: /watching/ });
       try {
         expect(demo.stderr()).toContain(`demo: status page and search: http://127.0.0.1:${port}/`);
         expect(demo.stderr()).not.toMatch(/"level":(40|50)/);
