@@ -118,7 +118,7 @@ export function loadSourceMap(file?: string): SourceMap {
   try {
     checkSourceMapConsistency(map);
   } catch (err) {
-    throw new SourceMapError(`In the source map ${abs}: ${(err as Error).message}`, { cause: err });
+    throw new SourceMapError(`The source map ${abs} needs a fix: ${(err as Error).message}`, { cause: err });
   }
   origins.set(map, abs);
   return map;

@@ -46,6 +46,8 @@ export interface VerifyReport {
   map: { identity: string; origin: string };
   /** True when capture was installed for another map than this process's. */
   mapMismatch: boolean;
+  /** True when capture is installed but records no map (an older version installed it). */
+  mapUnrecorded: boolean;
 }
 
 /** The source map capture was installed for, as recorded in `_cdc_meta`. */
@@ -194,8 +196,11 @@ export function verifyCapture(db: Db, map: SourceMap): VerifyReport {
     const installedMap = installedSourceMap(db);
     const identity = sourceMapIdentity(map);
     const mapMismatch = installedMap !== null && installedMap.identity !== identity;
+    // Installed by a version that did not record the map: not current until install records it.
+    const mapUnrecorded = installedMap === null && meta.version !== null;
     const ok =
       !mapMismatch &&
+      !mapUnrecorded &&
       missing.length === 0 &&
       stale.length === 0 &&
       extra.length === 0 &&
@@ -213,6 +218,7 @@ export function verifyCapture(db: Db, map: SourceMap): VerifyReport {
       installedMap,
       map: { identity, origin: sourceMapOrigin(map) },
       mapMismatch,
+      mapUnrecorded,
     };
   } catch (err) {
     throw classifySqliteError(err, 'verifying capture triggers');

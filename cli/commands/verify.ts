@@ -54,6 +54,9 @@ export function register(program: Command): void {
           r.missing.length ? `missing triggers: ${r.missing.join(', ')}` : '',
           r.stale.length ? `stale triggers: ${r.stale.join(', ')}` : '',
           r.extra.length ? `extra triggers: ${r.extra.join(', ')}` : '',
+          r.mapUnrecorded
+            ? 'the installed source map is not recorded (an older crm-index installed capture)'
+            : '',
           r.installedFingerprint !== r.expectedFingerprint
             ? `installed fingerprint ${r.installedFingerprint ?? 'none'} (version ${r.installedVersion ?? 'none'}) differs from ${r.expectedFingerprint}`
             : '',

@@ -28,7 +28,7 @@ describe('crm-index source-map with a custom map', () => {
       const r = runCli(args, { cwd: dir, env: { CRM_DB_PATH: db, CRM_SOURCE_MAP: file } });
       expect(r.code, args.join(' ')).toBe(3);
       expect(r.stderr).toContain(
-        `crm-index: In the source map ${file}: Table "organizations": key column "id" is listed in "writable"`,
+        `crm-index: The source map ${file} needs a fix: Table "organizations": key column "id" is listed in "writable"`,
       );
       expect(r.stderr).toMatch(/remove "id" from "writable"/);
     }

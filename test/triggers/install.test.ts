@@ -190,6 +190,16 @@ describe('install / verify / uninstall', () => {
     expect(installedSourceMap(db)?.identity).toBe(sourceMapIdentity(smaller));
   });
 
+  it('treats capture that records no map (an older install) as not current, and install records it', () => {
+    db = referenceCrm().db;
+    db.exec(`DELETE FROM _cdc_meta WHERE key LIKE 'source_map_%'`);
+    expect(verifyCapture(db, DEFAULT_SOURCE_MAP)).toMatchObject({ ok: false, mapUnrecorded: true });
+    const r = installCapture(db, DEFAULT_SOURCE_MAP);
+    expect(r.changed).toBe(true);
+    expect(r.replaced).toEqual([]);
+    expect(verifyCapture(db, DEFAULT_SOURCE_MAP)).toMatchObject({ ok: true, mapUnrecorded: false });
+  });
+
   it('uninstall removes every trigger and _cdc_ table and leaves CRM schema and rows exactly as they were', () => {
     db = referenceCrm({ install: false }).db;
     seed(db);
