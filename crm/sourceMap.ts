@@ -303,5 +303,13 @@ export function dependentsOf(map: SourceMap, table: string): { from: RecordTable
  * the capture triggers so a process can tell whether it has the installed map.
  */
 export function sourceMapIdentity(map: SourceMap): string {
-  return createHash('sha256').update(JSON.stringify(map)).digest('hex').slice(0, 12);
+  let id = identities.get(map);
+  if (id === undefined) {
+    id = createHash('sha256').update(JSON.stringify(map)).digest('hex').slice(0, 12);
+    identities.set(map, id);
+  }
+  return id;
 }
+
+/** Maps are not changed after loading; follow asks for its map's identity before every job. */
+const identities = new WeakMap<SourceMap, string>();
