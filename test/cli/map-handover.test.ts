@@ -101,6 +101,10 @@ describe.skipIf(!haveGlove)('source-map handover between install and running pro
     expect(wrong.code).toBe(3);
     expect(wrong.stderr).toContain(`capture is installed for source map ${idB}`);
     expect(wrong.stderr).not.toMatch(/migration/);
+    // status with the old map names both maps too, and fails.
+    const status = runCli(['status'], { cwd: dir, env: env(a) });
+    expect(status.code).toBe(3);
+    expect(status.stdout).toContain(`NOT OK: capture is installed for source map ${idB}`);
     // The installed map's triggers are intact.
     const ok = runCli(['verify'], { cwd: dir, env: env(live) });
     expect(ok.code, ok.stderr).toBe(0);
