@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { CrmIndexError, loadConfig, setLogLevel, type Config } from '../config/index.js';
 import { classifySqliteError } from '../crm/db.js';
 import { isSqliteError } from '../config/sqliteErrors.js';
+import { misspeltSettings } from '../config/settings.js';
 
 export const EXIT = {
   ok: 0,
@@ -30,6 +31,9 @@ export function addGlobalOptions(program: Command): void {
     .option('--log-level <level>', 'trace|debug|info|warn|error|silent (env LOG_LEVEL)');
 }
 
+/** The last config a command built: error reporting needs to know whether a source map was given. */
+let lastConfig: Config | undefined;
+
 /** The config for a command: global options from the root program plus the command's own. */
 export function configFrom(cmd: Command, extra: Record<string, unknown> = {}): Config {
   const globals = cmd.optsWithGlobals() as Record<string, unknown>;
@@ -44,6 +48,10 @@ export function configFrom(cmd: Command, extra: Record<string, unknown> = {}): C
   };
   const config = loadConfig({ flags, envFile: (globals.envFile as string | undefined) ?? undefined });
   setLogLevel(config.logLevel);
+  if (!lastConfig) {
+    for (const w of misspeltSettings(process.env)) process.stderr.write(`crm-index: warning: ${w}\n`);
+  }
+  lastConfig = config;
   return config;
 }
 
@@ -81,7 +89,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
           ? classifySqliteError(caught, 'running the command')
           : caught;
       if (err instanceof CrmIndexError) {
-        process.stderr.write(`crm-index: ${err.message}\n`);
+        process.stderr.write(`crm-index: ${err.message}${builtInMapHint(err)}\n`);
       } else {
         process.stderr.write(
           `crm-index: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
@@ -90,4 +98,14 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
       process.exitCode = exitCodeFor(err);
     }
   };
+}
+
+/**
+ * A database that does not fit the map, when no map was given: say that the
+ * built-in demo map was used and how to point at the right one, on the same line.
+ */
+function builtInMapHint(err: CrmIndexError): string {
+  if (err.kind !== 'source-map' || !lastConfig || lastConfig.sourceMapPath !== undefined) return '';
+  if (/capture is installed for source map/.test(err.message)) return '';
+  return " (No CRM_SOURCE_MAP is set, so the built-in demo CRM map was used: set CRM_SOURCE_MAP or --source-map to your CRM's map; `crm-index source-map > my-map.json` gives a starting point, see docs/source-map.md.)";
 }

@@ -9,13 +9,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
-import { addGlobalOptions } from './context.js';
+import { addGlobalOptions, EXIT } from './context.js';
 
 export async function buildProgram(): Promise<Command> {
   const program = new Command('crm-index')
     .description('Keeps a hybrid search index of a CRM SQLite database fresh, and serves it over MCP.')
     .version('0.1.0')
-    .showHelpAfterError('(run crm-index help <command> for its options)');
+    .showHelpAfterError('(run crm-index help <command> for its options)')
+    // A usage mistake (unknown command or option, missing argument) exits 2, like a bad setting;
+    // help and --version exit 0. Subcommands inherit this.
+    .exitOverride((err) => {
+      const ok = ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(err.code);
+      process.exit(ok ? 0 : EXIT.config);
+    });
   addGlobalOptions(program);
   const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'commands');
   const files = fs
@@ -33,6 +39,11 @@ export async function buildProgram(): Promise<Command> {
 
 const isMain = process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1]);
 if (isMain) {
+  // A reader that closed the pipe (`search --json | head -3`) ends the command quietly, not with a stack.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   const program = await buildProgram();
   await program.parseAsync(process.argv);
 }

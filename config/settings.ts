@@ -440,3 +440,46 @@ export const SETTINGS = {
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;
+
+/** Variables crm-index reads besides SETTINGS (the container entrypoint's and the tests'). */
+const OTHER_KNOWN_ENV = ['CRM_INDEX_CACHE_DIR', 'XDG_CACHE_HOME'];
+
+function editDistance(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0]!;
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = prev[j]!;
+      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * Environment variables that look like a misspelt setting (`CRM_DB_PAHT`):
+ * not a known name, but within two edits of one. Returns one warning per
+ * variable, naming the setting it probably meant. Unrelated variables that
+ * merely share a prefix are not reported.
+ */
+export function misspeltSettings(env: NodeJS.ProcessEnv): string[] {
+  const known = new Set<string>([...Object.values(SETTINGS).map((s) => s.env), ...OTHER_KNOWN_ENV]);
+  const out: string[] = [];
+  for (const name of Object.keys(env)) {
+    if (known.has(name) || !/^[A-Z][A-Z0-9_]*$/.test(name)) continue;
+    let best: string | undefined;
+    let bestD = 3;
+    for (const k of known) {
+      if (Math.abs(k.length - name.length) >= bestD) continue;
+      const d = editDistance(name, k);
+      if (d < bestD) {
+        bestD = d;
+        best = k;
+      }
+    }
+    if (best) out.push(`${name} is not a crm-index setting and is ignored; did you mean ${best}? Rename it.`);
+  }
+  return out;
+}

@@ -30,6 +30,8 @@ export function openCrm(file: string, opts: OpenOptions = {}): Db {
   try {
     db = new Database(abs, { readonly: opts.readonly ?? false, fileMustExist: !opts.create });
   } catch (err) {
+    const folder = unwritableFolder(abs);
+    if (folder) throw folder;
     throw new SourceError(
       `Cannot open the CRM database ${abs}: ${(err as Error).message}. Check the path and its permissions.`,
       {
@@ -47,7 +49,7 @@ export function openCrm(file: string, opts: OpenOptions = {}): Db {
     }
   } catch (err) {
     db.close();
-    throw classifySqliteError(err, `opening the CRM database ${abs}`);
+    throw unwritableFolder(abs) ?? classifySqliteError(err, `opening the CRM database ${abs}`);
   }
   return db;
 }
@@ -64,6 +66,30 @@ export function sqliteStep<T>(doing: string, fn: () => T): T {
 
 /** One of capture's own _cdc_ tables is gone: re-install capture (not a problem with CRM_DB_PATH). */
 export class CaptureMissingError extends SourceError {}
+
+/**
+ * A readable database in a folder this user cannot write: SQLite's WAL mode
+ * keeps `-wal` and `-shm` files beside the database and must create them even
+ * to read, so "check that it is readable" would send the operator the wrong
+ * way. Null when that is not the situation.
+ */
+function unwritableFolder(abs: string): SourceError | null {
+  const dir = path.dirname(abs);
+  try {
+    fs.accessSync(abs, fs.constants.R_OK);
+  } catch {
+    return null;
+  }
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+    return null;
+  } catch {
+    return new SourceError(
+      `The CRM database ${abs} is readable, but its folder ${dir} is not writable: SQLite in WAL mode must create ${path.basename(abs)}-wal and ${path.basename(abs)}-shm beside it, even to read. ` +
+        `Make the folder writable for this user (the CRM's own user usually can), or let the CRM create those files by keeping it open while crm-index runs.`,
+    );
+  }
+}
 
 /** Map a better-sqlite3 error to a kind: busy/locked is transient, a non-database file is a SourceError. */
 export function classifySqliteError(err: unknown, doing: string): Error {

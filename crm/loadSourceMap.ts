@@ -12,6 +12,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, SourceMapError } from '../config/errors.js';
 import { DEFAULT_SOURCE_MAP, type SourceMap } from './sourceMap.js';
+import { checkSourceMapConsistency } from './validate.js';
 
 const name = z.string().min(1, 'must be a non-empty name');
 const columns = z.array(name).min(1, 'must list at least one column');
@@ -106,11 +107,49 @@ export function loadSourceMap(file?: string): SourceMap {
     value = JSON.parse(text);
   } catch (err) {
     throw new SourceMapError(
-      `The source map ${abs} is not valid JSON: ${(err as Error).message}. Fix the syntax.`,
+      `The source map ${abs} is not valid JSON: ${jsonErrorAt(text, (err as Error).message)}. Fix the syntax there.`,
       {
         cause: err,
       },
     );
   }
-  return parseSourceMap(value, abs);
+  const map = parseSourceMap(value, abs);
+  // Self-consistency (duplicate tables, relations to unknown tables, writable key columns) needs no database.
+  try {
+    checkSourceMapConsistency(map);
+  } catch (err) {
+    throw new SourceMapError(`The source map ${abs} needs a fix: ${(err as Error).message}`, { cause: err });
+  }
+  origins.set(map, abs);
+  return map;
+}
+
+/** Where each loaded map came from (absolute path); the built-in map has none. */
+const origins = new WeakMap<SourceMap, string>();
+
+/** "the built-in map" or the file a map was loaded from, for messages and the installed map's identity. */
+export function sourceMapOrigin(map: SourceMap): string {
+  return origins.get(map) ?? 'the built-in map';
+}
+
+/** The file a map was loaded from, or undefined for the built-in map. */
+export function sourceMapFile(map: SourceMap): string | undefined {
+  return origins.get(map);
+}
+
+/**
+ * JSON.parse's message with its byte offset turned into a line and column
+ * (1-based), which is what an editor shows: `Unexpected token } at line 12, column 5`.
+ */
+export function jsonErrorAt(text: string, message: string): string {
+  const m = /at position (\d+)/.exec(message);
+  const base = message.replace(/ in JSON at position \d+.*$/s, '').replace(/ at position \d+.*$/s, '');
+  let pos: number;
+  if (m) pos = Number(m[1]);
+  else if (/Unexpected end of JSON input/.test(message)) pos = text.length;
+  else return message;
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  const column = pos - before.lastIndexOf('\n');
+  return `${base} at line ${line}, column ${column}`;
 }

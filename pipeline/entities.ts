@@ -14,6 +14,7 @@ import { CaptureMissingError, type Db } from '../crm/db.js';
 import type { SourceMap } from '../crm/sourceMap.js';
 import { ENTITIES_CONSUMER, entityIdsFor, resolveFull, resolveIncremental } from '../entities/index.js';
 import { hasEntityLinks } from '../entities/lookup.js';
+import { DEFAULT_ENTITY_SOURCE } from '../entities/source.js';
 import { enqueueKeys } from './failures.js';
 import { ensureConsumer } from '../triggers/changelog.js';
 
@@ -29,6 +30,15 @@ export interface EntityHooks {
 }
 
 export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string): EntityHooks {
+  // A map without the people and organizations the resolver reads: nothing is wrong, resolution simply does not apply.
+  const src = DEFAULT_ENTITY_SOURCE;
+  const mapped = new Set(map.tables.map((t) => t.table));
+  if (!mapped.has(src.people.table) || !mapped.has(src.organizations.table)) {
+    log.info(
+      `entity resolution is off for this map: it reads the tables ${src.people.table} and ${src.organizations.table}, which the source map does not index; records are indexed without entity ids.`,
+    );
+    return { active: () => false, idsFor: () => new Map(), sync: () => 0, full: () => 0 };
+  }
   let enabled = true;
   const disable = (err: unknown): void => {
     enabled = false;

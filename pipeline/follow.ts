@@ -36,6 +36,8 @@ import { errorMessage } from '../config/errors.js';
 import { CaptureMissingError } from '../crm/db.js';
 import { ensureConsumer, pruneChangelog } from '../triggers/changelog.js';
 import { installCapture, verifyCapture } from '../triggers/install.js';
+import { checkMapHandover, type MapHandover } from './mapHandover.js';
+import { SourceMapError } from '../config/errors.js';
 import { INDEX_CONSUMER, type PipelineContext } from './context.js';
 import { drainUntilEmpty } from './drain.js';
 import { FOLLOW_ERROR_STATE, nextRetryAt, setState } from './failures.js';
@@ -96,6 +98,8 @@ export interface FollowState {
   running: boolean;
   /** False while the wake-up stream is down (it restarts itself after a backoff). */
   streamAlive: boolean;
+  /** Set when follow ended because capture now belongs to another source map (see mapHandover.ts). */
+  mapHandover?: MapHandover;
 }
 
 /** Backoff (ms) before the wake-up stream is resubscribed after an error, by consecutive failure. */
@@ -107,6 +111,8 @@ export async function startFollow(
 ): Promise<FollowHandle> {
   const { db, config } = ctx;
   const log = ctx.deps.log;
+  const handover = checkMapHandover(db, ctx.map);
+  if (handover.action !== 'same') throw new SourceMapError(handover.message);
   const v = verifyCapture(db, ctx.map);
   if (!v.ok) {
     installCapture(db, ctx.map);
@@ -258,6 +264,14 @@ export async function startFollow(
       // Everything in here can fail (a CRM writer holding the lock past the busy timeout makes even
       // the lease renewal throw): every failure is reported and retried, none ends the daemon.
       try {
+        // Capture now belongs to another source map: stop (the daemon reloads or exits; mapHandover.ts).
+        const handover = checkMapHandover(db, ctx.map);
+        if (handover.action !== 'same') {
+          state.mapHandover = handover;
+          log.error(handover.message);
+          setImmediate(() => void handle.stop());
+          return;
+        }
         const wantedBy = lease.wantedByOther();
         if (wantedBy) {
           await yieldLease(wantedBy);

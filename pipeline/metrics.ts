@@ -11,7 +11,8 @@ import { lagSeconds } from './drain.js';
 
 export function createMetrics(ctx: PipelineContext, consumer: string): Registry {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'crm_index_process_' });
+  // prom-client's default names already start with process_ or nodejs_ (crm_index_process_cpu_user_seconds_total).
+  collectDefaultMetrics({ register: registry, prefix: 'crm_index_' });
   const batches = new Counter({
     name: 'crm_index_batches_total',
     help: 'Batches written to the store',

@@ -8,7 +8,7 @@ import { errorMessage, maskCredentials } from '../config/errors.js';
 import type { Db } from '../crm/db.js';
 import type { SourceMap } from '../crm/sourceMap.js';
 import { backlog, listConsumers, maxSeq, oldestPendingAt } from '../triggers/changelog.js';
-import { verifyCapture } from '../triggers/install.js';
+import { describeMapMismatch, verifyCapture } from '../triggers/install.js';
 import type { VectorStore } from '../stores/types.js';
 import type { SweepReport } from './events.js';
 import { countDeadLetters, ensureFailureTables, getState, listDeadLetters } from './failures.js';
@@ -28,7 +28,14 @@ export interface StatusReport {
   embedder: { kind: string; model: string };
   changelog: { maxSeq: number; backlog: number; lagSeconds: number };
   consumers: ReturnType<typeof listConsumers>;
-  triggers: { ok: boolean; missing: string[]; stale: string[]; extra: string[] };
+  triggers: {
+    ok: boolean;
+    missing: string[];
+    stale: string[];
+    extra: string[];
+    /** Set when capture was installed for another source map than this process's. */
+    mapMismatch?: string;
+  };
   lastSweep: SweepReport | null;
   deadLetters: { count: number; newest: ReturnType<typeof listDeadLetters> };
 }
@@ -76,7 +83,13 @@ export async function collectStatus(
       lagSeconds: oldest === null ? 0 : Math.max(0, (Date.now() - oldest) / 1000),
     },
     consumers,
-    triggers: { ok: v.ok, missing: v.missing, stale: v.stale, extra: v.extra },
+    triggers: {
+      ok: v.ok,
+      missing: v.missing,
+      stale: v.stale,
+      extra: v.extra,
+      ...(v.mapMismatch && v.installedMap ? { mapMismatch: describeMapMismatch(v.installedMap, map) } : {}),
+    },
     lastSweep: getState<SweepReport>(db, 'last_sweep') ?? null,
     deadLetters: { count: countDeadLetters(db), newest: listDeadLetters(db).slice(0, 10) },
   };
@@ -93,7 +106,7 @@ export function formatStatus(s: StatusReport): string {
       : []),
     `embedder     ${s.embedder.kind} (${s.embedder.model})`,
     `changelog    max seq ${s.changelog.maxSeq}; backlog ${s.changelog.backlog}; lag ${s.changelog.lagSeconds.toFixed(1)} s`,
-    `triggers     ${s.triggers.ok ? 'ok' : `NOT OK: missing ${s.triggers.missing.join(', ') || '-'}; stale ${s.triggers.stale.join(', ') || '-'} (run crm-index install)`}`,
+    `triggers     ${s.triggers.ok ? 'ok' : s.triggers.mapMismatch ? `NOT OK: ${s.triggers.mapMismatch} (give this command the installed map with CRM_SOURCE_MAP, or run crm-index install with this one)` : `NOT OK: missing ${s.triggers.missing.join(', ') || '-'}; stale ${s.triggers.stale.join(', ') || '-'} (run crm-index install)`}`,
     `last sweep   ${s.lastSweep ? `${s.lastSweep.at}: checked ${s.lastSweep.checked}, repaired ${s.lastSweep.missing + s.lastSweep.stale + s.lastSweep.orphans} (missing ${s.lastSweep.missing}, stale ${s.lastSweep.stale}, orphans ${s.lastSweep.orphans})` : 'never'}`,
     `dead letters ${s.deadLetters.count}${s.deadLetters.count > 0 ? ' (crm-index dead-letters)' : ''}`,
     'cursors:',

@@ -10,10 +10,12 @@
  * - uninstall removes only what we own (triggers and tables named _cdc_*, plus
  *   the other layers' tables listed in OWNED_TABLES) and never touches a CRM row.
  */
+import { SourceMapError } from '../config/errors.js';
 import type { Db } from '../crm/db.js';
 import { restoreHighWater, type HighWaterRepair } from './changelog.js';
 import { classifySqliteError } from '../crm/db.js';
-import type { SourceMap } from '../crm/sourceMap.js';
+import { sourceMapOrigin } from '../crm/loadSourceMap.js';
+import { sourceMapIdentity, type SourceMap } from '../crm/sourceMap.js';
 import { inspectTable, validateSourceMap } from '../crm/validate.js';
 import {
   assignTableIds,
@@ -39,6 +41,22 @@ export interface VerifyReport {
   installedVersion: number | null;
   installedFingerprint: string | null;
   expectedFingerprint: string;
+  /** The map capture was installed for (null: installed before maps were recorded, or not installed). */
+  installedMap: InstalledMap | null;
+  /** The map this process has. */
+  map: { identity: string; origin: string };
+  /** True when capture was installed for another map than this process's. */
+  mapMismatch: boolean;
+  /** True when capture is installed but records no map (an older version installed it). */
+  mapUnrecorded: boolean;
+}
+
+/** The source map capture was installed for, as recorded in `_cdc_meta`. */
+export interface InstalledMap {
+  identity: string;
+  /** The file it was loaded from, or "the built-in map". */
+  origin: string;
+  installedAt: string | null;
 }
 
 export interface InstallReport {
@@ -59,6 +77,20 @@ export interface InstallReport {
   version: number;
   fingerprint: string;
   tables: string[];
+  /** The map installed now. */
+  map: { identity: string; origin: string };
+  /** The map that was installed before, when it was another one. */
+  replacedMap: InstalledMap | null;
+}
+
+export interface InstallOptions {
+  /**
+   * Install even though capture was installed for another source map. Only
+   * `crm-index install` and `demo` (an operator's explicit choice) pass it:
+   * a follower or one-shot run with another map must never rewrite the
+   * triggers, or an old process would undo a new map.
+   */
+  replaceMap?: boolean;
 }
 
 export interface UninstallReport {
@@ -79,6 +111,9 @@ export const OWNED_TABLE_GLOBS = ['_cdc_*', '_index_*'] as const;
 
 const META_VERSION = 'capture_version';
 const META_FINGERPRINT = 'schema_fingerprint';
+const META_MAP_IDENTITY = 'source_map_identity';
+const META_MAP_ORIGIN = 'source_map_origin';
+const META_MAP_AT = 'source_map_installed_at';
 
 function tableExists(db: Db, name: string): boolean {
   return db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(name) !== undefined;
@@ -97,6 +132,25 @@ function readMeta(db: Db): { version: number | null; fingerprint: string | null 
       ?.value ?? null;
   const v = get(META_VERSION);
   return { version: v === null ? null : Number(v), fingerprint: get(META_FINGERPRINT) };
+}
+
+/** The map capture was installed for, or null (not installed, or installed before maps were recorded). */
+export function installedSourceMap(db: Db): InstalledMap | null {
+  if (!tableExists(db, '_cdc_meta')) return null;
+  const get = (k: string): string | null =>
+    (db.prepare(`SELECT value FROM _cdc_meta WHERE key = ?`).get(k) as { value: string } | undefined)
+      ?.value ?? null;
+  const identity = get(META_MAP_IDENTITY);
+  if (identity === null) return null;
+  return { identity, origin: get(META_MAP_ORIGIN) ?? 'an unnamed map', installedAt: get(META_MAP_AT) };
+}
+
+/** One sentence naming the installed map and the one this process has. */
+export function describeMapMismatch(installed: InstalledMap, map: SourceMap): string {
+  return (
+    `capture is installed for source map ${installed.identity} (${installed.origin}${installed.installedAt ? `, installed ${installed.installedAt}` : ''}), ` +
+    `but this process has source map ${sourceMapIdentity(map)} (${sourceMapOrigin(map)})`
+  );
 }
 
 function installedTriggers(db: Db): Map<string, string> {
@@ -147,7 +201,14 @@ export function verifyCapture(db: Db, map: SourceMap): VerifyReport {
     const { missing, stale, extra } = diff(expected, installedTriggers(db));
     const missingTables = CDC_TABLES.filter((t) => !tableExists(db, t));
     const meta = readMeta(db);
+    const installedMap = installedSourceMap(db);
+    const identity = sourceMapIdentity(map);
+    const mapMismatch = installedMap !== null && installedMap.identity !== identity;
+    // Installed by a version that did not record the map: not current until install records it.
+    const mapUnrecorded = installedMap === null && meta.version !== null;
     const ok =
+      !mapMismatch &&
+      !mapUnrecorded &&
       missing.length === 0 &&
       stale.length === 0 &&
       extra.length === 0 &&
@@ -162,6 +223,10 @@ export function verifyCapture(db: Db, map: SourceMap): VerifyReport {
       installedVersion: meta.version,
       installedFingerprint: meta.fingerprint,
       expectedFingerprint: fingerprint,
+      installedMap,
+      map: { identity, origin: sourceMapOrigin(map) },
+      mapMismatch,
+      mapUnrecorded,
     };
   } catch (err) {
     throw classifySqliteError(err, 'verifying capture triggers');
@@ -174,10 +239,20 @@ export function verifyCapture(db: Db, map: SourceMap): VerifyReport {
  * or fingerprint change (an upgrade, or an edited map) rebuilds every trigger;
  * otherwise only missing and stale ones are (re)created and extra ones dropped.
  */
-export function installCapture(db: Db, map: SourceMap): InstallReport {
+export function installCapture(db: Db, map: SourceMap, opts: InstallOptions = {}): InstallReport {
   validateSourceMap(db, map);
+  const identity = sourceMapIdentity(map);
+  const origin = sourceMapOrigin(map);
   const run = db.transaction((): InstallReport => {
     const tablesCreated = CDC_TABLES.filter((t) => !tableExists(db, t));
+    const before = installedSourceMap(db);
+    const otherMap = before !== null && before.identity !== identity;
+    if (otherMap && !opts.replaceMap) {
+      throw new SourceMapError(
+        `${describeMapMismatch(before, map)}. This process will not rewrite the triggers for its map: ` +
+          `run \`crm-index install\` with the map you want (CRM_SOURCE_MAP), then restart follow; or start this command with CRM_SOURCE_MAP set to the installed map.`,
+      );
+    }
     for (const s of CHANGELOG_SCHEMA_SQL) db.exec(s);
     const highWater = restoreHighWater(db);
     const existingIds = readTableIds(db);
@@ -205,9 +280,21 @@ export function installCapture(db: Db, map: SourceMap): InstallReport {
       setMeta.run(META_VERSION, String(CAPTURE_VERSION));
       setMeta.run(META_FINGERPRINT, fingerprint);
     }
+    const mapChanged = before === null || before.identity !== identity || before.origin !== origin;
     const changed =
-      upgrade || toDrop.length > 0 || toCreate.size > 0 || tablesCreated.length > 0 || highWater !== null;
-    if (changed) setMeta.run('installed_at', new Date().toISOString());
+      upgrade ||
+      mapChanged ||
+      toDrop.length > 0 ||
+      toCreate.size > 0 ||
+      tablesCreated.length > 0 ||
+      highWater !== null;
+    const now = new Date().toISOString();
+    if (changed) setMeta.run('installed_at', now);
+    if (mapChanged) {
+      setMeta.run(META_MAP_IDENTITY, identity);
+      setMeta.run(META_MAP_ORIGIN, origin);
+      setMeta.run(META_MAP_AT, now);
+    }
     return {
       changed,
       created: missing,
@@ -219,6 +306,8 @@ export function installCapture(db: Db, map: SourceMap): InstallReport {
       version: CAPTURE_VERSION,
       fingerprint,
       tables: map.tables.map((t) => t.table),
+      map: { identity, origin },
+      replacedMap: otherMap ? before : null,
     };
   });
   try {

@@ -19,7 +19,8 @@ import { lagSeconds } from '../pipeline/drain.js';
 import { requeueDeadLetters } from '../pipeline/failures.js';
 import type { ExtraRoute } from '../pipeline/http.js';
 import { collectStatus } from '../pipeline/status.js';
-import { createSearchEngine, type Hit, type SearchFilter } from '../search/engine.js';
+import type { Hit, SearchFilter } from '../search/engine.js';
+import { engineFromSettings } from '../search/open.js';
 import { renderChart } from './chart.js';
 import { SESSION_COOKIE, WebGuard } from './guard.js';
 import { MODES, renderGate, renderPage, type Mode, type SearchForm } from './page.js';
@@ -115,7 +116,6 @@ export function createWebRoutes(ctx: PipelineContext, opts: WebRoutesOptions = {
   const now = opts.now ?? Date.now;
   const guard = new WebGuard(ctx.config.httpHost, ctx.config.mcpAuthToken);
   const samples = new SampleRing();
-  const engine = createSearchEngine({ store: ctx.store, dense: ctx.dense, sparse: ctx.sparse });
   const tables = recordTables(ctx.map).map((t) => t.table);
 
   const sampleLag = () => {
@@ -149,6 +149,12 @@ export function createWebRoutes(ctx: PipelineContext, opts: WebRoutesOptions = {
     if (form.q.trim()) {
       const t0 = performance.now();
       try {
+        // Built per query from the settings, as the CLI and MCP build theirs (follow may reopen the store).
+        const engine = engineFromSettings(ctx.config, {
+          store: ctx.store,
+          dense: ctx.dense,
+          sparse: ctx.sparse,
+        });
         hits = await engine.search(form.q, { mode: form.mode, filter: filterOf(form), limit: PAGE_HITS });
       } catch (err) {
         searchError = errorMessage(err);

@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import { action, configFrom } from '../context.js';
 
+/** MAX_CHUNKS_PER_RECORD for the demo unless set: above the demo's largest planted body. */
+const DEMO_MAX_CHUNKS_PER_RECORD = 4096;
+
 export function register(program: Command): void {
   program
     .command('demo')
@@ -14,7 +17,12 @@ export function register(program: Command): void {
     .action(
       action(
         async (opts: { records: string; seed: string; fresh?: boolean; follow: boolean }, cmd: Command) => {
-          const config = configFrom(cmd);
+          // The demo CRM plants a 1-2 MB interaction (about 1,400 chunks) at 2,000 records; index it whole
+          // rather than greet a first run with the truncation warning meant for real data.
+          const config = configFrom(
+            cmd,
+            process.env.MAX_CHUNKS_PER_RECORD ? {} : { maxChunksPerRecord: DEMO_MAX_CHUNKS_PER_RECORD },
+          );
           const fs = await import('node:fs');
           const { openCrm } = await import('../../crm/db.js');
           if (opts.fresh) {
@@ -42,7 +50,7 @@ export function register(program: Command): void {
           const db = openCrm(config.dbPath, { busyTimeoutMs: config.busyTimeoutMs });
           const map = loadSourceMap(config.sourceMapPath);
           validateSourceMap(db, map);
-          installCapture(db, map);
+          installCapture(db, map, { replaceMap: true });
           db.close();
           process.stderr.write(
             'demo: capture installed; building the index (first run converts the GloVe vectors once)\n',
@@ -60,8 +68,13 @@ export function register(program: Command): void {
           );
           if (!opts.follow) return;
           const cli = 'node dist/cli/main.js';
+          const page =
+            config.httpPort === 0
+              ? 'the page at / of the address follow prints below'
+              : `http://${config.httpHost.includes(':') ? `[${config.httpHost}]` : config.httpHost}:${config.httpPort}/`;
           process.stderr.write(
             [
+              `demo: status page and search: ${page}`,
               'demo: following changes. In another terminal try:',
               `  ${cli} demo-write                      # change a record`,
               `  ${cli} search "lightning custody" --mode hybrid`,

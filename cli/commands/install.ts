@@ -20,15 +20,22 @@ export function register(program: Command): void {
         const map = loadSourceMap(config.sourceMapPath);
         const db = openCrm(config.dbPath, { busyTimeoutMs: config.busyTimeoutMs });
         try {
-          const r = installCapture(db, map);
+          const r = installCapture(db, map, { replaceMap: true });
           if (opts.json) {
             process.stdout.write(JSON.stringify(r, null, 2) + '\n');
             return;
           }
           const lines = [`Capture on ${config.dbPath} (${r.tables.length} tables: ${r.tables.join(', ')}):`];
           if (!r.changed) lines.push('  already installed and up to date; nothing changed.');
-          if (r.upgradedFrom)
-            lines.push(`  upgraded from capture version ${r.upgradedFrom.version ?? 'unknown'}.`);
+          if (r.upgradedFrom && r.upgradedFrom.version !== r.version)
+            lines.push(
+              `  upgraded capture from version ${r.upgradedFrom.version ?? 'unknown'} to ${r.version}.`,
+            );
+          else if (r.upgradedFrom) lines.push(`  rebuilt every trigger: the watched columns changed.`);
+          if (r.replacedMap)
+            lines.push(
+              `  replaced source map ${r.replacedMap.identity} (${r.replacedMap.origin}); a running follow reloads the new map or stops, and \`crm-index rebuild\` re-renders every record.`,
+            );
           if (r.tablesCreated.length)
             lines.push(`  created missing capture table(s): ${r.tablesCreated.join(', ')}`);
           if (r.highWater)
@@ -43,7 +50,9 @@ export function register(program: Command): void {
             lines.push(
               `  dropped ${r.dropped.length} trigger(s) no longer in the map: ${r.dropped.join(', ')}`,
             );
-          lines.push(`  capture version ${r.version}, fingerprint ${r.fingerprint}`);
+          lines.push(
+            `  capture version ${r.version}, fingerprint ${r.fingerprint}, source map ${r.map.identity} (${r.map.origin})`,
+          );
           process.stdout.write(lines.join('\n') + '\n');
         } finally {
           db.close();

@@ -52,8 +52,10 @@ export function register(program: Command): void {
             return opened.engine;
           },
         });
-        // Fail at start, not at the first call, when the CRM file is missing or unreadable.
-        ctx.reader();
+        // Fail at start, not at the first call, when the CRM file is missing or unreadable,
+        // or when the map does not fit it (every tool would fail).
+        const { validateSourceMap } = await import('../../crm/validate.js');
+        validateSourceMap(ctx.reader().db, ctx.sourceMap);
         const shutdown = async () => {
           ctx.close();
           await opened?.close();

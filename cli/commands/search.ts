@@ -35,15 +35,31 @@ export function register(program: Command): void {
             `--limit="${String(opts.limit)}" is not a whole number from 1 to 100; give one in that range.`,
           );
         }
-        const { createSearchEngine } = await import('../../search/engine.js');
-        const { createStore } = await import('../../stores/factory.js');
-        const { createDenseEmbedder } = await import('../../encoders/factory.js');
-        const { Bm25Encoder } = await import('../../encoders/bm25.js');
-        const store = await createStore(config);
-        const dense = await createDenseEmbedder(config);
+        const { ISO_DATE } = await import('../../mcp/tools/common.js');
+        for (const flag of ['from', 'to'] as const) {
+          const v = opts[flag];
+          if (typeof v === 'string' && !ISO_DATE.test(v)) {
+            throw new ConfigError(
+              `--${flag}="${v}" is not an ISO date; give YYYY-MM-DD or an ISO datetime (for example 2024-05-01).`,
+            );
+          }
+        }
+        const { SEARCH_MODES, FUSIONS } = await import('../../search/engine.js');
+        if (!(SEARCH_MODES as readonly unknown[]).includes(opts.mode)) {
+          throw new ConfigError(
+            `--mode="${String(opts.mode)}" is not a search mode; use one of ${SEARCH_MODES.join(', ')}.`,
+          );
+        }
+        if (!(FUSIONS as readonly unknown[]).includes(opts.fusion)) {
+          throw new ConfigError(
+            `--fusion="${String(opts.fusion)}" is not a fusion; use one of ${FUSIONS.join(', ')}.`,
+          );
+        }
+        // The same engine MCP and the page use: same weights, read-only, never creates the index.
+        const { openSearchEngine } = await import('../../search/open.js');
+        const opened = await openSearchEngine(config);
         try {
-          const engine = createSearchEngine({ store, dense, sparse: new Bm25Encoder() });
-          const hits = await engine.search(words.join(' '), {
+          const hits = await opened.engine.search(words.join(' '), {
             mode: opts.mode as 'dense' | 'sparse' | 'hybrid',
             fusion: opts.fusion as 'rrf' | 'dbsf',
             limit,
@@ -71,8 +87,7 @@ export function register(program: Command): void {
             });
           }
         } finally {
-          await store.close();
-          await dense.close();
+          await opened.close();
         }
       }),
     );

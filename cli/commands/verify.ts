@@ -21,6 +21,8 @@ export function register(program: Command): void {
         const db = openCrm(config.dbPath, { readonly: true, busyTimeoutMs: config.busyTimeoutMs });
         let r;
         try {
+          const { validateSourceMap } = await import('../../crm/validate.js');
+          validateSourceMap(db, map);
           r = verifyCapture(db, map);
         } finally {
           db.close();
@@ -31,6 +33,14 @@ export function register(program: Command): void {
             process.stdout.write(
               `Capture on ${config.dbPath} is installed and current (fingerprint ${r.expectedFingerprint}).\n`,
             );
+          return;
+        }
+        if (r.mapMismatch && r.installedMap) {
+          const { describeMapMismatch } = await import('../../triggers/install.js');
+          process.stderr.write(
+            `crm-index: ${describeMapMismatch(r.installedMap, map)}. Run crm-index install with the map you want (CRM_SOURCE_MAP or --source-map), or verify with the installed one.\n`,
+          );
+          process.exitCode = EXIT.source;
           return;
         }
         if (r.missing.includes('_cdc_changelog')) {
@@ -44,6 +54,9 @@ export function register(program: Command): void {
           r.missing.length ? `missing triggers: ${r.missing.join(', ')}` : '',
           r.stale.length ? `stale triggers: ${r.stale.join(', ')}` : '',
           r.extra.length ? `extra triggers: ${r.extra.join(', ')}` : '',
+          r.mapUnrecorded
+            ? 'the installed source map is not recorded (an older crm-index installed capture)'
+            : '',
           r.installedFingerprint !== r.expectedFingerprint
             ? `installed fingerprint ${r.installedFingerprint ?? 'none'} (version ${r.installedVersion ?? 'none'}) differs from ${r.expectedFingerprint}`
             : '',

@@ -27,6 +27,9 @@ export const idStr = (what: string) =>
     .transform((v) => String(v))
     .pipe(shortStr(what));
 
+/** YYYY-MM-DD or an ISO datetime: what record dates hold and what date filters compare against. */
+export const ISO_DATE = /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
+
 /** Whether the date and time fields of an ISO date that matched the pattern name a real instant. */
 export function isCalendarValid(s: string): boolean {
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2})(?::(\d{2})(?::(\d{2}))?)?)?/.exec(s);
@@ -41,10 +44,7 @@ export const isoDate = (what: string) =>
   z
     .string()
     .max(40, `${what} is longer than 40 characters`)
-    .regex(
-      /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/,
-      `${what} is not an ISO date (YYYY-MM-DD or an ISO datetime)`,
-    )
+    .regex(ISO_DATE, `${what} is not an ISO date (YYYY-MM-DD or an ISO datetime)`)
     .refine(isCalendarValid, {
       message: `${what} is not a real date and time (month 01-12, a day that month has, hours 00-23, minutes and seconds 00-59)`,
     });

@@ -68,7 +68,7 @@ export function registerReadTools(server: McpServer, env: ToolEnv): void {
             table: z.string(),
             id: z.string(),
             title: z.string().nullable(),
-            evidence: z.string().nullable(),
+            evidence: z.array(evidenceSchema),
           }),
         ),
       },
@@ -105,7 +105,7 @@ export function registerReadTools(server: McpServer, env: ToolEnv): void {
             table,
             id: pk,
             title: ref?.title ?? null,
-            evidence: l.evidence === null || l.evidence === undefined ? null : String(l.evidence),
+            evidence: parseEvidence(l.evidence),
           };
         }),
       });
@@ -214,6 +214,29 @@ export function registerReadTools(server: McpServer, env: ToolEnv): void {
         read_only: env.ctx.readOnly,
       }),
   );
+}
+
+/** Why a record is linked to its entity: the rule, the shared value and the records sharing it. */
+const evidenceSchema = z.object({
+  rule: z.string(),
+  value: z.string(),
+  records: z.array(z.string()),
+  count: z.number().optional(),
+  dropped: z.boolean().optional(),
+});
+type EvidenceOut = z.infer<typeof evidenceSchema>;
+
+/** entity_links.evidence is JSON text; agents get it as objects. Text that is not that JSON is kept as one item. */
+function parseEvidence(raw: unknown): EvidenceOut[] {
+  if (raw === null || raw === undefined || raw === '') return [];
+  try {
+    const v = JSON.parse(String(raw)) as unknown;
+    const parsed = z.array(evidenceSchema).safeParse(v);
+    if (parsed.success) return parsed.data;
+  } catch {
+    // fall through: not JSON
+  }
+  return [{ rule: 'text', value: String(raw), records: [] }];
 }
 
 function safeParseKey(key: string): { table: string; pk: string } {

@@ -70,7 +70,11 @@ const hitSchema = z.object({
   score: z.number(),
   chunk_index: z.number(),
   context: z.object({ before: z.string().optional(), after: z.string().optional() }).optional(),
-  payload: z.record(z.string(), z.unknown()),
+  // Payload values are scalars, or lists of ids (entity_ids): declared, so strict clients see a real schema.
+  payload: z.record(
+    z.string(),
+    z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.string())]),
+  ),
 });
 
 export const searchOutput = {

@@ -12,7 +12,7 @@
  * a bare environment, so both sides see one configuration (embedded store,
  * local embedder).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -85,6 +85,28 @@ describe.skipIf(!haveInspector)('MCP Inspector CLI', () => {
     expect(out.tools.map((t) => t.name)).toEqual(
       expect.arrayContaining(['search', 'add_note', 'get_record']),
     );
+  });
+
+  it('passes the Inspector --strict schema-portability check with no warning (no type arrays, no bare {})', () => {
+    const r = spawnSync(
+      INSPECTOR,
+      [
+        '--cli',
+        '--strict',
+        ...Object.entries(settings()).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+        process.execPath,
+        path.join(ROOT, 'dist/cli/main.js'),
+        'mcp',
+        '--method',
+        'tools/list',
+      ],
+      { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'warn' }, encoding: 'utf8' },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/Warning|portability/);
+    const tools = (JSON.parse(r.stdout) as { tools: { name: string; outputSchema?: unknown }[] }).tools;
+    expect(tools).toHaveLength(8);
+    expect(JSON.stringify(tools)).not.toMatch(/"type":\[/);
   });
 
   it('calls add_note and the note lands with one audit row', () => {

@@ -185,7 +185,7 @@ describe('read tools', () => {
     db.exec(`CREATE TABLE entities (id TEXT PRIMARY KEY, kind TEXT, display_name TEXT, member_count INTEGER);
       CREATE TABLE entity_links (record_key TEXT PRIMARY KEY, entity_id TEXT, evidence TEXT);
       INSERT INTO entities VALUES ('ent-jane', 'person', 'Jane Doe', 1);
-      INSERT INTO entity_links VALUES ('people:1', 'ent-jane', 'email jane@acme.example');`);
+      INSERT INTO entity_links VALUES ('people:1', 'ent-jane', '[{"rule":"email","value":"jane@acme.example","records":["people:1","people:7"]}]');`);
     db.close();
     try {
       const d = data<{ entity: { display_name: string }; records: { key: string; title: string }[] }>(
@@ -193,7 +193,14 @@ describe('read tools', () => {
       );
       expect(d.entity.display_name).toBe('Jane Doe');
       expect(d.records).toEqual([
-        { key: 'people:1', table: 'people', id: '1', title: 'Jane Doe', evidence: 'email jane@acme.example' },
+        {
+          key: 'people:1',
+          table: 'people',
+          id: '1',
+          title: 'Jane Doe',
+          // Objects, not a JSON string inside the JSON result.
+          evidence: [{ rule: 'email', value: 'jane@acme.example', records: ['people:1', 'people:7'] }],
+        },
       ]);
       const missing = await call(client, 'get_entity', { id: 'nope' });
       expect(missing.isError).toBe(true);

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../crm/db.js';
-import { DEFAULT_SOURCE_MAP, type SourceMap } from '../../crm/sourceMap.js';
+import { DEFAULT_SOURCE_MAP, sourceMapIdentity, type SourceMap } from '../../crm/sourceMap.js';
 import { REFERENCE_TABLES } from '../../crm/schema.js';
 import {
+  installedSourceMap,
   installCapture,
   uninstallCapture,
   uninstallEverything,
@@ -134,7 +135,7 @@ describe('install / verify / uninstall', () => {
     };
     const report = verifyCapture(db, smaller);
     expect(report.extra).toEqual(['_cdc_notes_ad', '_cdc_notes_ai', '_cdc_notes_ak', '_cdc_notes_au']);
-    const fix = installCapture(db, smaller);
+    const fix = installCapture(db, smaller, { replaceMap: true });
     expect(fix.dropped).toEqual(report.extra);
     expect(verifyCapture(db, smaller).ok).toBe(true);
     expect(
@@ -158,8 +159,45 @@ describe('install / verify / uninstall', () => {
     db = referenceCrm().db;
     const ids = db.prepare(`SELECT id, name FROM _cdc_tables ORDER BY id`).all();
     const reordered: SourceMap = { version: 1, tables: [...DEFAULT_SOURCE_MAP.tables].reverse() };
-    installCapture(db, reordered);
+    installCapture(db, reordered, { replaceMap: true });
     expect(db.prepare(`SELECT id, name FROM _cdc_tables ORDER BY id`).all()).toEqual(ids);
+  });
+
+  it('records the installed map, and refuses to install another map unless told to replace it', () => {
+    db = referenceCrm().db;
+    const smaller: SourceMap = {
+      version: 1,
+      tables: DEFAULT_SOURCE_MAP.tables.filter((t) => t.table !== 'notes'),
+    };
+    expect(installedSourceMap(db)).toMatchObject({
+      identity: sourceMapIdentity(DEFAULT_SOURCE_MAP),
+      origin: 'the built-in map',
+    });
+    const triggersBefore = db.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'trigger'`).all();
+    expect(() => installCapture(db!, smaller)).toThrow(
+      new RegExp(
+        `capture is installed for source map ${sourceMapIdentity(DEFAULT_SOURCE_MAP)} \\(the built-in map, installed .*\\), ` +
+          `but this process has source map ${sourceMapIdentity(smaller)} .*will not rewrite the triggers`,
+      ),
+    );
+    expect(db.prepare(`SELECT name, sql FROM sqlite_master WHERE type = 'trigger'`).all()).toEqual(
+      triggersBefore,
+    );
+    const v = verifyCapture(db, smaller);
+    expect(v).toMatchObject({ ok: false, mapMismatch: true });
+    const r = installCapture(db, smaller, { replaceMap: true });
+    expect(r.replacedMap?.identity).toBe(sourceMapIdentity(DEFAULT_SOURCE_MAP));
+    expect(installedSourceMap(db)?.identity).toBe(sourceMapIdentity(smaller));
+  });
+
+  it('treats capture that records no map (an older install) as not current, and install records it', () => {
+    db = referenceCrm().db;
+    db.exec(`DELETE FROM _cdc_meta WHERE key LIKE 'source_map_%'`);
+    expect(verifyCapture(db, DEFAULT_SOURCE_MAP)).toMatchObject({ ok: false, mapUnrecorded: true });
+    const r = installCapture(db, DEFAULT_SOURCE_MAP);
+    expect(r.changed).toBe(true);
+    expect(r.replaced).toEqual([]);
+    expect(verifyCapture(db, DEFAULT_SOURCE_MAP)).toMatchObject({ ok: true, mapUnrecorded: false });
   });
 
   it('uninstall removes every trigger and _cdc_ table and leaves CRM schema and rows exactly as they were', () => {
