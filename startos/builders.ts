@@ -34,7 +34,7 @@ import { checkHealthz } from './health.js';
 import { JOB_TITLES, jobHealth, jobPending, newJobId, readJobState, type JobRequest } from './jobs.js';
 
 export { publishedHostNames } from './hosts.js';
-export { envFromStore, followerDecision, type Store } from './env.js';
+export { emptyStore, envFromStore, followerDecision, type Store } from './env.js';
 export { jobHealth, readJobState, type JobRequest, type JobState } from './jobs.js';
 
 export const DAEMON_IDS = {
