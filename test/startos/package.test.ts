@@ -144,7 +144,7 @@ describe.skipIf(!hasMake || !hasGit || hasStartCli)(
       const probe = `const m = require('./javascript/index.js');
         console.log(JSON.stringify({
           kinds: Object.fromEntries(['main', 'init', 'uninit', 'createBackup', 'actions', 'manifest'].map((k) => [k, typeof m[k]])),
-          actions: ['configure', 'build-search-index', 'refresh-search-index', 'index-status'].map((id) => m.actions.get(id)?.id ?? null),
+          actions: ['configure', 'build-search-index', 'refresh-search-index', 'index-status', 'mcp-connection', 'remove-capture'].map((id) => m.actions.get(id)?.id ?? null),
         }))`;
       const out = JSON.parse(
         execFileSync(process.execPath, ['-e', probe], { cwd: dir, encoding: 'utf8' }),
@@ -162,6 +162,8 @@ describe.skipIf(!hasMake || !hasGit || hasStartCli)(
         'build-search-index',
         'refresh-search-index',
         'index-status',
+        'mcp-connection',
+        'remove-capture',
       ]);
     });
   },
