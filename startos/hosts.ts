@@ -18,7 +18,10 @@ export function publishedHostNames(host: HostLike | null | undefined): string[] 
   if (!host) return [];
   const names = new Set<string>();
   const add = (raw: string) => {
-    const name = raw.trim().toLowerCase().replace(/^\[|\]$/g, '');
+    const name = raw
+      .trim()
+      .toLowerCase()
+      .replace(/^\[|\]$/g, '');
     if (name !== '') names.add(name);
   };
   for (const binding of Object.values(host.bindings ?? {})) {

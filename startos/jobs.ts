@@ -41,7 +41,10 @@ export const JOB_TITLES: Record<JobKind, string> = {
 
 /** A request id that sorts by time and names its kind. */
 export function newJobId(kind: JobKind, now = new Date()): string {
-  return `${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${kind}`;
+  return `${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${kind}`;
 }
 
 function readText(file: string): string | null {
@@ -105,7 +108,11 @@ function minutesSince(iso: string | null, now: number): string {
 }
 
 /** The dashboard line for the latest job. */
-export function jobHealth(request: JobRequest | null, state: JobState | null, now = Date.now()): HealthResult {
+export function jobHealth(
+  request: JobRequest | null,
+  state: JobState | null,
+  now = Date.now(),
+): HealthResult {
   if (request === null) return { result: 'disabled', message: 'No index job has run yet' };
   const title = JOB_TITLES[request.kind];
   if (state === null) return { result: 'loading', message: `${title}: starting` };

@@ -22,7 +22,8 @@ export async function requestIndexJob(effects: T.Effects, kind: JobKind) {
   if (decision.kind === 'start') await jobsJson.merge(effects, { request: decision.request });
   return {
     version: '1' as const,
-    title: decision.kind === 'start' ? `${JOB_TITLES[kind]}: started` : `${JOB_TITLES[kind]}: already running`,
+    title:
+      decision.kind === 'start' ? `${JOB_TITLES[kind]}: started` : `${JOB_TITLES[kind]}: already running`,
     message: decision.message,
     result: null,
   };

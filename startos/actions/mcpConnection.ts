@@ -44,7 +44,9 @@ export const mcpConnection = sdk.Action.withoutInput(
   async ({ effects }) => {
     const urls =
       (await sdk.host
-        .getOwn(effects, 'mcp', (h) => h?.bindings[MCP_PORT]?.interfaces['mcp']?.addressInfo.nonLocal.format())
+        .getOwn(effects, 'mcp', (h) =>
+          h?.bindings[MCP_PORT]?.interfaces['mcp']?.addressInfo.nonLocal.format(),
+        )
         .once()) ?? [];
     const store = (await storeJson.read().once()) ?? emptyStore();
     return {

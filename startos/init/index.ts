@@ -12,7 +12,14 @@ import { actions } from '../actions/index.js';
 import { removeCaptureFromCrm } from '../actions/removeCapture.js';
 import { seedStore } from './seedStore.js';
 
-export const init = sdk.setupInit(restoreInit, versionGraph, setDependencies, setInterfaces, actions, seedStore);
+export const init = sdk.setupInit(
+  restoreInit,
+  versionGraph,
+  setDependencies,
+  setInterfaces,
+  actions,
+  seedStore,
+);
 
 /**
  * On uninstall (target null) the CRM keeps running without us: left behind,
