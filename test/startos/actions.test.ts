@@ -5,6 +5,7 @@ import { sdk } from '../../startos/sdk.js';
 import { storeJson } from '../../startos/store.js';
 import { emptyStore, envFromStore, execArgsFor, type Store } from '../../startos/env.js';
 import { jobsJson } from '../../startos/jobsFile.js';
+import { removeCaptureOnUninstall } from '../../startos/init/index.js';
 import { stubEffects } from './stubEffects.js';
 
 const configured: Store = {
@@ -351,5 +352,42 @@ describe('mcp-connection', () => {
       expect.objectContaining({ name: 'MCP URL 2', value: urls[1], copyable: true, masked: false }),
       expect.objectContaining({ name: 'MCP token', value: 'a'.repeat(40), copyable: true, masked: true }),
     ]);
+  });
+});
+
+describe('uninstall', () => {
+  const uninit = (target: unknown) =>
+    (removeCaptureOnUninstall as unknown as { uninit(e: unknown, t: unknown): Promise<void> }).uninit(
+      stubEffects().effects,
+      target,
+    );
+
+  it('removes the triggers and tables from the CRM database when the package is uninstalled', async () => {
+    withStore(configured);
+    const info = vi.spyOn(console, 'info').mockImplementation(() => {});
+    const calls = interceptSubcontainer({
+      exitCode: 0,
+      stdout: '{"triggers":["t1"],"tables":["_cdc_changelog"]}',
+    });
+    await uninit(null);
+    expect(calls.map((c) => c.command)).toEqual([execArgsFor('uninstall')]);
+    expect(info.mock.calls[0]![0]).toMatch(/Removed 1 trigger\(s\) and 1 table\(s\)/);
+  });
+
+  it('leaves the database alone on an update or a shutdown', async () => {
+    withStore(configured);
+    const calls = interceptSubcontainer({ exitCode: 0, stdout: '{}' });
+    await uninit('0.1.0:0');
+    expect(calls).toHaveLength(0);
+  });
+
+  it('says why and what to do when it cannot, and lets the uninstall go on', async () => {
+    withStore(configured);
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    interceptSubcontainer({ exitCode: 1, stdout: '', stderr: 'database is locked\n' });
+    await expect(uninit(null)).resolves.toBeUndefined();
+    expect(error.mock.calls[0]![0]).toMatch(
+      /could not remove[\s\S]*database is locked[\s\S]*Remove from the CRM database/,
+    );
   });
 });
