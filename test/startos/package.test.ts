@@ -25,6 +25,27 @@ const onPath = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).s
 const hasMake = onPath('make');
 const hasStartCli = onPath('start-cli');
 const hasGit = onPath('git') && fs.existsSync(path.join(root, '.git'));
+const hasJq = onPath('jq');
+
+/**
+ * A stand-in start-cli for the make targets that pack: it logs its
+ * arguments, lists the bundle as the ingredient, "packs" by writing the
+ * manifest the packer's own command reads, and inspects by printing it back.
+ */
+const FAKE_START_CLI = `#!/usr/bin/env bash
+set -euo pipefail
+echo "$*" >>"$FAKE_START_CLI_LOG"
+case "$1 $2" in
+  "s9pk list-ingredients") echo javascript/index.js ;;
+  "s9pk pack")
+    out=""
+    while (($#)); do [[ "$1" == "-o" ]] && out="$2"; shift; done
+    node -e "${PACKER_MANIFEST_COMMAND}" >"$out"
+    ;;
+  "s9pk inspect") cat "$3" ;;
+  *) echo "stand-in start-cli: $* is not emulated" >&2; exit 1 ;;
+esac
+`;
 
 /** A clean clone of the working tree: every file git would commit, none it ignores. */
 function cleanCopy(): string {
@@ -139,6 +160,45 @@ describe.skipIf(!hasMake || !hasGit || hasStartCli)(
       const name = spawnSync('make', ['-s', 'print-BASE_NAME'], { cwd: dir, encoding: 'utf8' });
       expect(name.stdout.trim()).toBe(manifest.id);
     });
+
+    it.skipIf(!hasJq)(
+      'with start-cli on the PATH, make x86 and make arm pack one architecture each (a stand-in start-cli; skipped without jq)',
+      () => {
+        const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-index-start-cli-'));
+        try {
+          fs.writeFileSync(path.join(bin, 'start-cli'), FAKE_START_CLI, { mode: 0o755 });
+          const log = path.join(bin, 'calls.log');
+          const env = {
+            ...process.env,
+            MAKEFLAGS: '',
+            PATH: `${bin}${path.delimiter}${process.env.PATH}`,
+            FAKE_START_CLI_LOG: log,
+          };
+          for (const [target, arch] of [
+            ['x86', 'x86_64'],
+            ['arm', 'aarch64'],
+          ] as const) {
+            const res = spawnSync('make', ['-o', 'node_modules', target], {
+              cwd: dir,
+              encoding: 'utf8',
+              env,
+            });
+            expect(res.status, `${res.stdout}${res.stderr}`).toBe(0);
+            expect(res.stdout).toContain('Build Complete!');
+            const packed = JSON.parse(fs.readFileSync(path.join(dir, `crm-index_${arch}.s9pk`), 'utf8')) as {
+              id: string;
+            };
+            expect(packed.id).toBe('crm-index');
+          }
+          const calls = fs.readFileSync(log, 'utf8');
+          expect(calls).toContain('s9pk pack --arch=x86_64 -o crm-index_x86_64.s9pk');
+          expect(calls).toContain('s9pk pack --arch=aarch64 -o crm-index_aarch64.s9pk');
+          expect(calls).not.toContain('riscv');
+        } finally {
+          fs.rmSync(bin, { recursive: true, force: true });
+        }
+      },
+    );
 
     it('exports the StartOS ABI from the bundle', () => {
       const probe = `const m = require('./javascript/index.js');
