@@ -126,6 +126,10 @@ export function jobHealth(
     const counts = state.counts ? formatCounts(state.counts) : 'no counts printed';
     return { result: 'success', message: `${title} finished ${state.finished ?? ''}: ${counts}`.trim() };
   }
+  if (state.exitCode === 143 || state.exitCode === 130) {
+    // SIGTERM or SIGINT: the service stopped or restarted under the job.
+    return { result: 'failure', message: `${title} was stopped before it finished; run it again` };
+  }
   return {
     result: 'failure',
     message: `${title} failed (exit ${state.exitCode ?? '?'})${state.error ? `: ${state.error.split('\n').at(-1)}` : ''}`,
