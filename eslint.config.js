@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/out/**', '**/*.bundle.js', 'startos/javascript/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'bench/out/**', '**/*.bundle.js', 'javascript/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -1,8 +1,10 @@
 /**
  * Who may talk to the MCP HTTP server. Pure functions: the bind policy
  * (off loopback a bearer token is mandatory), the Host header check (against
- * DNS rebinding: a browser page on another site reaching a local server), and
- * a constant-time token comparison.
+ * DNS rebinding: a browser page on another site reaching a local server), the
+ * Origin check the MCP Streamable HTTP spec requires of servers (a browser
+ * page from a foreign origin is refused; clients that send no Origin are
+ * not browsers and pass), and a constant-time token comparison.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ConfigError } from '../config/errors.js';
@@ -32,7 +34,9 @@ export function authPolicy(opts: {
   const requireAuth = opts.requireAuth ?? !loopback;
   if (requireAuth && !opts.token) {
     throw new ConfigError(
-      `The MCP HTTP server would listen on ${opts.host}, beyond loopback, without a token. Set MCP_AUTH_TOKEN to a long random value (clients send "Authorization: Bearer <token>"), or bind to 127.0.0.1.`,
+      loopback
+        ? `The MCP HTTP server was asked to require a token (--require-auth) on ${opts.host}, but MCP_AUTH_TOKEN is not set. Set it to a long random value (clients send "Authorization: Bearer <token>"), or drop --require-auth.`
+        : `The MCP HTTP server would listen on ${opts.host}, beyond loopback, without a token. Set MCP_AUTH_TOKEN to a long random value (clients send "Authorization: Bearer <token>"), or bind to 127.0.0.1.`,
     );
   }
   const allowed = new Set(LOOPBACK_NAMES);
@@ -47,6 +51,20 @@ export function hostAllowed(policy: AuthPolicy, header: string | undefined): boo
   return policy.allowedHosts.has(hostName(header));
 }
 
+/**
+ * An absent Origin passes (agents and scripts send none); a present one must
+ * name an allowed host. "null" and unparsable origins are refused.
+ */
+export function originAllowed(policy: AuthPolicy, origin: string | undefined): boolean {
+  if (origin === undefined) return true;
+  try {
+    const url = new URL(origin);
+    return url.host !== '' && policy.allowedHosts.has(hostName(url.host));
+  } catch {
+    return false;
+  }
+}
+
 /** Compare digests so the comparison time does not depend on where the strings differ, nor on length. */
 export function tokenMatches(expected: string, header: string | undefined): boolean {
   if (!header) return false;
@@ -59,10 +77,8 @@ export function tokenMatches(expected: string, header: string | undefined): bool
 
 export type Verdict = { ok: true } | { ok: false; status: 401 | 403; message: string };
 
-export function checkRequest(
-  policy: AuthPolicy,
-  headers: { host?: string; authorization?: string },
-): Verdict {
+/** The Host and Origin checks, which every route (/healthz included) passes before anything else. */
+export function checkHostAndOrigin(policy: AuthPolicy, headers: { host?: string; origin?: string }): Verdict {
   if (!hostAllowed(policy, headers.host)) {
     return {
       ok: false,
@@ -70,6 +86,22 @@ export function checkRequest(
       message: `Host "${headers.host ?? ''}" is not allowed; add it to MCP_ALLOWED_HOSTS if this server is meant to be reached by that name.`,
     };
   }
+  if (!originAllowed(policy, headers.origin)) {
+    return {
+      ok: false,
+      status: 403,
+      message: `Origin "${headers.origin ?? ''}" is not allowed: a browser page from another site may not call this server. Add its host to MCP_ALLOWED_HOSTS if it is meant to.`,
+    };
+  }
+  return { ok: true };
+}
+
+export function checkRequest(
+  policy: AuthPolicy,
+  headers: { host?: string; origin?: string; authorization?: string },
+): Verdict {
+  const where = checkHostAndOrigin(policy, headers);
+  if (!where.ok) return where;
   if (policy.requireAuth && !tokenMatches(policy.token ?? '', headers.authorization)) {
     return {
       ok: false,

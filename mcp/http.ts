@@ -7,13 +7,16 @@
  *
  * Invariant: off loopback nothing reaches a tool without the bearer token and
  * an allowed Host header (auth.ts); /healthz reveals nothing but liveness.
+ * Every route, /healthz included, checks Host and Origin first, so a page
+ * reaching the server through DNS rebinding or from a foreign origin reads
+ * nothing.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { logger } from '../config/log.js';
-import { authPolicy, checkRequest } from './auth.js';
+import { authPolicy, checkHostAndOrigin, checkRequest, type Verdict } from './auth.js';
 import type { McpContext } from './context.js';
 import { buildMcpServer } from './server.js';
 import { listen, sendJson } from '../config/net.js';
@@ -58,6 +61,12 @@ export async function startMcpHttp(opts: McpHttpOptions): Promise<McpHttpServer>
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
+    const refuse = (verdict: Exclude<Verdict, { ok: true }>) => {
+      const extra: Record<string, string> = verdict.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {};
+      sendJson(res, verdict.status, jsonRpcError(-32001, verdict.message), extra);
+    };
+    const where = checkHostAndOrigin(policy, { host: req.headers.host, origin: req.headers.origin });
+    if (!where.ok) return refuse(where);
     if (path === '/healthz') {
       if (req.method !== 'GET' && req.method !== 'HEAD')
         return sendJson(res, 405, { error: 'use GET' }, { Allow: 'GET' });
@@ -66,12 +75,10 @@ export async function startMcpHttp(opts: McpHttpOptions): Promise<McpHttpServer>
     if (path !== '/mcp') return sendJson(res, 404, { error: 'not found; the MCP endpoint is /mcp' });
     const verdict = checkRequest(policy, {
       host: req.headers.host,
+      origin: req.headers.origin,
       authorization: req.headers.authorization,
     });
-    if (!verdict.ok) {
-      const extra: Record<string, string> = verdict.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {};
-      return sendJson(res, verdict.status, jsonRpcError(-32001, verdict.message), extra);
-    }
+    if (!verdict.ok) return refuse(verdict);
     if (req.method !== 'POST') {
       // Stateless: no server-initiated stream (GET) and no session to delete (DELETE).
       return sendJson(

@@ -1,7 +1,9 @@
 /**
- * Backups: both volumes, whole. `main` holds the CRM database and the
- * embedded index (rebuildable, but restoring it avoids re-embedding);
- * `startos` holds store.json, the settings and secrets.
+ * Backups: both of this package's volumes, whole. `main` holds the embedded
+ * index (rebuildable, but restoring it avoids re-embedding), the embedder
+ * cache and the job records; `startos` holds store.json (the settings and
+ * secrets) and jobs.json. The CRM database lives in the CRM package's volume
+ * and is backed up with the CRM.
  */
 import { sdk } from './sdk.js';
 

@@ -25,10 +25,15 @@ export interface Store {
   mcpAuthToken: string | null;
 }
 
-/** Same defaults as config/settings.ts (the store only needs the ones the form shows). */
+/**
+ * Same defaults as config/settings.ts (the store only needs the ones the form
+ * shows). The embedded store, with the local embedder the image includes,
+ * works with no server at all, so a fresh install indexes as soon as the CRM
+ * database is there.
+ */
 export const storeDefaults = {
   verifyTls: true,
-  indexStore: 'qdrant',
+  indexStore: 'embedded',
   collection: 'crm_chunks',
   syncIntervalMin: 60,
 } as const satisfies Partial<Store>;
@@ -49,8 +54,33 @@ export function emptyStore(): Store {
   };
 }
 
-/** Where the `main` volume is mounted in every subcontainer. */
+/**
+ * The CRM's StartOS package: the one place its id lives. crm-index declares
+ * it as a dependency and mounts its data volume read-write at DATA_DIR, where
+ * the CRM keeps `crm.db` (docs/packaging.md, "Two ways in").
+ */
+export const CRM_PACKAGE_ID = 'ten31-database';
+/** The CRM package's volume that holds `crm.db`. */
+export const CRM_VOLUME_ID = 'main';
+/**
+ * Whether the image StartOS builds includes the local embedder (the
+ * Dockerfile's INCLUDE_LOCAL_EMBEDDER default; a test keeps them equal). The
+ * Configure form follows it: with the embedder, the embeddings URL may stay
+ * empty; without it, the form requires one.
+ */
+export const LOCAL_EMBEDDER_IN_IMAGE = true;
+/** Where the CRM's data volume is mounted in every subcontainer. */
 export const DATA_DIR = '/data';
+/** The CRM database, inside DATA_DIR. */
+export const CRM_DB_PATH = `${DATA_DIR}/crm.db`;
+/** Where crm-index's own `main` volume is mounted: the embedded index, the embedder cache, the job records. */
+export const INDEX_DIR = '/index';
+/** One folder per index job (Build / Refresh) under INDEX_DIR, written by `docker_entrypoint.sh --job`. */
+export const JOBS_DIR = `${INDEX_DIR}/jobs`;
+/** The image's entry point: its --exec and --job modes wait for the database and run as its owner. */
+export const ENTRYPOINT = '/usr/local/bin/docker_entrypoint.sh';
+/** How long a one-shot run waits for follow to hand over the cursor (refresh --wait defaults to 120 s). */
+export const JOB_LEASE_WAIT_S = 3600;
 /**
  * V8 heap cap for every CLI run. Without it V8 lets garbage grow the heap to
  * several times the live data on a machine with free memory; with it a 100k
@@ -61,8 +91,12 @@ export const DATA_DIR = '/data';
 export const NODE_HEAP_FLAG = '--max-old-space-size=256';
 /** The CLI inside the image (Dockerfile copies dist/ to /app). */
 export const CLI = ['node', NODE_HEAP_FLAG, '/app/dist/cli/main.js'] as const;
-/** The image's non-root user (Dockerfile: uid 1000). */
-export const RUN_AS = 'crm';
+/**
+ * The user the entry point starts as: root, only to read the CRM database's
+ * owner and switch to it (so the CRM and crm-index can both open the WAL
+ * files), and to give INDEX_DIR to that owner.
+ */
+export const RUN_AS = 'root';
 /** follow's /healthz, /metrics and status page (CRM_INDEX_HTTP_PORT default). */
 export const INDEXER_PORT = 8787;
 /** The MCP Streamable HTTP server (MCP_HTTP_PORT default). */
@@ -73,9 +107,11 @@ export const MCP_PORT = 8788;
  * optional settings are left out (not set to ''), because the CLI treats an
  * empty value as an error rather than "use the default".
  */
-export function envFromStore(store: Store): Record<string, string> {
+export function envFromStore(store: Store, allowedHosts: readonly string[] = []): Record<string, string> {
   const env: Record<string, string> = {
-    CRM_DB_PATH: `${DATA_DIR}/crm.db`,
+    CRM_DB_PATH,
+    CRM_INDEX_PATH: `${INDEX_DIR}/index.db`,
+    CRM_INDEX_CACHE_DIR: `${INDEX_DIR}/cache`,
     CRM_INDEX_STORE: store.indexStore,
     SPARK_CONTROL_VERIFY_TLS: String(store.verifyTls),
     QDRANT_COLLECTION: store.collection,
@@ -94,6 +130,8 @@ export function envFromStore(store: Store): Record<string, string> {
     QDRANT_URL: store.indexStore === 'qdrant' ? store.qdrantUrl : null,
     QDRANT_API_KEY: store.indexStore === 'qdrant' ? store.qdrantApiKey : null,
     MCP_AUTH_TOKEN: store.mcpAuthToken,
+    // The names StartOS publishes the MCP interface under (its proxy passes the client's Host through).
+    MCP_ALLOWED_HOSTS: allowedHosts.join(','),
   };
   for (const [name, value] of Object.entries(optional)) {
     if (value !== null && String(value).trim() !== '') env[name] = String(value).trim();
@@ -101,24 +139,36 @@ export function envFromStore(store: Store): Record<string, string> {
   return env;
 }
 
-export type CliRun = 'follow' | 'mcp' | 'rebuild' | 'refresh' | 'status' | 'install';
+export type CliRun = 'follow' | 'mcp' | 'rebuild' | 'refresh' | 'status' | 'uninstall';
+export type JobKind = 'rebuild' | 'refresh';
 
-/** The full argv for one CLI run inside the image. */
+/** The crm-index argv (without the entry point) for one run inside the image. */
 export function cliArgsFor(run: CliRun): [string, ...string[]] {
+  const wait = ['--wait', String(JOB_LEASE_WAIT_S)];
   switch (run) {
     case 'follow':
       return [...CLI, 'follow'];
     case 'mcp':
       return [...CLI, 'mcp', '--http', '--host', '0.0.0.0', '--port', String(MCP_PORT)];
     case 'rebuild':
-      return [...CLI, 'rebuild', '--json'];
+      return [...CLI, 'rebuild', '--json', ...wait];
     case 'refresh':
-      return [...CLI, 'refresh', '--json'];
+      return [...CLI, 'refresh', '--json', ...wait];
     case 'status':
       return [...CLI, 'status', '--json'];
-    case 'install':
-      return [...CLI, 'install'];
+    case 'uninstall':
+      return [...CLI, 'uninstall', '--json'];
   }
+}
+
+/** A daemon or a short run: the entry point waits for the CRM database, then runs it as the database's owner. */
+export function execArgsFor(run: CliRun): [string, ...string[]] {
+  return [ENTRYPOINT, '--exec', ...cliArgsFor(run)];
+}
+
+/** An index job: the entry point records its state, output and counts in JOBS_DIR/<id>. */
+export function jobArgsFor(kind: JobKind, id: string): [string, ...string[]] {
+  return [ENTRYPOINT, '--job', `${JOBS_DIR}/${id}`, ...cliArgsFor(kind)];
 }
 
 export type FollowerDecision = { start: true } | { start: false; reason: string };

@@ -1,12 +1,16 @@
 /**
  * What the service exposes through StartOS: the MCP endpoint (an API for
- * agents, at /mcp) and the indexer's status page (a UI, the follow daemon's
- * HTTP port). StartOS terminates TLS and publishes them on LAN/Tor/domains.
+ * agents, at /mcp) and, only while the indexer runs, its status page (a UI,
+ * the follow daemon's HTTP port; the page, /healthz and /metrics need the MCP
+ * token there). StartOS terminates TLS and publishes them on LAN/Tor/domains.
  */
 import { sdk } from './sdk.js';
-import { INDEXER_PORT, MCP_PORT } from './env.js';
+import { storeJson } from './store.js';
+import { INDEXER_PORT, MCP_PORT, emptyStore, envFromStore, followerDecision } from './env.js';
 
 export const setInterfaces = sdk.setupInterfaces(async ({ effects }) => {
+  const store = (await storeJson.read().const(effects)) ?? emptyStore();
+  const indexerRuns = followerDecision(envFromStore(store)).start;
   const mcpOrigin = await sdk.MultiHost.of(effects, 'mcp').bindPort(MCP_PORT, { protocol: 'http' });
   const mcp = sdk.createInterface(effects, {
     name: 'MCP server',
@@ -21,6 +25,8 @@ export const setInterfaces = sdk.setupInterfaces(async ({ effects }) => {
     query: {},
   });
 
+  if (!indexerRuns) return [await mcpOrigin.export([mcp])];
+
   const indexerOrigin = await sdk.MultiHost.of(effects, 'indexer').bindPort(INDEXER_PORT, {
     protocol: 'http',
   });
@@ -28,7 +34,7 @@ export const setInterfaces = sdk.setupInterfaces(async ({ effects }) => {
     name: 'Index status',
     id: 'status',
     description:
-      'The indexer status page: lag, backlog, dead letters and the last sweep; also /metrics for Prometheus.',
+      'The indexer status page: lag, backlog, dead letters and the last sweep. Sign in with the MCP token; /metrics and /healthz need it as a bearer token.',
     type: 'ui',
     masked: false,
     schemeOverride: null,

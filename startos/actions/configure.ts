@@ -9,9 +9,9 @@
  */
 import { sdk } from '../sdk.js';
 import { storeJson } from '../store.js';
-import { emptyStore, storeDefaults, type Store } from '../env.js';
+import { LOCAL_EMBEDDER_IN_IMAGE, emptyStore, storeDefaults, type Store } from '../env.js';
 
-const { InputSpec, Value } = sdk;
+const { InputSpec, Value, Variants } = sdk;
 
 export const patterns = {
   httpUrl: {
@@ -33,9 +33,10 @@ const TOKEN_SPEC = { charset: 'a-z,A-Z,0-9', len: 40 };
 export const configureSpec = InputSpec.of({
   embeddingsUrl: Value.text({
     name: 'Embeddings URL',
-    description:
-      'Base URL of an OpenAI-compatible /v1/embeddings server (Spark Control, vLLM, TEI, Ollama). Leave empty to use the local embedder (only in images built with it).',
-    required: false,
+    description: LOCAL_EMBEDDER_IN_IMAGE
+      ? 'Base URL of an OpenAI-compatible /v1/embeddings server (Spark Control, vLLM, TEI, Ollama). Leave empty to use the local embedder built into this service.'
+      : 'Base URL of an OpenAI-compatible /v1/embeddings server (Spark Control, vLLM, TEI, Ollama). Required: this build has no local embedder.',
+    required: !LOCAL_EMBEDDER_IN_IMAGE,
     default: null,
     placeholder: 'https://spark.local:8443',
     inputmode: 'url',
@@ -73,36 +74,43 @@ export const configureSpec = InputSpec.of({
     min: 1,
     max: 65_536,
   }),
-  indexStore: Value.select({
+  indexStore: Value.union({
     name: 'Index store',
     description:
-      'Where the search index lives. Qdrant needs the URL below; the embedded store is a SQLite file beside the CRM data.',
+      'Where the search index lives: a SQLite file in this service (no server needed), or a Qdrant server.',
     default: storeDefaults.indexStore,
-    values: { qdrant: 'Qdrant server', embedded: 'Embedded (SQLite file in this service)' },
-  }),
-  qdrantUrl: Value.text({
-    name: 'Qdrant URL',
-    description: 'Qdrant REST URL, such as http://qdrant.local:6333. Used when the index store is Qdrant.',
-    required: false,
-    default: null,
-    placeholder: 'http://qdrant.local:6333',
-    inputmode: 'url',
-    patterns: [patterns.httpUrl],
-  }),
-  qdrantApiKey: Value.text({
-    name: 'Qdrant API key',
-    description: 'Sent as the api-key header. Leave empty if the Qdrant server needs none.',
-    required: false,
-    default: null,
-    masked: true,
-    patterns: [patterns.secret],
-  }),
-  collection: Value.text({
-    name: 'Collection name',
-    description: 'The alias the index is served under (the older Python tools used crm_chunks).',
-    required: true,
-    default: storeDefaults.collection,
-    patterns: [patterns.collection],
+    variants: Variants.of({
+      embedded: { name: 'Embedded (SQLite file in this service)', spec: InputSpec.of({}) },
+      qdrant: {
+        name: 'Qdrant server',
+        spec: InputSpec.of({
+          qdrantUrl: Value.text({
+            name: 'Qdrant URL',
+            description: 'Qdrant REST URL, such as http://qdrant.local:6333.',
+            required: true,
+            default: null,
+            placeholder: 'http://qdrant.local:6333',
+            inputmode: 'url',
+            patterns: [patterns.httpUrl],
+          }),
+          qdrantApiKey: Value.text({
+            name: 'Qdrant API key',
+            description: 'Sent as the api-key header. Leave empty if the Qdrant server needs none.',
+            required: false,
+            default: null,
+            masked: true,
+            patterns: [patterns.secret],
+          }),
+          collection: Value.text({
+            name: 'Collection name',
+            description: 'The alias the index is served under (the older Python tools used crm_chunks).',
+            required: true,
+            default: storeDefaults.collection,
+            patterns: [patterns.collection],
+          }),
+        }),
+      },
+    }),
   }),
   syncIntervalMin: Value.number({
     name: 'Sweep interval',
@@ -130,7 +138,7 @@ export const configureSpec = InputSpec.of({
 export type ConfigureInput = typeof configureSpec._TYPE;
 
 /** Which pattern each text field must match when not empty, with its label for messages. */
-const fieldPatterns: [keyof ConfigureInput, string, { regex: string; description: string }][] = [
+const fieldPatterns: [keyof Store, string, { regex: string; description: string }][] = [
   ['embeddingsUrl', 'Embeddings URL', patterns.httpUrl],
   ['embeddingsApiKey', 'Embeddings API key', patterns.secret],
   ['embeddingModel', 'Embedding model', patterns.model],
@@ -149,8 +157,14 @@ export function inputProblems(input: ConfigureInput): string[] {
   const problems: string[] = [];
   // The MCP server listens beyond loopback, where the CLI refuses to start without a token.
   if (input.mcpAuthToken.trim() === '') problems.push('MCP token: required; use the generate button.');
+  const q = input.indexStore.selection === 'qdrant' ? input.indexStore.value : null;
+  if (q && (q.qdrantUrl ?? '').trim() === '')
+    problems.push('Qdrant URL: required when the index store is Qdrant.');
+  if (!LOCAL_EMBEDDER_IN_IMAGE && (input.embeddingsUrl ?? '').trim() === '')
+    problems.push('Embeddings URL: required; this build has no local embedder.');
+  const flat = storeFromInput(input);
   for (const [key, label, pattern] of fieldPatterns) {
-    const value = input[key];
+    const value = flat[key];
     if (typeof value !== 'string' || value.trim() === '') continue;
     if (!new RegExp(pattern.regex).test(value.trim())) problems.push(`${label}: ${pattern.description}.`);
   }
@@ -159,22 +173,35 @@ export function inputProblems(input: ConfigureInput): string[] {
 
 /** Form values from the store (prefill). */
 export function inputFromStore(store: Store): ConfigureInput {
-  return { ...store, mcpAuthToken: store.mcpAuthToken ?? '' };
+  const { indexStore, qdrantUrl, qdrantApiKey, collection, ...rest } = store;
+  return {
+    ...rest,
+    indexStore:
+      indexStore === 'qdrant'
+        ? { selection: 'qdrant', value: { qdrantUrl, qdrantApiKey, collection } }
+        : { selection: 'embedded', value: {} },
+    mcpAuthToken: store.mcpAuthToken ?? '',
+  } as ConfigureInput;
 }
 
-/** The store patch from a submitted form: empty text means "unset". */
-export function storeFromInput(input: ConfigureInput): Store {
+/**
+ * The store from a submitted form: empty text means "unset". Choosing the
+ * embedded store keeps the Qdrant settings from `previous`, so switching
+ * back does not mean typing them again.
+ */
+export function storeFromInput(input: ConfigureInput, previous: Store = emptyStore()): Store {
   const blank = (v: string | null | undefined) => (v == null || v.trim() === '' ? null : v.trim());
+  const q = input.indexStore.selection === 'qdrant' ? input.indexStore.value : null;
   return {
     embeddingsUrl: blank(input.embeddingsUrl)?.replace(/\/+$/, '') ?? null,
     verifyTls: input.verifyTls,
     embeddingsApiKey: blank(input.embeddingsApiKey),
     embeddingModel: blank(input.embeddingModel),
     embeddingDim: input.embeddingDim ?? null,
-    indexStore: input.indexStore,
-    qdrantUrl: blank(input.qdrantUrl)?.replace(/\/+$/, '') ?? null,
-    qdrantApiKey: blank(input.qdrantApiKey),
-    collection: input.collection.trim(),
+    indexStore: input.indexStore.selection,
+    qdrantUrl: q ? (blank(q.qdrantUrl)?.replace(/\/+$/, '') ?? null) : previous.qdrantUrl,
+    qdrantApiKey: q ? blank(q.qdrantApiKey) : previous.qdrantApiKey,
+    collection: q ? q.collection.trim() : previous.collection,
     syncIntervalMin: input.syncIntervalMin,
     mcpAuthToken: blank(input.mcpAuthToken),
   };
@@ -195,8 +222,8 @@ export const configure = sdk.Action.withInput(
   async ({ effects, input }) => {
     const problems = inputProblems(input);
     if (problems.length > 0) throw new Error(`Configure was not saved:\n${problems.join('\n')}`);
-    // A Qdrant store without a URL is allowed: the indexer then shows SKIPPED with the reason.
-    await storeJson.merge(effects, storeFromInput(input));
+    const previous = (await storeJson.read().once()) ?? emptyStore();
+    await storeJson.merge(effects, storeFromInput(input, previous));
     return null;
   },
 );

@@ -1,7 +1,9 @@
 /**
  * On install: write the store's defaults with a generated MCP token (so the
- * MCP daemon can start bound beyond loopback), then ask the operator to run
- * Configure. Merge, never overwrite: a restore or update keeps what is there.
+ * MCP daemon can start bound beyond loopback), then suggest Configure. The
+ * defaults (embedded store, local embedder) work without it, so the task is
+ * important, not critical: it does not block the first start. Merge, never
+ * overwrite: a restore or update keeps what is there.
  */
 import { utils } from '@start9labs/start-sdk';
 import { sdk } from '../sdk.js';
@@ -17,7 +19,8 @@ export const seedStore = sdk.setupOnInit(async (effects, kind) => {
     ...existing,
     mcpAuthToken: existing?.mcpAuthToken ?? utils.getDefaultString({ charset: 'a-z,A-Z,0-9', len: 40 }),
   });
-  await sdk.action.createOwnTask(effects, configure, 'critical', {
-    reason: 'Set the embeddings server and the index store (Qdrant or embedded) so the indexer can start.',
+  await sdk.action.createOwnTask(effects, configure, 'important', {
+    reason:
+      'Review the settings: the defaults index into an embedded store with the built-in embedder; set an embeddings server or Qdrant here.',
   });
 });

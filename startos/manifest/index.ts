@@ -1,16 +1,19 @@
 /**
  * The StartOS manifest: package identity, the one image (built from the
- * repository's Dockerfile for both architectures) and the two volumes.
+ * repository's Dockerfile for both architectures), the two volumes and the
+ * CRM package this one indexes.
  *
- * Volumes: `main` is mounted at /data in every subcontainer and holds the CRM
- * database (`crm.db`, the path CRM_DB_PATH points at) and, beside it, the
- * embedded index (`index.db`). `startos` holds only `store.json`, the operator
- * settings, so configuration and data can be backed up and restored apart.
- * The CRM itself is another service; until it ships as a StartOS package that
- * can share its volume with write access (we add triggers and `_cdc_*`
- * tables), its database lives in our `main` volume (see docs/packaging.md).
+ * Volumes: `main` is mounted at /index and holds the embedded index, the
+ * local embedder's cache and the index job records. `startos` holds
+ * `store.json` (the operator's settings) and `jobs.json`. The CRM database
+ * itself stays in the CRM package's volume, mounted read-write at /data
+ * (startos/mounts.ts).
+ *
+ * s9pk.mk takes the package id from the single line of this file that names
+ * it (awk on the text): keep the id on one line, and on the only such line.
  */
 import { setupManifest } from '@start9labs/start-sdk';
+import { CRM_PACKAGE_ID } from '../env.js';
 
 export const manifest = setupManifest({
   id: 'crm-index',
@@ -34,5 +37,12 @@ export const manifest = setupManifest({
       arch: ['x86_64', 'aarch64'],
     },
   },
-  dependencies: {},
+  dependencies: {
+    [CRM_PACKAGE_ID]: {
+      description:
+        'The CRM whose SQLite database crm-index keeps indexed. Its data volume is mounted read-write: capture adds triggers and its own tables to the database.',
+      optional: false,
+      s9pk: null,
+    },
+  },
 });

@@ -165,6 +165,50 @@ describe('MCP over stateless Streamable HTTP', () => {
     expect(rows).toEqual([{ client: 'agent-one/1.0' }, { client: 'agent-two/2.0' }]);
   });
 
+  it('refuses /healthz under a foreign Host (DNS rebinding) and answers it under an allowed one', async () => {
+    for (const port of [open.port, authed.port]) {
+      const bad = await raw(port, { method: 'GET', path: '/healthz', headers: { Host: 'attacker.example' } });
+      expect(bad.status).toBe(403);
+      expect(bad.body).not.toMatch(/readOnly/);
+    }
+    const good = await raw(authed.port, {
+      method: 'GET',
+      path: '/healthz',
+      headers: { Host: 'crm.example' },
+    });
+    expect(good.status).toBe(200);
+  });
+
+  it('refuses a foreign Origin with 403, even with the right token and Host', async () => {
+    for (const origin of ['https://evil.example', 'null', 'http://crm.example.evil.example']) {
+      const r = await raw(authed.port, {
+        headers: { ...mcpHeaders, Authorization: `Bearer ${TOKEN}`, Host: 'crm.example', Origin: origin },
+        body: listBody,
+      });
+      expect(r.status, origin).toBe(403);
+      expect(r.body).toMatch(/Origin/);
+    }
+    const health = await raw(open.port, {
+      method: 'GET',
+      path: '/healthz',
+      headers: { Host: 'localhost', Origin: 'https://evil.example' },
+    });
+    expect(health.status).toBe(403);
+  });
+
+  it('accepts an Origin naming an allowed host, and no Origin at all', async () => {
+    for (const origin of ['https://crm.example', 'http://localhost:6274', undefined]) {
+      const headers: Record<string, string> = {
+        ...mcpHeaders,
+        Authorization: `Bearer ${TOKEN}`,
+        Host: 'crm.example',
+      };
+      if (origin) headers.Origin = origin;
+      const r = await raw(authed.port, { headers, body: listBody });
+      expect(r.status, String(origin)).toBe(200);
+    }
+  });
+
   it('answers GET /mcp with 405: the server is stateless', async () => {
     const r = await raw(open.port, {
       method: 'GET',
@@ -180,6 +224,11 @@ describe('auth policy', () => {
     expect(() => authPolicy({ host: '0.0.0.0' })).toThrow(/MCP_AUTH_TOKEN/);
     expect(authPolicy({ host: '0.0.0.0', token: TOKEN }).requireAuth).toBe(true);
     expect(authPolicy({ host: '127.0.0.1' }).requireAuth).toBe(false);
+  });
+  it('says --require-auth, not "beyond loopback", when a loopback server is asked for a token it lacks', () => {
+    expect(() => authPolicy({ host: '127.0.0.1', requireAuth: true })).toThrow(/--require-auth/);
+    expect(() => authPolicy({ host: '127.0.0.1', requireAuth: true })).not.toThrow(/beyond loopback/);
+    expect(() => authPolicy({ host: '0.0.0.0' })).toThrow(/beyond loopback/);
   });
   it('knows loopback addresses', () => {
     expect(isLoopbackAddress('127.0.0.2')).toBe(true);

