@@ -16,7 +16,9 @@
  *   search resolves the active generation and reads it inside one read
  *   transaction, so it sees either the old generation or the new, never neither.
  * - Sparse scores use Qdrant's IDF over all points of the generation, and hybrid
- *   uses Qdrant's RRF/DBSF (stores/fusion.ts), so rankings match a Qdrant store.
+ *   uses Qdrant's RRF/DBSF (stores/fusion.ts), so rankings match a one-shard
+ *   Qdrant collection. Qdrant counts IDF per shard: with several shards its
+ *   sparse scores differ slightly from these (docs/stores.md).
  * - The WAL is always checkpointed: by SQLite inside commits until a connection
  *   has written in bulk, then by a worker thread (stores/embedded/checkpointer.ts),
  *   and by SQLite again if that worker fails.

@@ -7,6 +7,7 @@
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import { DATE_BOUND_HELP, isDateBound } from '../../stores/dates.js';
 import type { McpContext } from '../context.js';
 
 /** A note or interaction body: 64 KB of UTF-8, the issue's limit. */
@@ -27,14 +28,12 @@ export const idStr = (what: string) =>
     .transform((v) => String(v))
     .pipe(shortStr(what));
 
+/** A date bound: only what stores/dates.ts can normalise to RFC 3339 (both stores compare the same instant). */
 export const isoDate = (what: string) =>
   z
     .string()
     .max(40, `${what} is longer than 40 characters`)
-    .regex(
-      /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/,
-      `${what} is not an ISO date (YYYY-MM-DD or an ISO datetime)`,
-    );
+    .refine(isDateBound, { message: `${what} is not a date; give ${DATE_BOUND_HELP}` });
 
 export const bodyStr = (what: string) =>
   z

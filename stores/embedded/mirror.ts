@@ -22,7 +22,7 @@
  *   mask computed with one array lookup per column.
  */
 import type { SearchFilter } from '../types.js';
-import { normaliseDateTo } from '../qdrantRequests.js';
+import { instantMs, normaliseDateFrom, normaliseDateTo } from '../dates.js';
 import { DenseMatrix } from './dense.js';
 
 export interface MirrorRow {
@@ -224,7 +224,8 @@ export class Mirror {
   rids: Float64Array;
   readonly ids: string[] = [];
   private readonly recordKeys: string[] = [];
-  private readonly dates: (string | null)[] = [];
+  /** The instant of each point's `date` in epoch ms (NaN: none, or not a date; never matches a range). */
+  private dates: Float64Array;
   private readonly entityIds: (string[] | null)[] = [];
   private readonly tables: CodedColumn;
   private readonly kinds: CodedColumn;
@@ -262,6 +263,7 @@ export class Mirror {
     this.alive = new Uint8Array(this.cap);
     this.matrix = new DenseMatrix(dim, this.cap, useWasm);
     this.rids = new Float64Array(this.cap);
+    this.dates = new Float64Array(this.cap);
     this.fwdStart = new Int32Array(this.cap);
     this.fwdEnd = new Int32Array(this.cap);
     this.tables = new CodedColumn(this.cap);
@@ -329,6 +331,9 @@ export class Mirror {
     const rids = new Float64Array(cap);
     rids.set(this.rids);
     this.rids = rids;
+    const dates = new Float64Array(cap);
+    dates.set(this.dates);
+    this.dates = dates;
     this.fwdStart = growI32(this.fwdStart, cap);
     this.fwdEnd = growI32(this.fwdEnd, cap);
     for (const c of [this.tables, this.kinds, this.stages, this.orgs]) c.grow(cap);
@@ -347,7 +352,7 @@ export class Mirror {
     this.rids[slot] = row.rid;
     this.ids[slot] = row.id;
     this.recordKeys[slot] = row.recordKey;
-    this.dates[slot] = row.date;
+    this.dates[slot] = instantMs(row.date);
     this.entityIds[slot] = row.entityIds.length ? row.entityIds : null;
     this.tables.set(slot, row.table);
     this.kinds.set(slot, row.kind);
@@ -420,8 +425,9 @@ export class Mirror {
     add(this.orgs, filter.organizationIds);
     const keys = filter.recordKeys?.length ? new Set(filter.recordKeys) : undefined;
     const ents = filter.entityIds?.length ? new Set(filter.entityIds) : undefined;
-    const from = filter.dateFrom;
-    const to = filter.dateTo !== undefined ? normaliseDateTo(filter.dateTo) : undefined;
+    // Instants, as Qdrant's datetime index compares them (not ISO text, which orders only one form).
+    const from = filter.dateFrom !== undefined ? instantMs(normaliseDateFrom(filter.dateFrom)) : undefined;
+    const to = filter.dateTo !== undefined ? instantMs(normaliseDateTo(filter.dateTo)) : undefined;
     if (!coded.length && !keys && !ents && from === undefined && to === undefined) return undefined;
     const m = new Uint8Array(this.n);
     const alive = this.alive;
@@ -438,9 +444,8 @@ export class Mirror {
         if (!e || !e.some((x) => ents.has(x))) continue;
       }
       if (from !== undefined || to !== undefined) {
-        // ISO-8601 strings in one format compare like the instants they name.
-        const d = this.dates[s];
-        if (d === null || d === undefined) continue;
+        const d = this.dates[s]!;
+        if (Number.isNaN(d)) continue;
         if (from !== undefined && d < from) continue;
         if (to !== undefined && d > to) continue;
       }
