@@ -337,6 +337,18 @@ export class DenseMatrix {
     return out;
   }
 
+  /**
+   * The int8 scan's raw output when it runs in WASM: integer sums and the rows' scales (the
+   * estimate is sums[s] * scales[s] times the query's scale, which does not change the order).
+   * Lets the caller select candidates in the same pass that applies the scales.
+   */
+  rawScores(q: Float32Array, n: number): { sums: Int32Array; scales: Float32Array } | undefined {
+    if (!this.approximate || !this.fn) return undefined;
+    quantize(q, this.qCodes, 0);
+    this.fn(this.qOff, this.dataOff, this.codeBytes, n, this.outOff);
+    return { sums: this.sums, scales: this.scales };
+  }
+
   /** Exact f64 dot product of one row with `q` (rows in memory only). */
   dot(q: Float32Array, slot: number): number {
     const data = this.data;
