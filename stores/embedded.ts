@@ -702,9 +702,17 @@ export class EmbeddedStore implements VectorStore {
         .get() ?? 0) as number;
       if (!m || m.lastSeq < prunedThrough || m.needsCompaction) {
         m?.snapshot?.close();
-        m = this.loadMirror(gen, need, prunedThrough, lastSeq);
+        // Compaction renumbers the slots, which only a build from the table does (a snapshot keeps them).
+        m = this.loadMirror(gen, need, prunedThrough, lastSeq, m?.needsCompaction ?? false);
         c.mirrors.set(gen, m);
       }
+      this.replay(m, gen);
+    }
+    const missing = (need.dense && !m!.dense) || (need.sparse && !m!.sparse);
+    if (missing && !m!.snapshot?.isOpen) {
+      // A half to add and no snapshot to add it from (its file went away): build the whole index.
+      m = this.loadMirror(gen, { dense: true, sparse: true }, 0, 0, true);
+      c.mirrors.set(gen, m);
       this.replay(m, gen);
     }
     this.completeHalves(m!, gen, need);
@@ -717,11 +725,17 @@ export class EmbeddedStore implements VectorStore {
   }
 
   /** The snapshot when it matches this generation and the log still holds its changes; else a build. */
-  private loadMirror(gen: string, need: Need, prunedThrough: number, lastSeq: number): MirrorState {
+  private loadMirror(
+    gen: string,
+    need: Need,
+    prunedThrough: number,
+    lastSeq: number,
+    fromTable = false,
+  ): MirrorState {
     const c = this.c;
     const info = c.info(gen)!;
     const rows = this.rowReader(gen);
-    const snap = c.snapshots ? Snapshot.open(snapshotPath(c.path, gen)) : undefined;
+    const snap = c.snapshots && !fromTable ? Snapshot.open(snapshotPath(c.path, gen)) : undefined;
     const h = snap?.header;
     if (
       snap &&
@@ -765,7 +779,7 @@ export class EmbeddedStore implements VectorStore {
       },
       { rows },
     );
-    m.lastSeq = lastSeq;
+    m.lastSeq = fromTable ? this.maxSeq() : lastSeq;
     m.loadedFrom = 'table';
     if (c.snapshots) this.saveSnapshot(m, gen);
     return m;
@@ -779,6 +793,14 @@ export class EmbeddedStore implements VectorStore {
     } catch {
       m.changedSinceLoad = 0; // not again for another SNAPSHOT_REFRESH points
     }
+  }
+
+  /** The newest change-log seq. */
+  private maxSeq(): number {
+    return (this.c.db
+      .prepare("SELECT seq FROM sqlite_sequence WHERE name = '_store_changes'")
+      .pluck()
+      .get() ?? 0) as number;
   }
 
   /** Apply the change log since the mirror's seq (a missing row is a delete). */
@@ -808,8 +830,7 @@ export class EmbeddedStore implements VectorStore {
   private completeHalves(m: MirrorState, gen: string, need: Need): void {
     if ((!need.dense || m.dense) && (!need.sparse || m.sparse)) return;
     const snap = m.snapshot;
-    if (!snap?.isOpen)
-      throw new StoreError(`the search index of ${this.c.path} lost its snapshot; search again`);
+    if (!snap?.isOpen) return; // mirror() rebuilt the index from the table instead
     const st = this.c.gen(gen);
     const base = snap.header.n;
     const later: number[] = [];

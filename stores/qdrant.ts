@@ -98,11 +98,14 @@ export function qdrantError(err: unknown, url: string, doing: string): Error {
     );
   }
   // A search is not a record: nothing is retried or dead-lettered for it.
-  const next = doing.startsWith('searching')
-    ? 'Check the search arguments, the Qdrant version and QDRANT_COLLECTION.'
-    : 'Check the Qdrant version and QDRANT_COLLECTION; the record is retried and then dead-lettered.';
+  if (doing.startsWith('searching')) {
+    return new PermanentError(
+      `Qdrant at ${url} rejected the request (HTTP ${status}) while ${doing}: ${msg}${detail}. Check the search arguments, the Qdrant version and QDRANT_COLLECTION.`,
+      { cause: err },
+    );
+  }
   return new PermanentError(
-    `Qdrant at ${url} rejected the request (HTTP ${status}) while ${doing}: ${msg}${detail}. ${next}`,
+    `Qdrant at ${url} rejected the request (HTTP ${status}) while ${doing}: ${msg}${detail}. Check the Qdrant version and QDRANT_COLLECTION; the record is retried and then dead-lettered.`,
     { cause: err },
   );
 }

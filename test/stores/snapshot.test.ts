@@ -178,6 +178,30 @@ describe('embedded search-index snapshot', () => {
     expect(fs.existsSync(snapshotPath(file, w.generation))).toBe(true);
   });
 
+  it('compacts by building from the table (renumbering slots), not by reloading a snapshot of dead slots', async () => {
+    const file = tempFile();
+    const w = open(file);
+    await w.ensure(SPEC);
+    const corpus = randomCorpus(9, 1100);
+    await w.upsert(corpus);
+    await w.warm();
+    const reader = open(file);
+    await reader.warm();
+    expect(reader.indexState?.from).toBe('snapshot');
+    // Each round the reader catches up: every point overwritten leaves a dead slot.
+    for (let round = 0; round < 2; round++) {
+      await w.upsert(corpus.map((p) => ({ ...p, dense: p.dense.map((x) => x * (round + 2)) })));
+      await reader.search(requests[1]!);
+      expect(reader.indexState?.from).toBe('snapshot');
+    }
+    const got = await answers(reader);
+    expect(reader.indexState).toMatchObject({ from: 'table', points: 1100 });
+    const snap = Snapshot.open(snapshotPath(file, w.generation))!;
+    expect(snap.header.dead).toBe(0);
+    snap.close();
+    expect(got).toEqual(await fromTable(file));
+  });
+
   it('reports the bytes its halves hold a point', async () => {
     const file = tempFile();
     const w = open(file);
