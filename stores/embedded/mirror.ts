@@ -209,8 +209,15 @@ export class CodedColumn {
     for (const v of values) this.values.push(v);
     this.dict = undefined;
   }
+  /** The last value set and its code: a record's chunks are adjacent and share their values. */
+  private last: string | null | undefined;
+  private lastCode = -1;
   set(slot: number, v: string | null | undefined): void {
-    this.codes[slot] = v === null || v === undefined ? -1 : this.code(String(v));
+    if (v !== this.last || v === undefined) {
+      this.last = v;
+      this.lastCode = v === null || v === undefined ? -1 : this.code(String(v));
+    }
+    this.codes[slot] = this.lastCode;
   }
   grow(cap: number): void {
     this.codes = grown(this.codes, cap);
@@ -541,6 +548,9 @@ export class Mirror {
   sparse: SparseIndex | undefined;
   readonly rowReader: RowReader | undefined;
   private readonly useWasm: boolean;
+  /** The last date parsed (a record's chunks share it). */
+  private lastDate: string | null | undefined;
+  private lastInstant = NaN;
 
   constructor(
     readonly dim: number,
@@ -651,7 +661,11 @@ export class Mirror {
     this.alive[slot] = 1;
     this.dense?.set(slot, row.dense);
     this.rids[slot] = row.rid;
-    this.dates[slot] = instantMs(row.date);
+    if (row.date !== this.lastDate) {
+      this.lastDate = row.date;
+      this.lastInstant = instantMs(row.date);
+    }
+    this.dates[slot] = this.lastInstant;
     for (const [f, col] of this.columns) col.set(slot, row.fields[f] as never);
     this.setRidSlot(row.rid, slot);
     this.live++;

@@ -123,6 +123,8 @@ export class GenStatements {
    */
   readonly filterColumns: typeof FILTER_COLUMNS;
   private readonly mirrorSelect: string;
+  private readonly lastList: (string | null)[] = [];
+  private readonly lastParsed: string[][] = [];
   constructor(
     private readonly db: Database.Database,
     readonly gen: string,
@@ -144,7 +146,15 @@ export class GenStatements {
     const fields: MirrorRow['fields'] = {};
     MEMORY_FIELDS.forEach((f, i) => {
       const v = (r[4 + i] ?? null) as string | null;
-      fields[f] = FILTER_FIELDS[f].many ? (JSON.parse(v ?? '[]') as string[]) : v;
+      if (!FILTER_FIELDS[f].many) {
+        fields[f] = v;
+      } else if (v === this.lastList[i]) {
+        // A record's chunks are adjacent and share their lists: parse each text once.
+        fields[f] = this.lastParsed[i];
+      } else {
+        this.lastList[i] = v;
+        fields[f] = this.lastParsed[i] = JSON.parse(v ?? '[]') as string[];
+      }
     });
     return {
       rid: r[0],
