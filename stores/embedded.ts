@@ -762,7 +762,7 @@ export class EmbeddedStore implements VectorStore {
       logger('stores').info(
         { points: n, index: c.path, generation: gen },
         c.snapshots
-          ? 'building the search index from the table: the first search after a rebuild (7 s at 374k points, 40-80 s at 1.25M on a busy 2-core machine); it is saved beside the index, and later processes load it in 1-2 s. A running MCP server keeps it loaded and answers at once.'
+          ? 'building the search index from the table: the first search after a rebuild (8 s at 374k points, 30-80 s at 1.25M on a busy 2-core machine); it is saved beside the index, and later processes load it in 1-2 s. A running MCP server keeps it loaded and answers at once.'
           : 'building the search index from the table (snapshots are off)',
       );
     }
