@@ -18,7 +18,6 @@
  */
 import fs from 'node:fs';
 import nodePath from 'node:path';
-import type { FilterFieldName } from '../filterFields.js';
 import { CodedColumn, ManyColumn, Mirror, SparseIndex, type MirrorOptions } from './mirror.js';
 
 const MAGIC = 'CRMMIRR1';
@@ -273,9 +272,4 @@ export class Snapshot {
     this.read('alive', a);
     return a;
   }
-}
-
-/** The filter field names a snapshot holds columns for (for a check against the current table). */
-export function snapshotFields(h: SnapshotHeader): FilterFieldName[] {
-  return Object.keys(h.columns) as FilterFieldName[];
 }
