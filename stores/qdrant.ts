@@ -178,7 +178,7 @@ export class QdrantStore implements VectorStore {
 
   /**
    * Read the server's version (GET /) once and refuse one older than MIN_SERVER with a
-   * StoreError; a failed read is retried on the next call (a TransientError now).
+   * StoreError; a failed read throws a TransientError and is tried again on the next call.
    */
   async checkServer(): Promise<void> {
     this.server ??= (async () => {

@@ -204,14 +204,14 @@ describe('Qdrant server checks, deadlines and search errors', () => {
     }
   });
 
+  // Without the deadline the client would wait 300 s and this test would time out.
   it('abandons a request after timeoutMs as a TransientError, not after the client default 300 s', async () => {
     const srv = await serverWith('1.17.0', () => undefined); // never answers
     try {
       const s = openQdrantStore({ url: srv.url, alias: 'crm_chunks', cluster: {}, timeoutMs: 300 });
-      const t0 = performance.now();
       const err = await s.count().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(TransientError);
-      expect(performance.now() - t0).toBeLessThan(10_000);
+      expect((err as Error).message).toMatch(/while counting points/);
     } finally {
       await srv.close();
     }
