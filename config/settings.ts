@@ -273,21 +273,27 @@ export const SETTINGS = {
   }),
   qdrantShards: spec({
     env: 'QDRANT_SHARD_NUMBER',
-    default: 1,
+    default: undefined as number | undefined,
     parse: int(1, 1024),
-    doc: 'Shards per generation collection; 1 suits a single node, raise it on a Qdrant cluster.',
+    doc: "Shards per generation collection. Unset: Qdrant's default (1 on a single node, one per peer on a cluster). BM25 IDF is computed per shard.",
   }),
   qdrantReplication: spec({
     env: 'QDRANT_REPLICATION_FACTOR',
-    default: 1,
+    default: undefined as number | undefined,
     parse: int(1, 64),
-    doc: 'Copies of each shard; 1 on a single node.',
+    doc: "Copies of each shard. Unset: Qdrant's default (1).",
   }),
   qdrantWriteConsistency: spec({
     env: 'QDRANT_WRITE_CONSISTENCY',
-    default: 1,
+    default: undefined as number | undefined,
     parse: int(1, 64),
-    doc: 'Replicas that must confirm a write; 1 on a single node.',
+    doc: "Replicas that must confirm a write; at most QDRANT_REPLICATION_FACTOR. Unset: Qdrant's default (1).",
+  }),
+  qdrantTimeoutMs: spec({
+    env: 'QDRANT_TIMEOUT_MS',
+    default: 30_000,
+    parse: int(100, 600_000),
+    doc: "Deadline of one Qdrant request; a write that waits for replicas on a busy cluster fits, a stuck search does not hold an agent for the client's default 300 s.",
   }),
   syncIntervalMin: spec({
     env: 'CRM_INGEST_SYNC_INTERVAL_MIN',

@@ -10,7 +10,9 @@
  */
 import { ConfigError } from '../config/errors.js';
 import type { DenseEmbedder, SparseEncoder } from '../encoders/types.js';
-import { RRF_K } from '../stores/fusion.js';
+import { instantMs, normaliseDateFrom, normaliseDateTo } from '../stores/dates.js';
+import { FILTER_FIELD_NAMES } from '../stores/filterFields.js';
+import { RRF_K, rrf } from '../stores/fusion.js';
 import type {
   ChunkPayload,
   Fusion,
@@ -184,29 +186,24 @@ export function normaliseOptions(query: string, opts: SearchOptions): Normalised
   return { query: q, mode, filter: cleanFilter(opts.filter), limit, fusion, context, denseWeight };
 }
 
-/** Drop empty lists and blank bounds so the store never sees "match none of []". */
+/**
+ * Drop empty lists and blank bounds so the store never sees "match none of []",
+ * and normalise the date bounds to RFC 3339 UTC (stores/dates.ts): a bound that
+ * names no instant is a ConfigError naming it, from the CLI, the web form or MCP.
+ */
 export function cleanFilter(f: SearchFilter | undefined): SearchFilter | undefined {
   if (!f) return undefined;
   const out: SearchFilter = {};
-  const lists = ['tables', 'kinds', 'stages', 'organizationIds', 'entityIds', 'recordKeys'] as const;
-  for (const k of lists) {
+  for (const k of FILTER_FIELD_NAMES) {
     const v = f[k]?.map(String).filter((s) => s !== '');
     if (v && v.length > 0) out[k] = v;
   }
-  if (f.dateFrom?.trim()) out.dateFrom = f.dateFrom.trim();
-  if (f.dateTo?.trim()) out.dateTo = dateToInclusive(f.dateTo.trim());
-  if (out.dateFrom && out.dateTo && out.dateFrom > out.dateTo) {
-    throw new ConfigError(`search: dateFrom ${out.dateFrom} is after dateTo ${f.dateTo}; swap them.`);
+  if (f.dateFrom?.trim()) out.dateFrom = normaliseDateFrom(f.dateFrom, 'search: dateFrom');
+  if (f.dateTo?.trim()) out.dateTo = normaliseDateTo(f.dateTo, 'search: dateTo');
+  if (out.dateFrom && out.dateTo && instantMs(out.dateFrom) > instantMs(out.dateTo)) {
+    throw new ConfigError(`search: dateFrom ${f.dateFrom} is after dateTo ${f.dateTo}; swap them.`);
   }
   return Object.keys(out).length > 0 ? out : undefined;
-}
-
-/**
- * A bare date as the upper bound means "through the end of that day": payload
- * dates are often datetimes ("2024-05-01T10:00Z" > "2024-05-01" as text).
- */
-export function dateToInclusive(d: string): string {
-  return /^\d{4}-\d{2}-\d{2}$/.test(d) ? `${d}T23:59:59.999Z` : d;
 }
 
 export function buildRequest(
@@ -241,22 +238,7 @@ async function weightedHybrid(
     store.search({ ...base, mode: 'sparse', sparse: req.sparse, limit: k }),
     store.search({ ...base, mode: 'dense', dense: req.dense, limit: k }),
   ]);
-  return weightedRrf([sparseLeg, denseLeg], [1, denseWeight]).slice(0, req.limit);
-}
-
-/** Weighted reciprocal rank fusion of ranked legs (best first); ties keep first-seen order. */
-export function weightedRrf(legs: ScoredChunk[][], weights: number[], k: number = RRF_K): ScoredChunk[] {
-  const byId = new Map<string, ScoredChunk>();
-  legs.forEach((leg, l) => {
-    const w = weights[l] ?? 1;
-    leg.forEach((c, rank) => {
-      const s = w / (rank + k);
-      const seen = byId.get(c.id);
-      if (seen) seen.score += s;
-      else byId.set(c.id, { ...c, score: s });
-    });
-  });
-  return [...byId.values()].sort((a, b) => b.score - a.score);
+  return rrf([sparseLeg, denseLeg], RRF_K, [1, denseWeight]).slice(0, req.limit);
 }
 
 /** Keep the best-scoring chunk of each record, in ranking order, up to `limit` records. */

@@ -1,7 +1,9 @@
 /**
  * The embedded `VectorStore`: one SQLite file (WAL, synchronous=NORMAL) holding
  * every point as one row with compact dense and sparse blobs, searched through an
- * in-memory mirror (stores/embedded/mirror.ts) built lazily on the first search.
+ * in-memory index (stores/embedded/mirror.ts) that the first search of a process
+ * loads from its snapshot beside the file (stores/embedded/snapshot.ts), or builds
+ * from the table and then saves, loading only the halves (dense, sparse) it needs.
  *
  * Invariants:
  * - Ack after write: every write method commits before it resolves (WAL +
@@ -16,7 +18,9 @@
  *   search resolves the active generation and reads it inside one read
  *   transaction, so it sees either the old generation or the new, never neither.
  * - Sparse scores use Qdrant's IDF over all points of the generation, and hybrid
- *   uses Qdrant's RRF/DBSF (stores/fusion.ts), so rankings match a Qdrant store.
+ *   uses Qdrant's RRF/DBSF (stores/fusion.ts), so rankings match a one-shard
+ *   Qdrant collection. Qdrant counts IDF per shard: with several shards its
+ *   sparse scores differ slightly from these (docs/stores.md).
  * - The WAL is always checkpointed: by SQLite inside commits until a connection
  *   has written in bulk, then by a worker thread (stores/embedded/checkpointer.ts),
  *   and by SQLite again if that worker fails.
@@ -36,8 +40,11 @@ import {
   isUniqueViolation,
   sqliteCode,
 } from '../config/sqliteErrors.js';
+import { logger } from '../config/log.js';
+import { FILTER_FIELDS, FILTER_FIELD_NAMES, MEMORY_FIELDS } from './filterFields.js';
 import { defaultPrefetchLimit, fuse } from './fusion.js';
-import { Mirror, normaliseInto, type Hit } from './embedded/mirror.js';
+import { Mirror, normaliseInto, type Hit, type RowReader } from './embedded/mirror.js';
+import { Snapshot, snapshotPath, straySnapshots, writeSnapshot } from './embedded/snapshot.js';
 import { startCheckpointer, type Checkpointer } from './embedded/checkpointer.js';
 import {
   GenStatements,
@@ -54,7 +61,6 @@ import {
   uniqueKeySql,
   payloadFromRow,
   payloadJsons,
-  upsertParams,
   type MirrorRawRow,
 } from './embedded/sql.js';
 import type {
@@ -92,6 +98,15 @@ const CHECKPOINT_WORKER_AFTER = 4_096;
 const WAL_RESTART_FRAMES = 4_096;
 /** SQLite's own default, used until the worker starts and if it fails. */
 const AUTO_CHECKPOINT_PAGES = 1_000;
+/**
+ * Points changed since a mirror was built or loaded after which the process that holds it writes
+ * a fresh snapshot: well below LOG_KEEP, so a fresh process finds a snapshot whose changes the log
+ * still holds (replaying 50,000 rows takes about a second; a rebuild from the table at 1.25M
+ * points about 20 s).
+ */
+const SNAPSHOT_REFRESH = 50_000;
+/** From this many points a build from the table is announced: it takes seconds to a minute. */
+const ANNOUNCE_BUILD = 100_000;
 
 export interface EmbeddedOptions {
   /** Open without writing (e.g. a search-only process); the file must exist. */
@@ -107,6 +122,13 @@ export interface EmbeddedOptions {
   backgroundCheckpoints?: boolean;
   /** Points written before the checkpoint worker starts (default 4,096; tests use 0). */
   checkpointWorkerAfter?: number;
+  /**
+   * Keep the search index's snapshot beside the file (default true): a fresh process loads it
+   * instead of rebuilding the index from every row (stores/embedded/snapshot.ts).
+   */
+  snapshots?: boolean;
+  /** Points changed after which a process holding the index refreshes its snapshot (tests shrink it). */
+  snapshotRefresh?: number;
   /** WAL frames from which the worker forces the WAL to start over (default 4,096; tests shrink it). */
   walRestartFrames?: number;
 }
@@ -114,12 +136,24 @@ export interface EmbeddedOptions {
 interface GenInfo {
   dim: number;
   model: string;
+  created_at: string;
+}
+
+/** A generation's search index in this process, and the snapshot its missing half loads from. */
+type MirrorState = Mirror & { dataVersion?: number; snapshot?: Snapshot; loadedFrom?: 'snapshot' | 'table' };
+
+/** Which halves of the index a search needs. */
+interface Need {
+  dense: boolean;
+  sparse: boolean;
 }
 
 /** Per-connection state shared by the main handle and the generation handles it begins. */
 class Connection {
   readonly stmts = new Map<string, GenStatements>();
-  readonly mirrors = new Map<string, Mirror & { dataVersion?: number }>();
+  readonly mirrors = new Map<string, MirrorState>();
+  snapshots = true;
+  snapshotRefresh = SNAPSHOT_REFRESH;
   readonly gens = new Map<string, GenInfo>();
   /** Bumped after each local commit: `data_version` does not move for our own writes. */
   localWrites = 0;
@@ -176,6 +210,7 @@ class Connection {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const m of this.mirrors.values()) m.snapshot?.close();
     await this.checkpointer?.close();
     this.db.close();
   }
@@ -192,8 +227,9 @@ class Connection {
   info(gen: string): GenInfo | undefined {
     let i = this.gens.get(gen);
     if (!i) {
-      const row = this.db.prepare('SELECT dim, model FROM _store_generations WHERE name = ?').get(gen) as
-        GenInfo | undefined;
+      const row = this.db
+        .prepare('SELECT dim, model, created_at FROM _store_generations WHERE name = ?')
+        .get(gen) as GenInfo | undefined;
       if (row) this.gens.set(gen, (i = row));
     }
     return i;
@@ -207,9 +243,11 @@ class Connection {
   }
 
   forget(gen: string): void {
+    this.mirrors.get(gen)?.snapshot?.close();
     this.stmts.delete(gen);
     this.mirrors.delete(gen);
     this.gens.delete(gen);
+    if (this.snapshots) fs.rmSync(snapshotPath(this.path, gen), { force: true });
   }
 }
 
@@ -301,40 +339,27 @@ export function openEmbeddedStore(path: string, opts: EmbeddedOptions = {}): Emb
     db.close();
     throw storeError(err, abs, 'preparing it');
   }
-  return new EmbeddedStore(
-    new Connection(
-      db,
-      abs,
-      opts.logKeep ?? LOG_KEEP,
-      opts.pruneEvery ?? PRUNE_EVERY,
-      !readonly && (opts.backgroundCheckpoints ?? true),
-      opts.checkpointWorkerAfter ?? CHECKPOINT_WORKER_AFTER,
-      opts.walRestartFrames ?? WAL_RESTART_FRAMES,
-    ),
+  const conn = new Connection(
+    db,
+    abs,
+    opts.logKeep ?? LOG_KEEP,
+    opts.pruneEvery ?? PRUNE_EVERY,
+    !readonly && (opts.backgroundCheckpoints ?? true),
+    opts.checkpointWorkerAfter ?? CHECKPOINT_WORKER_AFTER,
+    opts.walRestartFrames ?? WAL_RESTART_FRAMES,
   );
+  conn.snapshots = opts.snapshots ?? true;
+  conn.snapshotRefresh = opts.snapshotRefresh ?? SNAPSHOT_REFRESH;
+  if (!readonly && conn.snapshots) {
+    // Snapshots of generations that no longer exist (replaced, dropped, or a rebuild that failed).
+    const gens = new Set(db.prepare('SELECT name FROM _store_generations').pluck().all() as string[]);
+    for (const f of straySnapshots(abs, gens)) fs.rmSync(f, { force: true });
+  }
+  return new EmbeddedStore(conn);
 }
 
 function newGenerationName(): string {
   return `g${Date.now().toString(36)}_${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
-}
-
-function toMirrorRow(r: MirrorRawRow) {
-  const sp = decodeSparse(r[11]);
-  return {
-    rid: r[0],
-    id: r[1],
-    recordKey: r[2],
-    table: r[3],
-    kind: r[4],
-    stage: r[5],
-    organizationId: r[6],
-    date: r[7],
-    owner: r[8],
-    entityIds: JSON.parse(r[9]) as string[],
-    dense: decodeDense(r[10]),
-    sparseIdx: sp.indices,
-    sparseVal: sp.values,
-  };
 }
 
 export class EmbeddedStore implements VectorStore {
@@ -353,6 +378,18 @@ export class EmbeddedStore implements VectorStore {
   /** Whether the served generation's in-memory search index is loaded (by `warm` or a search). */
   get indexLoaded(): boolean {
     return this.c.mirrors.has(this.generation);
+  }
+
+  /**
+   * The served generation's search index in this process: where it came from, which halves are
+   * loaded, and the bytes its typed arrays hold; undefined until a search or `warm` loads it.
+   */
+  get indexState():
+    | { from: 'snapshot' | 'table'; dense: boolean; sparse: boolean; points: number; bytes: Mirror['bytes'] }
+    | undefined {
+    const m = this.c.mirrors.get(this.generation);
+    if (!m) return undefined;
+    return { from: m.loadedFrom!, dense: !!m.dense, sparse: !!m.sparse, points: m.live, bytes: m.bytes };
   }
 
   /** Whether WAL checkpoints currently run in the background worker (embedded/checkpointer.ts). */
@@ -502,7 +539,7 @@ export class EmbeddedStore implements VectorStore {
             record = p.payload.record_key;
             stored = new Map(chunkRids.all(record) as [number, number][]);
           }
-          const params = upsertParams(p.payload, p.id, encodeDense(dense), sparse, json[k]!, st.textColumn);
+          const params = st.params(p.payload, p.id, encodeDense(dense), sparse, json[k]!);
           const rid = stored.get(p.payload.chunk_index);
           if (rid !== undefined) {
             params.splice(0, 2);
@@ -645,54 +682,199 @@ export class EmbeddedStore implements VectorStore {
     });
   }
 
-  /** The up-to-date mirror of `gen`; call inside a read transaction. */
-  private mirror(gen: string, dataVersion: number): Mirror {
+  /** Exact rescoring reads the candidates' f32 rows from the table (the mirror keeps int8 codes). */
+  private rowReader(gen: string): RowReader {
+    return (rids) => {
+      const out = new Map<number, Float32Array>();
+      const rows = this.c.gen(gen).denseRows.all(JSON.stringify(rids)) as [number, Buffer][];
+      for (const [rid, blob] of rows) out.set(rid, decodeDense(blob));
+      return out;
+    };
+  }
+
+  /**
+   * The up-to-date mirror of `gen` with the halves `need` asks for; call inside a read
+   * transaction. Loads the snapshot when it is usable, else builds from the table and
+   * writes one; then replays the change log since the mirror's seq.
+   */
+  private mirror(gen: string, dataVersion: number, need: Need): Mirror {
     const c = this.c;
     let m = c.mirrors.get(gen);
-    if (m && m.dataVersion === dataVersion && m.localSeen === c.localWrites && !m.needsCompaction) return m;
-    const st = c.gen(gen);
-    const prunedThrough = Number(
-      c.db.prepare("SELECT value FROM _store_meta WHERE key = 'log_pruned_through'").pluck().get() ?? 0,
-    );
-    if (!m || m.lastSeq < prunedThrough || m.needsCompaction) {
+    const fresh = m && m.dataVersion === dataVersion && m.localSeen === c.localWrites && !m.needsCompaction;
+    if (!fresh) {
+      const prunedThrough = Number(
+        c.db.prepare("SELECT value FROM _store_meta WHERE key = 'log_pruned_through'").pluck().get() ?? 0,
+      );
       const lastSeq = (c.db
         .prepare("SELECT seq FROM sqlite_sequence WHERE name = '_store_changes'")
         .pluck()
         .get() ?? 0) as number;
-      const n = st.count.get() as number;
-      const rows = function* () {
-        for (const r of st.all.iterate() as IterableIterator<MirrorRawRow>) yield toMirrorRow(r);
-      };
-      const fresh: Mirror & { dataVersion?: number } = Mirror.build(c.info(gen)!.dim, n, rows());
-      fresh.lastSeq = lastSeq;
-      m = fresh;
-      c.mirrors.set(gen, m);
-    } else {
-      const changed = c.db
-        .prepare('SELECT seq, rids FROM _store_changes WHERE seq > ? AND gen = ? ORDER BY seq')
-        .raw(true)
-        .all(m.lastSeq, gen) as [number, Buffer][];
-      const rids = new Set<number>();
-      for (const [seq, blob] of changed) {
-        for (const rid of decodeRids(blob)) rids.add(rid);
-        m.lastSeq = seq;
+      if (!m || m.lastSeq < prunedThrough || m.needsCompaction) {
+        m?.snapshot?.close();
+        // Compaction renumbers the slots, which only a build from the table does (a snapshot keeps them).
+        m = this.loadMirror(gen, need, prunedThrough, lastSeq, m?.needsCompaction ?? false);
+        c.mirrors.set(gen, m);
       }
-      for (const rid of rids) {
-        const row = st.byRid.get(rid) as MirrorRawRow | undefined;
-        if (row) m.upsert(toMirrorRow(row));
-        else m.remove(rid);
+      this.replay(m, gen);
+    }
+    const missing = (need.dense && !m!.dense) || (need.sparse && !m!.sparse);
+    if (missing && !m!.snapshot?.isOpen) {
+      // A half to add and no snapshot to add it from (its file went away): build the whole index.
+      m = this.loadMirror(gen, { dense: true, sparse: true }, 0, 0, true);
+      c.mirrors.set(gen, m);
+      this.replay(m, gen);
+    }
+    this.completeHalves(m!, gen, need);
+    m!.dataVersion = dataVersion;
+    m!.localSeen = c.localWrites;
+    if (c.snapshots && m!.changedSinceLoad >= c.snapshotRefresh && m!.dense && m!.sparse) {
+      this.saveSnapshot(m!, gen);
+    }
+    return m!;
+  }
+
+  /** The snapshot when it matches this generation and the log still holds its changes; else a build. */
+  private loadMirror(
+    gen: string,
+    need: Need,
+    prunedThrough: number,
+    lastSeq: number,
+    fromTable = false,
+  ): MirrorState {
+    const c = this.c;
+    const info = c.info(gen)!;
+    const rows = this.rowReader(gen);
+    const snap = c.snapshots && !fromTable ? Snapshot.open(snapshotPath(c.path, gen)) : undefined;
+    const h = snap?.header;
+    if (
+      snap &&
+      h &&
+      h.gen === gen &&
+      h.genCreatedAt === info.created_at &&
+      h.dim === info.dim &&
+      h.lastSeq >= prunedThrough &&
+      h.lastSeq <= lastSeq &&
+      MEMORY_FIELDS.every((f) => f in h.columns)
+    ) {
+      const m: MirrorState = snap.loadBase({ rows });
+      m.loadedFrom = 'snapshot';
+      if (need.dense) snap.loadDense(m);
+      if (need.sparse) snap.loadSparse(m);
+      if (m.dense && m.sparse) snap.close();
+      else m.snapshot = snap;
+      return m;
+    }
+    snap?.close();
+    const st = c.gen(gen);
+    const n = st.count.get() as number;
+    if (n >= ANNOUNCE_BUILD) {
+      logger('stores').info(
+        { points: n, index: c.path, generation: gen },
+        c.snapshots
+          ? 'building the search index from the table: the first search after a rebuild (8 s at 374k points, 30-80 s at 1.25M on a busy 2-core machine); it is saved beside the index, and later processes load it in 1-2 s. A running MCP server keeps it loaded and answers at once.'
+          : 'building the search index from the table (snapshots are off)',
+      );
+    }
+    const m: MirrorState = Mirror.build(
+      info.dim,
+      n,
+      {
+        rows: function* () {
+          for (const r of st.all.iterate() as IterableIterator<MirrorRawRow>) yield st.mirrorRow(r);
+        },
+        sparse: function* () {
+          for (const b of st.allSparse.iterate() as IterableIterator<Buffer>) yield decodeSparse(b).indices;
+        },
+      },
+      { rows },
+    );
+    m.lastSeq = fromTable ? this.maxSeq() : lastSeq;
+    m.loadedFrom = 'table';
+    if (c.snapshots) this.saveSnapshot(m, gen);
+    return m;
+  }
+
+  /** Write the mirror's snapshot; a folder that cannot take it only costs the next process a build. */
+  private saveSnapshot(m: Mirror, gen: string): void {
+    try {
+      writeSnapshot(snapshotPath(this.c.path, gen), m, gen, this.c.info(gen)!.created_at);
+      m.changedSinceLoad = 0;
+    } catch {
+      m.changedSinceLoad = 0; // not again for another SNAPSHOT_REFRESH points
+    }
+  }
+
+  /** The newest change-log seq. */
+  private maxSeq(): number {
+    return (this.c.db
+      .prepare("SELECT seq FROM sqlite_sequence WHERE name = '_store_changes'")
+      .pluck()
+      .get() ?? 0) as number;
+  }
+
+  /** Apply the change log since the mirror's seq (a missing row is a delete). */
+  private replay(m: Mirror, gen: string): void {
+    const st = this.c.gen(gen);
+    const changed = this.c.db
+      .prepare('SELECT seq, rids FROM _store_changes WHERE seq > ? AND gen = ? ORDER BY seq')
+      .raw(true)
+      .all(m.lastSeq, gen) as [number, Buffer][];
+    const rids = new Set<number>();
+    for (const [seq, blob] of changed) {
+      for (const rid of decodeRids(blob)) rids.add(rid);
+      m.lastSeq = seq;
+    }
+    for (const rid of rids) {
+      const row = st.byRid.get(rid) as MirrorRawRow | undefined;
+      if (row) m.upsert(st.mirrorRow(row));
+      else m.remove(rid);
+    }
+  }
+
+  /**
+   * Load a half a search needs that this process has not loaded yet, from the snapshot the
+   * mirror came from: its slots as of the snapshot, then what changed since (slots appended
+   * after it are read from the table; slots that died since leave the sparse counts).
+   */
+  private completeHalves(m: MirrorState, gen: string, need: Need): void {
+    if ((!need.dense || m.dense) && (!need.sparse || m.sparse)) return;
+    const snap = m.snapshot;
+    if (!snap?.isOpen) return; // mirror() rebuilt the index from the table instead
+    const st = this.c.gen(gen);
+    const base = snap.header.n;
+    const later: number[] = [];
+    for (let s = base; s < m.n; s++) if (m.alive[s]) later.push(s);
+    const rowOf = (slot: number) => {
+      const raw = st.byRid.get(m.rids[slot]!) as MirrorRawRow | undefined;
+      return raw ? st.mirrorRow(raw) : undefined;
+    };
+    if (need.dense && !m.dense) {
+      snap.loadDense(m);
+      for (const s of later) {
+        const row = rowOf(s);
+        if (row) m.dense!.set(s, row.dense);
       }
     }
-    m.dataVersion = dataVersion;
-    m.localSeen = c.localWrites;
-    return m;
+    if (need.sparse && !m.sparse) {
+      snap.loadSparse(m);
+      const was = snap.aliveAtSnapshot();
+      for (let s = 0; s < base; s++) if (was[s] && !m.alive[s]) m.sparse!.remove(s);
+      for (const s of later) {
+        const row = rowOf(s);
+        if (row) m.sparse!.add(s, row.sparseIdx, row.sparseVal);
+      }
+    }
+    if (m.dense && m.sparse) {
+      snap.close();
+      m.snapshot = undefined;
+    }
   }
 
   /**
    * `fn` on the up-to-date mirror of the served generation, in one read
    * transaction; `none` while there is no generation.
    */
-  private withMirror<T>(doing: string, none: T, fn: (m: Mirror, gen: string) => T): T {
+  private withMirror<T>(doing: string, none: T, need: Need, fn: (m: Mirror, gen: string) => T): T {
     this.checkOpen();
     // Read before the snapshot starts: a commit after this read moves it again,
     // so the next search catches up (never records a version it has not seen).
@@ -700,18 +882,32 @@ export class EmbeddedStore implements VectorStore {
     return this.read(doing, () => {
       const gen = this.pinned ?? this.c.active();
       if (!gen || !this.c.info(gen)) return none;
-      return fn(this.mirror(gen, dataVersion), gen);
+      return fn(this.mirror(gen, dataVersion, need), gen);
     });
   }
 
   async warm(): Promise<void> {
-    this.withMirror('loading its search index', undefined, () => undefined);
+    this.withMirror('loading its search index', undefined, { dense: true, sparse: true }, () => undefined);
+  }
+
+  /** Row ids matching the filter fields evaluated in SQL (record keys); undefined when none is set. */
+  private sqlRids(gen: string, filter: SearchRequest['filter']): number[] | undefined {
+    let out: number[] | undefined;
+    for (const f of FILTER_FIELD_NAMES) {
+      const spec = FILTER_FIELDS[f];
+      const values = filter?.[f];
+      if (spec.evaluate !== 'sql' || !values?.length) continue;
+      const rids = this.c.gen(gen).ridsWhere(spec.column).all(JSON.stringify(values)) as number[];
+      out = out ? rids.filter((r) => new Set(out).has(r)) : rids;
+    }
+    return out;
   }
 
   async search(req: SearchRequest): Promise<ScoredChunk[]> {
     if (req.limit <= 0) return [];
-    return this.withMirror('searching', [] as ScoredChunk[], (m, gen) => {
-      const mask = m.mask(req.filter);
+    const need = { dense: req.mode !== 'sparse', sparse: req.mode !== 'dense' };
+    return this.withMirror('searching', [] as ScoredChunk[], need, (m, gen) => {
+      const mask = m.mask(req.filter, this.sqlRids(gen, req.filter));
       const denseLeg = (k: number): Hit[] => {
         if (!req.dense)
           throw new TypeError(`search mode "${req.mode}" needs a dense query vector (req.dense)`);
@@ -728,27 +924,28 @@ export class EmbeddedStore implements VectorStore {
       else if (req.mode === 'sparse') hits = sparseLeg(req.limit);
       else {
         const k = req.prefetchLimit ?? defaultPrefetchLimit(req.limit);
-        const asRanked = (h: Hit[]) => h.map((x) => ({ id: m.ids[x.slot]!, score: x.score, slot: x.slot }));
+        // The slot names the point within this search; ids are read for the hits only.
+        const asRanked = (h: Hit[]) => h.map((x) => ({ id: String(x.slot), score: x.score, slot: x.slot }));
         // Same leg order as the Qdrant query body (sparse, then dense).
         hits = fuse(req.fusion ?? 'rrf', [asRanked(sparseLeg(k)), asRanked(denseLeg(k))]).slice(0, req.limit);
       }
       if (hits.length === 0) return [];
       const rids = hits.map((h) => m.rids[h.slot]!);
-      const payloads = new Map<number, ChunkPayload>();
+      const found = new Map<number, { id: string; payload: ChunkPayload }>();
       const rows = this.c.gen(gen).payloads.all(JSON.stringify(rids)) as [
         number,
+        string,
         string,
         number,
         string | null,
       ][];
-      for (const [rid, payload, chunkIndex, text] of rows) {
-        payloads.set(rid, payloadFromRow(payload, chunkIndex, text));
+      for (const [rid, id, payload, chunkIndex, text] of rows) {
+        found.set(rid, { id, payload: payloadFromRow(payload, chunkIndex, text) });
       }
-      return hits.map((h) => ({
-        id: m.ids[h.slot]!,
-        score: h.score,
-        payload: payloads.get(m.rids[h.slot]!) ?? (null as unknown as ChunkPayload),
-      }));
+      return hits.map((h) => {
+        const f = found.get(m.rids[h.slot]!);
+        return { id: f?.id ?? '', score: h.score, payload: f?.payload ?? (null as unknown as ChunkPayload) };
+      });
     });
   }
 

@@ -19,16 +19,23 @@ export interface StoreOpenOptions {
 export async function createStore(config: Config, opts: StoreOpenOptions = {}): Promise<VectorStore> {
   if (config.qdrantUrl) {
     const { openQdrantStore } = await import('./qdrant.js');
-    return openQdrantStore({
+    const store = openQdrantStore({
       url: config.qdrantUrl,
       ...(config.qdrantApiKey ? { apiKey: config.qdrantApiKey } : {}),
       alias: config.collection,
+      timeoutMs: config.qdrantTimeoutMs,
+      // Unset settings stay unset: the server's defaults apply (on a cluster, shards = peers).
       cluster: {
-        shards: config.qdrantShards,
-        replication: config.qdrantReplication,
-        writeConsistency: config.qdrantWriteConsistency,
+        ...(config.qdrantShards !== undefined ? { shards: config.qdrantShards } : {}),
+        ...(config.qdrantReplication !== undefined ? { replication: config.qdrantReplication } : {}),
+        ...(config.qdrantWriteConsistency !== undefined
+          ? { writeConsistency: config.qdrantWriteConsistency }
+          : {}),
       },
     });
+    // A server older than the store needs fails here, with the version it has and the one needed.
+    await store.checkServer();
+    return store;
   }
   const { openEmbeddedStore } = await import('./embedded.js');
   return openEmbeddedStore(config.resolvedIndexPath, {

@@ -37,11 +37,16 @@ function sortDesc<T extends Ranked>(items: T[]): T[] {
   return items.sort((a, b) => b.score - a.score);
 }
 
-export function rrf<T extends Ranked>(legs: T[][], k: number = RRF_K): T[] {
+/**
+ * `weights[l]` scales leg l's contributions (weighted RRF; missing weights are 1,
+ * so the default is Qdrant's plain RRF, where every leg weighs 1).
+ */
+export function rrf<T extends Ranked>(legs: T[][], k: number = RRF_K, weights: readonly number[] = []): T[] {
   const byId = new Map<string, T>();
-  for (const leg of legs) {
-    leg.forEach((p, pos) => {
-      const s = 1 / (pos + k);
+  for (let l = 0; l < legs.length; l++) {
+    const w = weights[l] ?? 1;
+    legs[l]!.forEach((p, pos) => {
+      const s = w / (pos + k);
       const seen = byId.get(p.id);
       if (seen) seen.score += s;
       else byId.set(p.id, { ...p, score: s });

@@ -12,12 +12,18 @@
  *   the old collection.
  * - Errors have a kind: network failures, timeouts, 429 and 5xx are
  *   TransientError (retry); other 4xx on writes are PermanentError; schema
- *   problems are StoreError.
+ *   problems and a server older than MIN_SERVER are StoreError.
+ * - Every request has a deadline (`timeoutMs`, QDRANT_TIMEOUT_MS), not the
+ *   client's 300 s default.
  */
 import { QdrantClient, type Schemas } from '@qdrant/js-client-rest';
 import { PermanentError, StoreError, TransientError } from '../config/index.js';
 import {
+  MIN_SERVER,
+  checkClusterSettings,
   createCollectionBody,
+  parseVersion,
+  versionAtLeast,
   deleteChunksFromBody,
   deleteRecordsBody,
   denseSizeOf,
@@ -47,9 +53,16 @@ export interface QdrantStoreOptions {
   /** The alias searches and writes address (config `collection`). */
   alias: string;
   cluster: ClusterSettings;
-  /** Per-request timeout in ms. */
+  /** Per-request timeout in ms (default DEFAULT_TIMEOUT_MS). */
   timeoutMs?: number;
 }
+
+/**
+ * A request that has not answered in this long is abandoned (a TransientError: writes retry).
+ * Generous for a `wait: true` upsert of a batch on a busy cluster; the client's own 300 s would
+ * hold a search, and the agent waiting on it, for five minutes.
+ */
+export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /** Keys per scroll request when fetching record states (keeps the filter small). */
 const STATE_BATCH = 1_000;
@@ -85,22 +98,45 @@ export function qdrantError(err: unknown, url: string, doing: string): Error {
       { cause: err },
     );
   }
+  // A search is not a record: nothing is retried or dead-lettered for it.
+  if (doing.startsWith('searching')) {
+    return new PermanentError(
+      `Qdrant at ${url} rejected the request (HTTP ${status}) while ${doing}: ${msg}${detail}. Check the search arguments, the Qdrant version and QDRANT_COLLECTION.`,
+      { cause: err },
+    );
+  }
   return new PermanentError(
     `Qdrant at ${url} rejected the request (HTTP ${status}) while ${doing}: ${msg}${detail}. Check the Qdrant version and QDRANT_COLLECTION; the record is retried and then dead-lettered.`,
-    {
-      cause: err,
-    },
+    { cause: err },
   );
 }
 
+/**
+ * A handle on the alias. Throws ConfigError for impossible cluster settings; the
+ * server's version is checked before the first request (`checkServer`), and
+ * `createStore` awaits that check, so a too-old server fails at open.
+ */
 export function openQdrantStore(opts: QdrantStoreOptions): QdrantStore {
+  checkClusterSettings(opts.cluster);
   const client = new QdrantClient({
     url: opts.url,
     ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
-    ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+    timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    // Our own check (checkServer) states the minimum this store needs; the client's compares
+    // client and server minor versions, which says nothing about the requests we send.
     checkCompatibility: false,
   });
   return new QdrantStore(client, opts);
+}
+
+/** Server version facts for the store: refuses one older than MIN_SERVER.any. */
+export function serverVersionError(url: string, version: unknown): StoreError | undefined {
+  const v = parseVersion(version);
+  if (!v) return undefined; // a build without a version string: let the requests speak
+  if (versionAtLeast(v, MIN_SERVER.any)) return undefined;
+  return new StoreError(
+    `Qdrant at ${url} is version ${String(version)}; crm-index needs ${MIN_SERVER.any.join('.')} or newer (the Query API and the idf modifier), and ${MIN_SERVER.dbsf.join('.')} for DBSF fusion. Upgrade Qdrant, or unset QDRANT_URL to use the embedded store.`,
+  );
 }
 
 let stampCounter = 0;
@@ -114,6 +150,8 @@ export class QdrantStore implements VectorStore {
   readonly kind = 'qdrant' as const;
   /** The collection currently behind the alias, as last seen (for `generation`). */
   private resolved: string | undefined;
+  /** The server's version check, run once before the first request. */
+  private server: Promise<[number, number, number] | undefined> | undefined;
 
   constructor(
     private readonly client: QdrantClient,
@@ -131,11 +169,32 @@ export class QdrantStore implements VectorStore {
   }
 
   private async call<T>(doing: string, fn: () => Promise<T>): Promise<T> {
+    await this.checkServer();
     try {
       return await fn();
     } catch (err) {
       throw qdrantError(err, this.opts.url, doing);
     }
+  }
+
+  /**
+   * Read the server's version (GET /) once and refuse one older than MIN_SERVER with a
+   * StoreError; a failed read throws a TransientError and is tried again on the next call.
+   */
+  async checkServer(): Promise<void> {
+    this.server ??= (async () => {
+      let info: { version?: unknown };
+      try {
+        info = await this.client.versionInfo();
+      } catch (err) {
+        this.server = undefined;
+        throw qdrantError(err, this.opts.url, 'reading the server version');
+      }
+      const bad = serverVersionError(this.opts.url, info.version);
+      if (bad) throw bad;
+      return parseVersion(info.version);
+    })();
+    await this.server;
   }
 
   private async aliasTarget(): Promise<string | undefined> {
@@ -244,6 +303,15 @@ export class QdrantStore implements VectorStore {
 
   async search(req: SearchRequest): Promise<ScoredChunk[]> {
     const body = queryBody(req);
+    if (req.mode === 'hybrid' && req.fusion === 'dbsf') {
+      await this.checkServer();
+      const v = await this.server;
+      if (v && !versionAtLeast(v, MIN_SERVER.dbsf)) {
+        throw new StoreError(
+          `Qdrant at ${this.opts.url} is version ${v.join('.')}; DBSF fusion needs ${MIN_SERVER.dbsf.join('.')} or newer. Use fusion rrf, or upgrade Qdrant.`,
+        );
+      }
+    }
     const res = await this.call(`searching (${req.mode})`, () => this.client.query(this.target, body));
     return res.points.map((p) => ({
       id: String(p.id),
@@ -259,7 +327,9 @@ export class QdrantStore implements VectorStore {
 
   async beginGeneration(spec: CollectionSpec): Promise<VectorStore> {
     const name = await this.createGeneration(spec);
-    return new QdrantStore(this.client, this.opts, name);
+    const gen = new QdrantStore(this.client, this.opts, name);
+    gen.server = this.server;
+    return gen;
   }
 
   private generationOf(other: VectorStore, doing: string): string {

@@ -8,20 +8,64 @@
  * - `wait: true` on every write (ack-after-write: the pipeline acks its cursor only
  *   once the points are searchable);
  * - the sparse vector is declared with `modifier: idf`, so IDF is computed by the
- *   server from the live collection (see BM25.md "IDF").
+ *   server from the live collection (see BM25.md "IDF"): per shard, so with
+ *   more than one shard a term's weight depends on the shard a point lives in;
+ * - date bounds leave here in the one RFC 3339 form every server version
+ *   parses (stores/dates.ts); cluster settings are sent only when set, so a
+ *   cluster's own defaults (shards = peers) hold otherwise.
+ *
+ * The server needs 1.10 (the Query API, the `idf` modifier, a top-level filter
+ * that applies to every prefetch) and 1.11 for DBSF: `MIN_SERVER`.
+ * test/stores/qdrantConformance.test.ts checks every body against the client's
+ * generated types and the server's constraints the types cannot express.
  */
 import type { Schemas } from '@qdrant/js-client-rest';
+import { ConfigError } from '../config/errors.js';
 import type { SparseVector } from '../encoders/types.js';
+import { normaliseDateFrom, normaliseDateTo } from './dates.js';
+export { normaliseDateFrom, normaliseDateTo } from './dates.js';
+import { FILTER_FIELDS, FILTER_FIELD_NAMES } from './filterFields.js';
 import { defaultPrefetchLimit } from './fusion.js';
 import type { ChunkPoint, CollectionSpec, SearchFilter, SearchRequest } from './types.js';
 
 export const DENSE_VECTOR = 'dense';
 export const SPARSE_VECTOR = 'bm25';
 
+/** Unset fields are left out of the create body: the server's defaults (on a cluster, shards = peers) apply. */
 export interface ClusterSettings {
-  shards: number;
-  replication: number;
-  writeConsistency: number;
+  shards?: number;
+  replication?: number;
+  writeConsistency?: number;
+}
+
+/** Oldest server the bodies here work with, and the oldest that fuses with DBSF. */
+export const MIN_SERVER = { any: [1, 10, 0], dbsf: [1, 11, 0] } as const;
+
+/** `"1.12.4"` (a `-dev` or other suffix ignored) as [major, minor, patch], or undefined. */
+export function parseVersion(v: unknown): [number, number, number] | undefined {
+  const m = typeof v === 'string' ? /^v?(\d+)\.(\d+)(?:\.(\d+))?/.exec(v.trim()) : null;
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
+}
+
+export function versionAtLeast(have: readonly number[], want: readonly number[]): boolean {
+  for (let i = 0; i < 3; i++) {
+    if ((have[i] ?? 0) !== (want[i] ?? 0)) return (have[i] ?? 0) > (want[i] ?? 0);
+  }
+  return true;
+}
+
+/**
+ * Refuse settings the server would refuse later, or worse accept: a write that
+ * waits for more replicas than exist never succeeds. Unset replication is the
+ * server's default, 1.
+ */
+export function checkClusterSettings(c: ClusterSettings): void {
+  const replication = c.replication ?? 1;
+  if (c.writeConsistency !== undefined && c.writeConsistency > replication) {
+    throw new ConfigError(
+      `QDRANT_WRITE_CONSISTENCY=${c.writeConsistency} is greater than QDRANT_REPLICATION_FACTOR=${c.replication ?? '(unset: 1)'}; a write cannot wait for more replicas than each shard has. Lower QDRANT_WRITE_CONSISTENCY or raise QDRANT_REPLICATION_FACTOR.`,
+    );
+  }
 }
 
 /** Generation collections live behind the alias: `${alias}_g${stamp}`. */
@@ -40,9 +84,9 @@ export function createCollectionBody(
   return {
     vectors: { [DENSE_VECTOR]: { size: spec.dim, distance: 'Cosine' } },
     sparse_vectors: { [SPARSE_VECTOR]: { modifier: 'idf' } },
-    shard_number: cluster.shards,
-    replication_factor: cluster.replication,
-    write_consistency_factor: cluster.writeConsistency,
+    ...(cluster.shards !== undefined ? { shard_number: cluster.shards } : {}),
+    ...(cluster.replication !== undefined ? { replication_factor: cluster.replication } : {}),
+    ...(cluster.writeConsistency !== undefined ? { write_consistency_factor: cluster.writeConsistency } : {}),
   };
 }
 
@@ -52,13 +96,11 @@ export function createCollectionBody(
  * RFC 3339 / ISO-8601, ideally UTC, so the embedded store's string comparison agrees.
  */
 export const PAYLOAD_INDEXES: { field_name: string; field_schema: 'keyword' | 'integer' | 'datetime' }[] = [
-  { field_name: 'record_key', field_schema: 'keyword' },
-  { field_name: 'table', field_schema: 'keyword' },
-  { field_name: 'kind', field_schema: 'keyword' },
-  { field_name: 'stage', field_schema: 'keyword' },
-  { field_name: 'organization_id', field_schema: 'keyword' },
+  ...FILTER_FIELD_NAMES.map((k) => ({
+    field_name: FILTER_FIELDS[k].payload,
+    field_schema: 'keyword' as const,
+  })),
   { field_name: 'owner', field_schema: 'keyword' },
-  { field_name: 'entity_ids', field_schema: 'keyword' },
   { field_name: 'chunk_index', field_schema: 'integer' },
   { field_name: 'date', field_schema: 'datetime' },
 ];
@@ -87,14 +129,6 @@ export function upsertBody(points: ChunkPoint[]): { wait: true; points: Schemas[
   return { wait: true, points: points.map(toPointStruct) };
 }
 
-/**
- * A date-only upper bound includes that whole day: `2024-03-31` becomes
- * `2024-03-31T23:59:59.999Z`. Shared by both stores so "inclusive" means the same.
- */
-export function normaliseDateTo(dateTo: string): string {
-  return /^\d{4}-\d{2}-\d{2}$/.test(dateTo) ? `${dateTo}T23:59:59.999Z` : dateTo;
-}
-
 type Condition = Schemas['Condition'];
 
 function anyOf(key: string, values: string[]): Condition {
@@ -105,15 +139,14 @@ function anyOf(key: string, values: string[]): Condition {
 export function toQdrantFilter(f: SearchFilter | undefined): Schemas['Filter'] | undefined {
   if (!f) return undefined;
   const must: Condition[] = [];
-  if (f.tables?.length) must.push(anyOf('table', f.tables));
-  if (f.kinds?.length) must.push(anyOf('kind', f.kinds));
-  if (f.stages?.length) must.push(anyOf('stage', f.stages));
-  if (f.organizationIds?.length) must.push(anyOf('organization_id', f.organizationIds));
-  if (f.entityIds?.length) must.push(anyOf('entity_ids', f.entityIds));
-  if (f.recordKeys?.length) must.push(anyOf('record_key', f.recordKeys));
+  for (const k of FILTER_FIELD_NAMES) {
+    const values = f[k];
+    if (values?.length) must.push(anyOf(FILTER_FIELDS[k].payload, values));
+  }
   if (f.dateFrom !== undefined || f.dateTo !== undefined) {
+    // Normalised here too (idempotent), so no caller can send a form the server rejects.
     const range: Schemas['DatetimeRange'] = {};
-    if (f.dateFrom !== undefined) range.gte = f.dateFrom;
+    if (f.dateFrom !== undefined) range.gte = normaliseDateFrom(f.dateFrom);
     if (f.dateTo !== undefined) range.lte = normaliseDateTo(f.dateTo);
     must.push({ key: 'date', range });
   }
@@ -131,13 +164,13 @@ export function queryBody(req: SearchRequest): Schemas['QueryRequest'] {
     return { ...base, query: sparseBody(requireSparse(req)), using: SPARSE_VECTOR };
   }
   const prefetchLimit = req.prefetchLimit ?? defaultPrefetchLimit(req.limit);
-  // A top-level filter is applied by Qdrant to the prefetches as well; we repeat
-  // it on each prefetch so the legs are filtered before their limit cuts.
+  // No filter on the legs: from 1.10 the server merges the top-level filter into
+  // every prefetch, so each leg is filtered before its limit cuts (Qdrant
+  // lib/collection/src/operations/universal_query/planned_query.rs).
   const leg = (q: Schemas['QueryInterface'], using: string): Schemas['Prefetch'] => ({
     query: q,
     using,
     limit: prefetchLimit,
-    ...(filter ? { filter } : {}),
   });
   return {
     ...base,

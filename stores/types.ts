@@ -10,6 +10,7 @@
  * (Qdrant `wait: true`; SQLite commit): the pipeline acks the changelog after.
  */
 import type { SparseVector } from '../encoders/types.js';
+import type { FilterFieldName } from './filterFields.js';
 
 export type PayloadValue = string | number | boolean | null | string[];
 
@@ -46,17 +47,15 @@ export interface RecordState {
   chunkCount: number;
 }
 
-export interface SearchFilter {
-  tables?: string[];
-  kinds?: string[];
-  stages?: string[];
-  organizationIds?: string[];
-  entityIds?: string[];
-  recordKeys?: string[];
-  /** Inclusive ISO date bounds on `date`. */
+/**
+ * Every given field must hold; within a field any value matches. The match
+ * fields come from stores/filterFields.ts; the bounds are inclusive, on `date`
+ * (stores/dates.ts normalises them to RFC 3339 UTC).
+ */
+export type SearchFilter = { [K in FilterFieldName]?: string[] } & {
   dateFrom?: string;
   dateTo?: string;
-}
+};
 
 export type SearchMode = 'dense' | 'sparse' | 'hybrid';
 export type Fusion = 'rrf' | 'dbsf';

@@ -1,6 +1,15 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../config/errors.js';
+import { normaliseDateFrom, normaliseDateTo } from '../../stores/dates.js';
+import { FILTER_FIELDS, FILTER_FIELD_NAMES } from '../../stores/filterFields.js';
+import type { SearchFilter } from '../../stores/types.js';
 import { action, configFrom } from '../context.js';
+
+/** The filter fields with an option (stores/filterFields.ts): [SearchFilter key, flag]. */
+const CLI_FILTERS = FILTER_FIELD_NAMES.flatMap((k) => {
+  const cli = (FILTER_FIELDS[k] as { cli?: string }).cli;
+  return cli ? [[k, cli] as const] : [];
+});
 
 export function register(program: Command): void {
   program
@@ -10,13 +19,8 @@ export function register(program: Command): void {
     .option('--mode <mode>', 'dense | sparse | hybrid', 'hybrid')
     .option('--fusion <fusion>', 'hybrid fusion: rrf | dbsf', 'rrf')
     .option('--limit <n>', 'hits to return (1-100)', '10')
-    .option('--table <tables>', 'only these tables (comma-separated)')
-    .option('--kind <kinds>', 'only these kinds (comma-separated)')
-    .option('--stage <stages>', 'only deals in these stages (comma-separated)')
-    .option('--organization <ids>', 'only records of these organization ids (comma-separated)')
-    .option('--entity <ids>', 'only records linked to these entity ids (comma-separated)')
-    .option('--from <date>', 'on or after this ISO date')
-    .option('--to <date>', 'on or before this ISO date')
+    .option('--from <date>', 'on or after this date (YYYY-MM-DD or an ISO datetime; no offset = UTC)')
+    .option('--to <date>', 'on or before this date (a bare date includes that whole day)')
     .option('--context <n>', 'neighbour chunks to show around the best chunk', '0')
     .option('--json', 'one JSON object per hit per line: key, table, title, score, text, payload')
     .action(
@@ -35,15 +39,12 @@ export function register(program: Command): void {
             `--limit="${String(opts.limit)}" is not a whole number from 1 to 100; give one in that range.`,
           );
         }
-        const { ISO_DATE } = await import('../../mcp/tools/common.js');
-        for (const flag of ['from', 'to'] as const) {
-          const v = opts[flag];
-          if (typeof v === 'string' && !ISO_DATE.test(v)) {
-            throw new ConfigError(
-              `--${flag}="${v}" is not an ISO date; give YYYY-MM-DD or an ISO datetime (for example 2024-05-01).`,
-            );
-          }
-        }
+        // Refused before anything opens, naming the option; normalised to RFC 3339 UTC.
+        const filter: SearchFilter = {
+          dateFrom: typeof opts.from === 'string' ? normaliseDateFrom(opts.from, '--from') : undefined,
+          dateTo: typeof opts.to === 'string' ? normaliseDateTo(opts.to, '--to') : undefined,
+        };
+        for (const [k, flag] of CLI_FILTERS) filter[k] = list(opts[flag]);
         const { SEARCH_MODES, FUSIONS } = await import('../../search/engine.js');
         if (!(SEARCH_MODES as readonly unknown[]).includes(opts.mode)) {
           throw new ConfigError(
@@ -64,15 +65,7 @@ export function register(program: Command): void {
             fusion: opts.fusion as 'rrf' | 'dbsf',
             limit,
             context: Number(opts.context),
-            filter: {
-              tables: list(opts.table),
-              kinds: list(opts.kind),
-              stages: list(opts.stage),
-              organizationIds: list(opts.organization),
-              entityIds: list(opts.entity),
-              dateFrom: typeof opts.from === 'string' ? opts.from : undefined,
-              dateTo: typeof opts.to === 'string' ? opts.to : undefined,
-            },
+            filter,
           });
           if (opts.json) {
             for (const h of hits) process.stdout.write(JSON.stringify(h) + '\n');
@@ -91,4 +84,7 @@ export function register(program: Command): void {
         }
       }),
     );
+  const search = program.commands.find((c) => c.name() === 'search')!;
+  for (const [k, flag] of CLI_FILTERS)
+    search.option(`--${flag} <values>`, `${FILTER_FIELDS[k].doc} (comma-separated)`);
 }

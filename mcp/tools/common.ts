@@ -7,6 +7,7 @@
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import { DATE_BOUND_HELP, isDateBound } from '../../stores/dates.js';
 import type { McpContext } from '../context.js';
 
 /** A note or interaction body: 64 KB of UTF-8, the issue's limit. */
@@ -27,27 +28,12 @@ export const idStr = (what: string) =>
     .transform((v) => String(v))
     .pipe(shortStr(what));
 
-/** YYYY-MM-DD or an ISO datetime: what record dates hold and what date filters compare against. */
-export const ISO_DATE = /^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/;
-
-/** Whether the date and time fields of an ISO date that matched the pattern name a real instant. */
-export function isCalendarValid(s: string): boolean {
-  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2})(?::(\d{2})(?::(\d{2}))?)?)?/.exec(s);
-  if (!m) return false;
-  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (mo < 1 || mo > 12 || d < 1 || d > new Date(Date.UTC(y, mo, 0)).getUTCDate()) return false;
-  const [h, mi, se] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)];
-  return h <= 23 && mi <= 59 && se <= 59;
-}
-
+/** A date bound: only what stores/dates.ts can normalise to RFC 3339 (both stores compare the same instant). */
 export const isoDate = (what: string) =>
   z
     .string()
     .max(40, `${what} is longer than 40 characters`)
-    .regex(ISO_DATE, `${what} is not an ISO date (YYYY-MM-DD or an ISO datetime)`)
-    .refine(isCalendarValid, {
-      message: `${what} is not a real date and time (month 01-12, a day that month has, hours 00-23, minutes and seconds 00-59)`,
-    });
+    .refine(isDateBound, { message: `${what} is not a date; give ${DATE_BOUND_HELP}` });
 
 export const bodyStr = (what: string) =>
   z

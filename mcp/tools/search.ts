@@ -5,10 +5,17 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { DEFAULT_LIMIT, MAX_CONTEXT, MAX_LIMIT, type SearchFilter } from '../../search/engine.js';
+import { FILTER_FIELDS, FILTER_FIELD_NAMES } from '../../stores/filterFields.js';
 import { MAX_LIST, MAX_TEXT, idStr, isoDate, result, type ToolEnv } from './common.js';
 
 const list = (what: string) =>
   z.array(idStr(what)).max(MAX_LIST, `${what} has more than ${MAX_LIST} items`).optional();
+
+/** The filter fields offered to agents (stores/filterFields.ts): [SearchFilter key, MCP key]. */
+const MCP_FILTERS = FILTER_FIELD_NAMES.flatMap((k) => {
+  const mcp = (FILTER_FIELDS[k] as { mcp?: string }).mcp;
+  return mcp ? [[k, mcp] as const] : [];
+});
 
 export const searchInput = {
   query: z
@@ -44,14 +51,8 @@ export const searchInput = {
     ),
   filters: z
     .object({
-      tables: list('filters.tables').describe('Record tables, e.g. ["interactions", "notes"].'),
-      kinds: list('filters.kinds').describe(
-        'Record kinds, e.g. interaction kind "meeting" or organization kind "portfolio".',
-      ),
-      stages: list('filters.stages').describe('Deal stages: sourced, diligence, term_sheet, closed, passed.'),
-      organization_ids: list('filters.organization_ids').describe('Only records about these organizations.'),
-      entity_ids: list('filters.entity_ids').describe(
-        'Only records linked to these canonical entities (see get_entity).',
+      ...Object.fromEntries(
+        MCP_FILTERS.map(([k, mcp]) => [mcp, list(`filters.${mcp}`).describe(FILTER_FIELDS[k].doc)]),
       ),
       date_from: isoDate('filters.date_from')
         .optional()
@@ -98,18 +99,12 @@ export function registerSearch(server: McpServer, env: ToolEnv): void {
       annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
     async (args) => {
-      const f = args.filters;
-      const filter: SearchFilter | undefined = f
-        ? {
-            tables: f.tables,
-            kinds: f.kinds,
-            stages: f.stages,
-            organizationIds: f.organization_ids,
-            entityIds: f.entity_ids,
-            dateFrom: f.date_from,
-            dateTo: f.date_to,
-          }
-        : undefined;
+      const f = args.filters as Record<string, string[] | undefined> | undefined;
+      let filter: SearchFilter | undefined;
+      if (f) {
+        filter = { dateFrom: args.filters?.date_from, dateTo: args.filters?.date_to };
+        for (const [k, mcp] of MCP_FILTERS) filter[k] = f[mcp];
+      }
       const engine = await env.ctx.engine();
       const mode = args.mode ?? 'hybrid';
       const hits = await engine.search(args.query, {

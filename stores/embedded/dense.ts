@@ -21,6 +21,12 @@
  * Invariant: `data` always views the current memory; growing copies the rows
  * into a fresh memory (like a typed-array doubling), so no view is left stale
  * across a `grow` as long as callers re-read `data` after it.
+ *
+ * Codes only (`rowsInMemory` false, the embedded store's mirror): every
+ * dimension is scanned in int8 and no f32 row is kept; the caller rescores
+ * the candidates from the f32 rows stored in SQLite. Memory is then
+ * align16(dim) + 4 bytes a row (116 at 100 dims, 772 at 768) instead of
+ * 4 x dim (+ the codes). Without WASM SIMD the same int8 scan runs in JS.
  */
 
 // The kernels' sources are stores/embedded/kernels/*.wat; `npm run kernels` assembles them.
@@ -77,14 +83,32 @@ export class DenseMatrix {
     cap: number,
     /** Tests force the JS path to check both agree. */
     useWasm = true,
+    /** False: int8 codes only, at every dimension; rows are rescored by the caller (see above). */
+    readonly rowsInMemory = true,
   ) {
     this.data = new Float32Array(0);
     this.out = new Float32Array(0);
     this.q = new Float32Array(dim);
     this.codeBytes = align16(dim);
-    this.approximate = useWasm && dim >= QUANT_MIN_DIM && compiled(SCORES8_WASM) !== null;
-    this.wasm = this.approximate || (useWasm && dim % 4 === 0 && dim > 0 && kernelModule() !== null);
+    this.approximate = !rowsInMemory || (useWasm && dim >= QUANT_MIN_DIM && compiled(SCORES8_WASM) !== null);
+    this.wasm =
+      (this.approximate && useWasm && compiled(SCORES8_WASM) !== null) ||
+      (!this.approximate && useWasm && dim % 4 === 0 && dim > 0 && kernelModule() !== null);
     this.grow(cap);
+  }
+
+  /** Bytes one row costs in memory. */
+  get bytesPerRow(): number {
+    return (this.approximate ? this.codeBytes + 4 : 0) + (this.rowsInMemory ? this.dim * 4 : 0);
+  }
+
+  /** The int8 codes (`codeBytes` a row) and scales of rows [0, n): filled by a snapshot load, read by its write. */
+  codesOf(n: number): { codes: Int8Array; scales: Float32Array; codeBytes: number } {
+    return {
+      codes: this.codes.subarray(0, n * this.codeBytes),
+      scales: this.scales.subarray(0, n),
+      codeBytes: this.codeBytes,
+    };
   }
 
   /** Whether scans run in a WASM kernel. */
@@ -95,7 +119,7 @@ export class DenseMatrix {
   grow(cap: number): void {
     if (cap <= this.cap) return;
     const dim = this.dim;
-    if (this.approximate) {
+    if (this.approximate && this.wasm) {
       const cb = this.codeBytes;
       const qOff = 0;
       const outOff = align16(cb);
@@ -115,15 +139,17 @@ export class DenseMatrix {
         const scales = new Float32Array(cap);
         scales.set(this.scales.subarray(0, this.cap));
         this.scales = scales;
-        const data = new Float32Array(cap * dim);
-        data.set(this.data.subarray(0, this.cap * dim));
-        this.data = data;
+        if (this.rowsInMemory) {
+          const data = new Float32Array(cap * dim);
+          data.set(this.data.subarray(0, this.cap * dim));
+          this.data = data;
+        }
         this.out = new Float32Array(cap);
         this.cap = cap;
         return;
       } catch {
-        // Beyond what one WASM memory holds (4 GiB): exact JS scan from here on.
-        this.approximate = false;
+        // Beyond what one WASM memory holds (4 GiB): JS scan from here on (int8 when rows are not kept).
+        this.approximate = !this.rowsInMemory;
         this.wasm = false;
         this.fn = null;
       }
@@ -152,16 +178,27 @@ export class DenseMatrix {
         this.fn = null;
       }
     }
-    const data = new Float32Array(cap * dim);
-    data.set(this.data.subarray(0, this.cap * dim));
-    this.data = data;
+    if (this.approximate) {
+      // Codes only, scanned in JS.
+      const codes = new Int8Array(cap * this.codeBytes);
+      codes.set(this.codes.subarray(0, this.cap * this.codeBytes));
+      this.codes = codes;
+      this.qCodes = new Int8Array(this.codeBytes);
+      const scales = new Float32Array(cap);
+      scales.set(this.scales.subarray(0, this.cap));
+      this.scales = scales;
+    } else {
+      const data = new Float32Array(cap * dim);
+      data.set(this.data.subarray(0, this.cap * dim));
+      this.data = data;
+    }
     this.out = new Float32Array(cap);
     this.q = new Float32Array(dim);
     this.cap = cap;
   }
 
   set(slot: number, v: Float32Array): void {
-    this.data.set(v, slot * this.dim);
+    if (this.rowsInMemory) this.data.set(v, slot * this.dim);
     if (this.approximate) this.scales[slot] = quantize(v, this.codes, slot * this.codeBytes);
   }
 
@@ -178,6 +215,22 @@ export class DenseMatrix {
       const scales = this.scales;
       const out = this.out;
       for (let s = 0; s < n; s++) out[s] = sums[s]! * scales[s]! * qScale;
+      return out;
+    }
+    if (this.approximate) {
+      // Codes only, no WASM: the int8 dot products in JS (exact integers, as the kernel's).
+      const qScale = quantize(q, this.qCodes, 0);
+      const qc = this.qCodes;
+      const codes = this.codes;
+      const cb = this.codeBytes;
+      const scales = this.scales;
+      const out = this.out;
+      for (let s = 0; s < n; s++) {
+        const base = s * cb;
+        let acc = 0;
+        for (let i = 0; i < dim; i++) acc += qc[i]! * codes[base + i]!;
+        out[s] = acc * scales[s]! * qScale;
+      }
       return out;
     }
     if (this.fn) {
@@ -206,7 +259,19 @@ export class DenseMatrix {
     return out;
   }
 
-  /** Exact f64 dot product of one row with `q`. */
+  /**
+   * The int8 scan's raw output when it runs in WASM: integer sums and the rows' scales (the
+   * estimate is sums[s] * scales[s] times the query's scale, which does not change the order).
+   * Lets the caller select candidates in the same pass that applies the scales.
+   */
+  rawScores(q: Float32Array, n: number): { sums: Int32Array; scales: Float32Array } | undefined {
+    if (!this.approximate || !this.fn) return undefined;
+    quantize(q, this.qCodes, 0);
+    this.fn(this.qOff, this.dataOff, this.codeBytes, n, this.outOff);
+    return { sums: this.sums, scales: this.scales };
+  }
+
+  /** Exact f64 dot product of one row with `q` (rows in memory only). */
   dot(q: Float32Array, slot: number): number {
     const data = this.data;
     const base = slot * this.dim;

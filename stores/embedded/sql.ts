@@ -30,7 +30,14 @@
  * - new files use 16 KiB pages: a ~3 KB row wastes a third of a 4 KiB page.
  */
 import type Database from 'better-sqlite3';
+import { FILTER_FIELDS, MEMORY_FIELDS, type FilterFieldName } from '../filterFields.js';
 import type { ChunkPayload } from '../types.js';
+import type { MirrorRow } from './mirror.js';
+
+/** The filter fields that are columns of their own (record_key is part of the key). */
+const FILTER_COLUMNS = (Object.keys(FILTER_FIELDS) as FilterFieldName[])
+  .filter((f) => FILTER_FIELDS[f].column !== 'record_key')
+  .map((f) => ({ field: f, ...FILTER_FIELDS[f] }));
 
 /** Applies to a file created by this connection only (SQLite fixes it at creation). */
 export const PAGE_SIZE = 16_384;
@@ -64,9 +71,8 @@ CREATE TABLE ${t} (
   id TEXT NOT NULL,
   chunk_count INTEGER NOT NULL,
   fingerprint TEXT NOT NULL,
-  tbl TEXT NOT NULL,
-  kind TEXT, stage TEXT, organization_id TEXT, date TEXT, owner TEXT,
-  entity_ids TEXT NOT NULL,
+  ${FILTER_COLUMNS.map((c) => (c.many ? `${c.column} TEXT NOT NULL DEFAULT '[]'` : `${c.column} TEXT`)).join(', ')},
+  date TEXT, owner TEXT,
   dense BLOB NOT NULL,
   sparse BLOB NOT NULL,
   payload TEXT NOT NULL,
@@ -82,31 +88,27 @@ export function uniqueKeySql(gen: string): string {
 DROP INDEX IF EXISTS ${t}_rk;`;
 }
 
-/** Whether a generation's table has the text column (tables of the first layout do not). */
-export function hasTextColumn(db: Database.Database, gen: string): boolean {
+/** The columns of a generation's table. */
+export function tableColumns(db: Database.Database, gen: string): Set<string> {
   const cols = db
     .prepare(`SELECT name FROM pragma_table_info('${pointsTable(gen)}')`)
     .pluck()
-    .all();
-  return cols.includes('text');
+    .all() as string[];
+  return new Set(cols);
 }
 
-/** Columns the mirror reads, in this order (`raw()` rows). */
-export const MIRROR_COLUMNS =
-  'rid, id, record_key, tbl, kind, stage, organization_id, date, owner, entity_ids, dense, sparse';
+/** Whether a generation's table has the text column (tables of the first layout do not). */
+export function hasTextColumn(db: Database.Database, gen: string): boolean {
+  return tableColumns(db, gen).has('text');
+}
+
+/** A `raw()` row of the mirror's columns: rid, date, dense, sparse, then the memory fields in MEMORY_FIELDS order. */
 export type MirrorRawRow = [
   rid: number,
-  id: string,
-  recordKey: string,
-  table: string,
-  kind: string | null,
-  stage: string | null,
-  organizationId: string | null,
   date: string | null,
-  owner: string | null,
-  entityIds: string,
   dense: Buffer,
   sparse: Buffer,
+  ...fields: (string | null)[],
 ];
 
 /** Prepared statements for one generation's table, prepared on first use (a reader needs few). */
@@ -115,12 +117,76 @@ export class GenStatements {
   readonly table: string;
   /** False for a table of the first layout: the text is inside the payload JSON. */
   readonly textColumn: boolean;
+  /**
+   * The filter fields this table has columns for: a generation made before a field was added
+   * to stores/filterFields.ts has none for it (read as null, not written) until a rebuild.
+   */
+  readonly filterColumns: typeof FILTER_COLUMNS;
+  private readonly mirrorSelect: string;
+  private readonly lastList: (string | null)[] = [];
+  private readonly lastParsed: string[][] = [];
   constructor(
     private readonly db: Database.Database,
     readonly gen: string,
   ) {
     this.table = pointsTable(gen);
-    this.textColumn = hasTextColumn(db, gen);
+    const cols = tableColumns(db, gen);
+    this.textColumn = cols.has('text');
+    this.filterColumns = FILTER_COLUMNS.filter((c) => cols.has(c.column));
+    const memory = MEMORY_FIELDS.map((f) => {
+      const c = FILTER_FIELDS[f];
+      return cols.has(c.column) ? c.column : c.many ? `'[]'` : 'NULL';
+    });
+    this.mirrorSelect = ['rid', 'date', 'dense', 'sparse', ...memory].join(', ');
+  }
+
+  /** A raw mirror row as the mirror takes it (decodes the blobs; parses list fields). */
+  mirrorRow(r: MirrorRawRow): MirrorRow {
+    const sp = decodeSparse(r[3]);
+    const fields: MirrorRow['fields'] = {};
+    MEMORY_FIELDS.forEach((f, i) => {
+      const v = (r[4 + i] ?? null) as string | null;
+      if (!FILTER_FIELDS[f].many) {
+        fields[f] = v;
+      } else if (v === this.lastList[i]) {
+        // A record's chunks are adjacent and share their lists: parse each text once.
+        fields[f] = this.lastParsed[i];
+      } else {
+        this.lastList[i] = v;
+        fields[f] = this.lastParsed[i] = JSON.parse(v ?? '[]') as string[];
+      }
+    });
+    return {
+      rid: r[0],
+      date: r[1],
+      dense: decodeDense(r[2]),
+      sparseIdx: sp.indices,
+      sparseVal: sp.values,
+      fields,
+    };
+  }
+
+  /**
+   * The values of one point for `insert` (in its column order); `update` takes the same
+   * values after the first two (the key), then the rid.
+   */
+  params(p: ChunkPayload, id: string, dense: Buffer, sparse: Buffer, payloadJson: string): unknown[] {
+    const params: unknown[] = [p.record_key, p.chunk_index, id, p.chunk_count, p.fingerprint];
+    for (const c of this.filterColumns) {
+      const v = p[c.payload];
+      params.push(c.many ? JSON.stringify(v ?? []) : v === undefined || v === null ? null : String(v));
+    }
+    params.push(p.date ?? null, p.owner ?? null, dense, sparse, payloadJson);
+    if (this.textColumn) params.push(p.text ?? '');
+    return params;
+  }
+
+  /** The columns `params` fills, after the key. */
+  private valueColumns(): string[] {
+    const cols = ['id', 'chunk_count', 'fingerprint', ...this.filterColumns.map((c) => c.column)];
+    cols.push('date', 'owner', 'dense', 'sparse', 'payload');
+    if (this.textColumn) cols.push('text');
+    return cols;
   }
 
   private stmt(key: string, sql: () => string, raw = false, pluck = false): Database.Statement {
@@ -135,21 +201,17 @@ export class GenStatements {
   }
 
   private insertSql(): string {
-    const [col, val] = this.textColumn ? [', text', ', ?'] : ['', ''];
-    return `INSERT INTO ${this.table} (record_key, chunk_index, id, chunk_count, fingerprint, tbl, kind, stage,
-           organization_id, date, owner, entity_ids, dense, sparse, payload${col})
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?${val})`;
+    const cols = ['record_key', 'chunk_index', ...this.valueColumns()];
+    return `INSERT INTO ${this.table} (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`;
   }
   get upsert(): Database.Statement {
     return this.stmt(
       'upsert',
       () =>
         `${this.insertSql()}
-         ON CONFLICT(record_key, chunk_index) DO UPDATE SET id = excluded.id,
-           chunk_count = excluded.chunk_count, fingerprint = excluded.fingerprint, tbl = excluded.tbl,
-           kind = excluded.kind, stage = excluded.stage, organization_id = excluded.organization_id,
-           date = excluded.date, owner = excluded.owner, entity_ids = excluded.entity_ids,
-           dense = excluded.dense, sparse = excluded.sparse, payload = excluded.payload${this.textColumn ? ', text = excluded.text' : ''}
+         ON CONFLICT(record_key, chunk_index) DO UPDATE SET ${this.valueColumns()
+           .map((c) => `${c} = excluded.${c}`)
+           .join(', ')}
          RETURNING rid`,
       false,
       true,
@@ -185,9 +247,10 @@ export class GenStatements {
   get update(): Database.Statement {
     return this.stmt(
       'update',
-      () => `UPDATE ${this.table} SET id = ?, chunk_count = ?, fingerprint = ?, tbl = ?, kind = ?, stage = ?,
-           organization_id = ?, date = ?, owner = ?, entity_ids = ?, dense = ?, sparse = ?, payload = ?${this.textColumn ? ', text = ?' : ''}
-         WHERE rid = ?`,
+      () =>
+        `UPDATE ${this.table} SET ${this.valueColumns()
+          .map((c) => `${c} = ?`)
+          .join(', ')} WHERE rid = ?`,
     );
   }
   get logChanges(): Database.Statement {
@@ -229,16 +292,37 @@ export class GenStatements {
     return this.stmt('count', () => `SELECT count(*) FROM ${this.table}`, false, true);
   }
   get all(): Database.Statement {
-    return this.stmt('all', () => `SELECT ${MIRROR_COLUMNS} FROM ${this.table}`, true);
+    return this.stmt('all', () => `SELECT ${this.mirrorSelect} FROM ${this.table}`, true);
+  }
+  /** Pass 1 of a mirror build: the sparse blobs alone. */
+  get allSparse(): Database.Statement {
+    return this.stmt('allSparse', () => `SELECT sparse FROM ${this.table}`, false, true);
   }
   get byRid(): Database.Statement {
-    return this.stmt('byRid', () => `SELECT ${MIRROR_COLUMNS} FROM ${this.table} WHERE rid = ?`, true);
+    return this.stmt('byRid', () => `SELECT ${this.mirrorSelect} FROM ${this.table} WHERE rid = ?`, true);
+  }
+  /** The f32 rows of a search's candidates, for exact rescoring (the mirror keeps int8 codes). */
+  get denseRows(): Database.Statement {
+    return this.stmt(
+      'denseRows',
+      () => `SELECT rid, dense FROM ${this.table} WHERE rid IN (SELECT value FROM json_each(?))`,
+      true,
+    );
+  }
+  /** Rows whose `column` is one of a JSON array of values (a filter field evaluated in SQL). */
+  ridsWhere(column: string): Database.Statement {
+    return this.stmt(
+      `rids:${column}`,
+      () => `SELECT rid FROM ${this.table} WHERE ${column} IN (SELECT value FROM json_each(?))`,
+      false,
+      true,
+    );
   }
   get payloads(): Database.Statement {
     return this.stmt(
       'payloads',
       () =>
-        `SELECT rid, payload, chunk_index, ${this.textColumn ? 'text' : 'NULL'} FROM ${this.table} WHERE rid IN (SELECT value FROM json_each(?))`,
+        `SELECT rid, id, payload, chunk_index, ${this.textColumn ? 'text' : 'NULL'} FROM ${this.table} WHERE rid IN (SELECT value FROM json_each(?))`,
       true,
     );
   }
@@ -294,35 +378,6 @@ export function payloadFromRow(json: string, chunkIndex: number, text: string | 
   p.chunk_index = chunkIndex;
   p.text = text;
   return p;
-}
-
-export function upsertParams(
-  p: ChunkPayload,
-  id: string,
-  dense: Buffer,
-  sparse: Buffer,
-  payloadJson: string,
-  textColumn: boolean,
-): unknown[] {
-  const params = [
-    p.record_key,
-    p.chunk_index,
-    id,
-    p.chunk_count,
-    p.fingerprint,
-    p.table,
-    p.kind ?? null,
-    p.stage ?? null,
-    p.organization_id ?? null,
-    p.date ?? null,
-    p.owner ?? null,
-    JSON.stringify(p.entity_ids ?? []),
-    dense,
-    sparse,
-    payloadJson,
-  ];
-  if (textColumn) params.push(p.text ?? '');
-  return params;
 }
 
 export function encodeDense(v: Float32Array): Buffer {

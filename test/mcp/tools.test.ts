@@ -101,6 +101,17 @@ describe('search', () => {
     expect(d.hits[0]?.context?.before).toContain('Opening remarks');
   });
 
+  it('refuses a date bound no store can compare (hour only), naming the field; takes an offset form', async () => {
+    const bad = await call(client, 'search', { query: 'acme', filters: { date_from: '2024-01-01T10' } });
+    expect(bad.isError).toBe(true);
+    expect(textOf(bad)).toMatch(/filters\.date_from is not a date; give YYYY-MM-DD/);
+    const ok = await call(client, 'search', {
+      query: 'Shenzhen gearbox',
+      filters: { tables: ['interactions'], date_from: '2024-01-01T10:00+02:00' },
+    });
+    expect(ok.isError).toBeFalsy();
+  });
+
   it('refuses limit above 100 with a message naming limit', async () => {
     const r = await call(client, 'search', { query: 'acme', limit: 101 });
     expect(r.isError).toBe(true);

@@ -5,11 +5,10 @@ import {
   cleanFilter,
   collapseByRecord,
   createSearchEngine,
-  dateToInclusive,
   neighbourRefs,
   type SearchEngine,
-  weightedRrf,
 } from '../../search/engine.js';
+import { rrf } from '../../stores/fusion.js';
 import type { ChunkPayload, ScoredChunk } from '../../stores/types.js';
 import { LONG_MEETING_CHUNKS, makeFixture, type Fixture } from './fixtures.js';
 
@@ -180,9 +179,17 @@ describe('pure helpers', () => {
     );
     expect(refs).toEqual([{ recordKey: 'a', chunkIndex: 1 }]);
   });
-  it('dateToInclusive extends a bare date to the end of the day only', () => {
-    expect(dateToInclusive('2024-05-01')).toBe('2024-05-01T23:59:59.999Z');
-    expect(dateToInclusive('2024-05-01T10:00:00Z')).toBe('2024-05-01T10:00:00Z');
+  it('cleanFilter normalises both date bounds to RFC 3339 UTC, a bare upper bound to the end of its day', () => {
+    expect(cleanFilter({ dateFrom: '2024-05-01T10:00+02:00', dateTo: '2024-05-01' })).toEqual({
+      dateFrom: '2024-05-01T08:00:00Z',
+      dateTo: '2024-05-01T23:59:59.999999Z',
+    });
+    expect(cleanFilter({ dateTo: '2024-05-01T10:00:00Z' })).toEqual({ dateTo: '2024-05-01T10:00:00Z' });
+  });
+  it('cleanFilter refuses a bound that names no instant, naming it (CLI, web form and MCP all pass here)', () => {
+    expect(() => cleanFilter({ dateFrom: '2024-05-01T10' })).toThrow(/dateFrom="2024-05-01T10".*YYYY-MM-DD/);
+    expect(() => cleanFilter({ dateTo: 'last tuesday' })).toThrow(/dateTo="last tuesday"/);
+    expect(() => cleanFilter({ dateFrom: '2024-05-02', dateTo: '2024-05-01' })).toThrow(/after dateTo/);
   });
   it('cleanFilter drops empty lists and returns undefined when nothing is left', () => {
     expect(cleanFilter({ tables: [], kinds: [''] })).toBeUndefined();
@@ -218,15 +225,15 @@ describe('weighted hybrid (dense leg weight)', () => {
     await expect(engine.search('x', { mode: 'hybrid', denseWeight: -1 })).rejects.toThrow(/denseWeight/);
   });
 
-  it('weightedRrf sums weight / (rank + k) over the legs', () => {
+  it('rrf with weights sums weight / (rank + k) over the legs', () => {
     const c = (id: string): ScoredChunk => ({ id, score: 0, payload: {} as ChunkPayload });
-    const fused = weightedRrf(
+    const fused = rrf(
       [
         [c('a'), c('b')],
         [c('b'), c('c')],
       ],
-      [1, 0.5],
       2,
+      [1, 0.5],
     );
     expect(fused.map((x) => [x.id, x.score])).toEqual([
       ['b', 1 / 3 + 0.5 / 2],

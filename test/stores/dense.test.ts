@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DenseMatrix, QUANT_MIN_DIM } from '../../stores/embedded/dense.js';
-import { Mirror, type MirrorRow } from '../../stores/embedded/mirror.js';
+import { Mirror, type MirrorRow, type RowReader } from '../../stores/embedded/mirror.js';
 import { mulberry32 } from '../../crm/demo/rng.js';
 
 function unit(rng: () => number, dim: number): Float32Array {
@@ -30,21 +30,20 @@ function rows(dim: number, n: number, seed: number): MirrorRow[] {
         : unit(rng, dim);
     out.push({
       rid: i + 1,
-      id: `p${i}`,
-      recordKey: `notes:${i}`,
-      table: 'notes',
-      kind: null,
-      stage: null,
-      organizationId: null,
+      fields: { tables: 'notes' },
       date: null,
-      owner: null,
-      entityIds: [],
       dense,
       sparseIdx: new Uint32Array(0),
       sparseVal: new Float32Array(0),
     });
   }
   return out;
+}
+
+/** A RowReader over rows kept by the test, standing in for the table the store reads. */
+function readerOf(rs: MirrorRow[]): RowReader {
+  const byRid = new Map(rs.map((r) => [r.rid, r.dense]));
+  return (rids) => new Map(rids.map((rid) => [rid, byRid.get(rid)!]));
 }
 
 describe('dense scan with int8 estimates', () => {
@@ -103,8 +102,49 @@ describe('dense scan with int8 estimates', () => {
       const q = unit(rng, dim);
       const a = approx.searchDense(q, 20);
       const b = exact.searchDense(q, 20);
-      expect(a.map((h) => approx.ids[h.slot])).toEqual(b.map((h) => exact.ids[h.slot]));
+      expect(a.map((h) => approx.rids[h.slot])).toEqual(b.map((h) => exact.rids[h.slot]));
       a.forEach((h, i) => expect(h.score).toBe(b[i]!.score));
+    }
+  });
+
+  for (const dim of [100, 768]) {
+    it(`codes only (f32 rows read back for rescoring) returns the exact top-k at ${dim} dimensions`, () => {
+      const rs = rows(dim, 3000, dim + 7);
+      const codes = Mirror.build(dim, rs.length, rs, { rows: readerOf(rs) });
+      const exact = Mirror.build(dim, rs.length, rs, false);
+      expect(codes.dense!.approximate).toBe(true);
+      expect(codes.dense!.rowsInMemory).toBe(false);
+      expect(codes.dense!.bytesPerRow).toBe(((dim + 15) & ~15) + 4);
+      const rng = mulberry32(dim + 2);
+      for (let qi = 0; qi < 40; qi++) {
+        const q =
+          qi % 2
+            ? unit(rng, dim)
+            : rs[Math.floor(rng() * rs.length)]!.dense.map((x) => x + (rng() - 0.5) * 0.01);
+        for (const k of [1, 10, 80]) {
+          const a = codes.searchDense(q, k);
+          const b = exact.searchDense(q, k);
+          expect(
+            a.map((h) => h.slot),
+            `query ${qi}, k ${k}`,
+          ).toEqual(b.map((h) => h.slot));
+          a.forEach((h, i) => expect(h.score).toBe(b[i]!.score));
+        }
+      }
+    });
+  }
+
+  it('codes only without WASM scans the codes in JS and ranks the same', () => {
+    const dim = 100;
+    const rs = rows(dim, 500, 11);
+    const js = Mirror.build(dim, rs.length, rs, { rows: readerOf(rs), useWasm: false });
+    const exact = Mirror.build(dim, rs.length, rs, false);
+    expect(js.wasm).toBe(false);
+    expect(js.dense!.approximate).toBe(true);
+    const rng = mulberry32(12);
+    for (let qi = 0; qi < 10; qi++) {
+      const q = unit(rng, dim);
+      expect(js.searchDense(q, 10).map((h) => h.slot)).toEqual(exact.searchDense(q, 10).map((h) => h.slot));
     }
   });
 });

@@ -546,15 +546,14 @@ describe('embedded mirror', () => {
   const rowsOf = (points: ReturnType<typeof randomCorpus>): MirrorRow[] =>
     points.map((p, i) => ({
       rid: i + 1,
-      id: p.id,
-      recordKey: p.payload.record_key,
-      table: p.payload.table,
-      kind: p.payload.kind,
-      stage: p.payload.stage,
-      organizationId: p.payload.organization_id,
+      fields: {
+        tables: p.payload.table,
+        kinds: p.payload.kind,
+        stages: p.payload.stage,
+        organizationIds: p.payload.organization_id,
+        entityIds: p.payload.entity_ids,
+      },
       date: p.payload.date,
-      owner: p.payload.owner,
-      entityIds: p.payload.entity_ids,
       dense: (() => {
         const v = Float32Array.from(p.dense);
         const n = Math.hypot(...v);
@@ -577,7 +576,7 @@ describe('embedded mirror', () => {
     expect(a.map((h) => h.slot)).toEqual(b.map((h) => h.slot));
     a.forEach((h, i) => expect(h.score).toBeCloseTo(b[i]!.score, 12));
     const want = referenceDense(corpus, query).slice(0, 20);
-    expect(a.map((h) => js.ids[h.slot])).toEqual(want.map((w) => w.id));
+    expect(a.map((h) => corpus[js.rids[h.slot]! - 1]!.id)).toEqual(want.map((w) => w.id));
   });
 
   it('points added after the build (delta postings) and removed ones keep sparse scores exact', () => {
@@ -588,7 +587,7 @@ describe('embedded mirror', () => {
     for (const r of rows.slice(0, 30)) m.remove(r.rid);
     const hits = m.searchSparse(q.indices, q.values, 200);
     const want = referenceSparse(corpus.slice(30), q);
-    expect(hits.map((h) => m.ids[h.slot])).toEqual(want.map((w) => w.id));
+    expect(hits.map((h) => corpus[m.rids[h.slot]! - 1]!.id)).toEqual(want.map((w) => w.id));
     hits.forEach((h, i) => expect(h.score).toBeCloseTo(want[i]!.score, 4));
   });
 
@@ -610,7 +609,7 @@ describe('embedded mirror', () => {
           p.payload.date! <= '2024-01-20T23:59:59.999Z',
       )
       .map((p) => p.id);
-    const got = [...mask].flatMap((v, s) => (v ? [m.ids[s]!] : []));
+    const got = [...mask].flatMap((v, s) => (v ? [corpus[m.rids[s]! - 1]!.id] : []));
     expect(got).toEqual(want);
     expect(want.length).toBeGreaterThan(0);
   });

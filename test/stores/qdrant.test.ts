@@ -13,6 +13,28 @@ import { makePoint, runStoreContract } from './contract.js';
 
 const cluster = { shards: 1, replication: 1, writeConsistency: 1 };
 
+/** A server on 127.0.0.1 answering GET / with `version`, and every other request with `answer`. */
+async function serverWith(
+  version: string,
+  answer: (req: http.IncomingMessage, res: http.ServerResponse) => void,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.url === '/') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ title: 'qdrant - vector search engine', version }));
+      }
+      answer(req, res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
 function dockerAvailable(): boolean {
   if (process.env.DOCKER_HOST) return true;
   return fs.existsSync('/var/run/docker.sock');
@@ -118,12 +140,13 @@ describe('Qdrant store on the wire (local HTTP server speaking Qdrant REST)', ()
     await s.deleteRecords(['deals:1']);
     await s.deleteChunksFrom([{ recordKey: 'deals:1', fromIndex: 1 }]);
     expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'GET /', // the server's version, once per store
       'PUT /collections/crm_chunks/points?wait=true',
       'POST /collections/crm_chunks/points/delete?wait=true',
       'POST /collections/crm_chunks/points/delete?wait=true',
     ]);
     expect(seen.every((r) => r.apiKey === 'sekret')).toBe(true);
-    expect(seen[0]!.body.points[0].vector).toEqual({ dense: [1, 0], bm25: { indices: [3], values: [1] } });
+    expect(seen[1]!.body.points[0].vector).toEqual({ dense: [1, 0], bm25: { indices: [3], values: [1] } });
   });
 
   it('ensure resolves the alias and reports a dimension mismatch as a StoreError with both sizes', async () => {
@@ -148,6 +171,70 @@ describe('Qdrant store on the wire (local HTTP server speaking Qdrant REST)', ()
     const err = await s.upsert([pt]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentError);
     expect((err as Error).message).toMatch(/writing 1 points/);
+  });
+});
+
+describe('Qdrant server checks, deadlines and search errors', () => {
+  it('refuses a server older than 1.10 at open, naming its version and the minimum', async () => {
+    const srv = await serverWith('1.9.4', (_req, res) => res.end('{}'));
+    try {
+      const { createStore } = await import('../../stores/factory.js');
+      const { loadConfig } = await import('../../config/index.js');
+      const config = loadConfig({ env: { QDRANT_URL: srv.url }, envFile: false });
+      const err = await createStore(config).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreError);
+      expect((err as Error).message).toMatch(/version 1\.9\.4; crm-index needs 1\.10\.0 or newer/);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('refuses DBSF on a 1.10 server and serves RRF there', async () => {
+    const srv = await serverWith('1.10.1', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ result: { points: [] }, status: 'ok', time: 0 }));
+    });
+    try {
+      const s = openQdrantStore({ url: srv.url, alias: 'crm_chunks', cluster: {} });
+      const q = { mode: 'hybrid' as const, dense: [1, 0], sparse: { indices: [1], values: [1] }, limit: 1 };
+      await expect(s.search({ ...q, fusion: 'rrf' })).resolves.toEqual([]);
+      await expect(s.search({ ...q, fusion: 'dbsf' })).rejects.toThrow(/DBSF fusion needs 1\.11\.0/);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  // Without the deadline the client would wait 300 s and this test would time out.
+  it('abandons a request after timeoutMs as a TransientError, not after the client default 300 s', async () => {
+    const srv = await serverWith('1.17.0', () => undefined); // never answers
+    try {
+      const s = openQdrantStore({ url: srv.url, alias: 'crm_chunks', cluster: {}, timeoutMs: 300 });
+      const err = await s.count().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TransientError);
+      expect((err as Error).message).toMatch(/while counting points/);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it("a rejected search says what to check, without the write path's dead-letter text", async () => {
+    const srv = await serverWith('1.17.0', (_req, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: { error: 'Bad request: bad datetime' }, time: 0 }));
+    });
+    try {
+      const s = openQdrantStore({ url: srv.url, alias: 'crm_chunks', cluster: {} });
+      const err = await s.search({ mode: 'dense', dense: [1, 0], limit: 1 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentError);
+      expect((err as Error).message).toMatch(/while searching \(dense\).*Check the search arguments/);
+      expect((err as Error).message).not.toMatch(/dead-lettered/);
+      const w = await s
+        .upsert([makePoint({ recordKey: 'deals:1', dense: [1, 0], sparse: { indices: [1], values: [1] } })])
+        .catch((e: unknown) => e);
+      expect((w as Error).message).toMatch(/dead-lettered/);
+    } finally {
+      await srv.close();
+    }
   });
 });
 

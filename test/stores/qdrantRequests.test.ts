@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
+  checkClusterSettings,
   createCollectionBody,
   deleteChunksFromBody,
   deleteRecordsBody,
   denseSizeOf,
   generationName,
+  normaliseDateFrom,
   normaliseDateTo,
+  parseVersion,
   payloadIndexBodies,
   queryBody,
   recordStatesScrollBody,
@@ -13,7 +16,9 @@ import {
   swapAliasActions,
   toQdrantFilter,
   upsertBody,
+  versionAtLeast,
 } from '../../stores/qdrantRequests.js';
+import { serverVersionError } from '../../stores/qdrant.js';
 import type { Schemas } from '@qdrant/js-client-rest';
 import { makePoint } from './contract.js';
 
@@ -30,15 +35,46 @@ describe('Qdrant request bodies', () => {
     });
   });
 
+  it('createCollection: unset cluster settings are left out, so the server (cluster) defaults apply', () => {
+    expect(createCollectionBody({ dim: 100, model: 'm' }, {})).toEqual({
+      vectors: { dense: { size: 100, distance: 'Cosine' } },
+      sparse_vectors: { bm25: { modifier: 'idf' } },
+    });
+    expect(createCollectionBody({ dim: 100, model: 'm' }, { replication: 2 })).not.toHaveProperty(
+      'shard_number',
+    );
+  });
+
+  it('cluster settings: a write consistency above the replication factor is refused, naming both', () => {
+    expect(() => checkClusterSettings({ replication: 2, writeConsistency: 3 })).toThrow(
+      /QDRANT_WRITE_CONSISTENCY=3 is greater than QDRANT_REPLICATION_FACTOR=2/,
+    );
+    expect(() => checkClusterSettings({ writeConsistency: 2 })).toThrow(/unset: 1/);
+    expect(() => checkClusterSettings({ replication: 3, writeConsistency: 2 })).not.toThrow();
+    expect(() => checkClusterSettings({})).not.toThrow();
+  });
+
+  it('server version: 1.10 or newer is accepted, older refused naming both versions', () => {
+    expect(parseVersion('1.17.0')).toEqual([1, 17, 0]);
+    expect(parseVersion('v1.9-dev')).toEqual([1, 9, 0]);
+    expect(parseVersion(undefined)).toBeUndefined();
+    expect(versionAtLeast([1, 10, 0], [1, 10, 0])).toBe(true);
+    expect(versionAtLeast([1, 9, 9], [1, 10, 0])).toBe(false);
+    expect(versionAtLeast([2, 0, 0], [1, 11, 0])).toBe(true);
+    expect(serverVersionError('http://q', '1.12.1')).toBeUndefined();
+    expect(serverVersionError('http://q', '1.9.7')?.message).toMatch(
+      /version 1\.9\.7; crm-index needs 1\.10\.0/,
+    );
+  });
   it('payload indexes: keyword filters, integer chunk_index, datetime date', () => {
     expect(payloadIndexBodies()).toEqual([
-      { field_name: 'record_key', field_schema: 'keyword' },
       { field_name: 'table', field_schema: 'keyword' },
       { field_name: 'kind', field_schema: 'keyword' },
       { field_name: 'stage', field_schema: 'keyword' },
       { field_name: 'organization_id', field_schema: 'keyword' },
-      { field_name: 'owner', field_schema: 'keyword' },
       { field_name: 'entity_ids', field_schema: 'keyword' },
+      { field_name: 'record_key', field_schema: 'keyword' },
+      { field_name: 'owner', field_schema: 'keyword' },
       { field_name: 'chunk_index', field_schema: 'integer' },
       { field_name: 'date', field_schema: 'datetime' },
     ]);
@@ -85,7 +121,7 @@ describe('Qdrant request bodies', () => {
         { key: 'organization_id', match: { any: ['o1'] } },
         { key: 'entity_ids', match: { any: ['e1', 'e2'] } },
         { key: 'record_key', match: { any: ['deals:1'] } },
-        { key: 'date', range: { gte: '2024-01-01', lte: '2024-03-31T23:59:59.999Z' } },
+        { key: 'date', range: { gte: '2024-01-01T00:00:00Z', lte: '2024-03-31T23:59:59.999999Z' } },
       ],
     });
     expect(toQdrantFilter({ dateTo: '2024-03-31T10:00:00Z' })).toEqual({
@@ -94,8 +130,28 @@ describe('Qdrant request bodies', () => {
   });
 
   it('a date-only upper bound covers that whole day; a datetime one is kept as is', () => {
-    expect(normaliseDateTo('2024-02-29')).toBe('2024-02-29T23:59:59.999Z');
+    expect(normaliseDateTo('2024-02-29')).toBe('2024-02-29T23:59:59.999999Z');
     expect(normaliseDateTo('2024-02-29T08:00:00Z')).toBe('2024-02-29T08:00:00Z');
+  });
+
+  it('date bounds leave in RFC 3339 UTC, the same instant, whatever ISO form came in', () => {
+    // The forms Qdrant's parser answers 400 to (lib/segment/src/types.rs), and what they become.
+    const cases: [string, string][] = [
+      ['2024-03-31T10:00Z', '2024-03-31T10:00:00Z'],
+      ['2024-03-31T10:00+02:00', '2024-03-31T08:00:00Z'],
+      ['2024-03-31 10:00Z', '2024-03-31T10:00:00Z'],
+      ['2024-03-31T10:00', '2024-03-31T10:00:00Z'],
+      ['2024-03-31T01:30:00.123456-0130', '2024-03-31T03:00:00.123456Z'],
+      ['2024-01-01T00:30:00+01:00', '2023-12-31T23:30:00Z'],
+      ['2024-03-31', '2024-03-31T00:00:00Z'],
+    ];
+    for (const [raw, want] of cases) {
+      expect(normaliseDateFrom(raw)).toBe(want);
+      expect(toQdrantFilter({ dateFrom: raw })).toEqual({ must: [{ key: 'date', range: { gte: want } }] });
+    }
+    for (const bad of ['2024-03-31T10', '2024-02-30', '2024-13-01', '31/03/2024', '2024-03-31T25:00Z', '']) {
+      expect(() => toQdrantFilter({ dateFrom: bad })).toThrow(/dateFrom=.*YYYY-MM-DD/);
+    }
   });
 
   it('query bodies: dense and sparse use the named vector; hybrid prefetches both and fuses', () => {
@@ -127,9 +183,10 @@ describe('Qdrant request bodies', () => {
         filter: { tables: ['deals'] },
       }),
     ).toEqual({
+      // The top-level filter only: the server applies it to every prefetch (1.10+).
       prefetch: [
-        { query: { indices: [5], values: [1] }, using: 'bm25', limit: 20, filter },
-        { query: [1, 0], using: 'dense', limit: 20, filter },
+        { query: { indices: [5], values: [1] }, using: 'bm25', limit: 20 },
+        { query: [1, 0], using: 'dense', limit: 20 },
       ],
       query: { fusion: 'rrf' },
       limit: 5,
