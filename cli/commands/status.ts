@@ -37,7 +37,7 @@ export function register(program: Command): void {
           } catch (err) {
             storeError = (err as Error).message;
           }
-          const s = await collectStatus(config, db, map, store, storeError);
+          const s = await collectStatus(config, db, map, store, storeError, { integrity: true });
           await store?.close();
           process.stdout.write(opts.json ? JSON.stringify(s) + '\n' : formatStatus(s) + '\n');
           // A damaged index file is not a state to report as fine: searches will fail on its bad pages.
