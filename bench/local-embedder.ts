@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import nodePath from 'node:path';
-import { findGloveJson } from '../encoders/glove-cache.js';
+import { findGloveJson } from '../encoders/gloveCache.js';
 import { LocalGloveEmbedder } from '../encoders/local.js';
 import { makeChunks } from './text-corpus.js';
 import { timed } from './lib/timing.js';

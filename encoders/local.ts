@@ -5,7 +5,7 @@
  *
  * vector = normalise( r( sum_w a/(a+p(w)) * v_w ) ), where p(w) is a Zipf
  * estimate from the word's frequency rank, and r() removes the common
- * component (see glove-cache.ts for how it is computed).
+ * component (see gloveCache.ts for how it is computed).
  *
  * Invariant: every output is a finite, L2-normalised Float32Array of length
  * 100, the same for the same text; a text with no known word (or no word at
@@ -14,7 +14,7 @@
  */
 import murmurhash from 'murmurhash';
 import { tokenize } from './bm25.js';
-import { defaultCacheDir, loadGlove, stderrProgress, type GloveTable } from './glove-cache.js';
+import { defaultCacheDir, loadGlove, stderrProgress, type GloveTable } from './gloveCache.js';
 import type { DenseEmbedder } from './types.js';
 
 export const LOCAL_MODEL_ID = 'glove-sif-100d';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDemoDatabase } from '../../crm/demo/create.js';
 import { DEFAULT_SOURCE_MAP, sourceMapIdentity, type SourceMap } from '../../crm/sourceMap.js';
-import { findGloveJson } from '../../encoders/glove-cache.js';
+import { findGloveJson } from '../../encoders/gloveCache.js';
 import { tempDir } from '../search/fixtures.js';
 import { runCli, startCli } from './helpers.js';
 

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDemoDatabase } from '../../crm/demo/create.js';
-import { findGloveJson } from '../../encoders/glove-cache.js';
+import { findGloveJson } from '../../encoders/gloveCache.js';
 import { tempDir } from '../search/fixtures.js';
 import { bareEnv, CLI, listTree, ROOT, runCli, SHIPPED_HEAP, startCli } from './helpers.js';
 

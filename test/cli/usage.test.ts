@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findGloveJson } from '../../encoders/glove-cache.js';
+import { findGloveJson } from '../../encoders/gloveCache.js';
 import { tempDir } from '../search/fixtures.js';
 import { runCli, startCli } from './helpers.js';
 

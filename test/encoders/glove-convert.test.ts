@@ -11,11 +11,11 @@ import os from 'node:os';
 import nodePath from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildCache, cacheFile, convertStreaming, findGloveJson } from '../../encoders/glove-cache.js';
-import { JsonScanner } from '../../encoders/json-scan.js';
+import { buildCache, cacheFile, convertStreaming, findGloveJson } from '../../encoders/gloveCache.js';
+import { JsonScanner } from '../../encoders/jsonScan.js';
 
 const ROOT = nodePath.resolve(nodePath.dirname(new URL(import.meta.url).pathname), '../..');
-const DIST_GLOVE = pathToFileURL(nodePath.join(ROOT, 'dist/encoders/glove-cache.js')).href;
+const DIST_GLOVE = pathToFileURL(nodePath.join(ROOT, 'dist/encoders/gloveCache.js')).href;
 const CLI = nodePath.join(ROOT, 'dist/cli/main.js');
 /** The heap flag of `npm run demo` and the other launchers. */
 const SHIPPED_HEAP = '--max-old-space-size=256';

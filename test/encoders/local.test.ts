@@ -17,7 +17,7 @@ import {
   parseCache,
   sifWeight,
   zipfProbability,
-} from '../../encoders/glove-cache.js';
+} from '../../encoders/gloveCache.js';
 import { hashedVector, LocalGloveEmbedder } from '../../encoders/local.js';
 
 const dirs: string[] = [];
