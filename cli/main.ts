@@ -10,11 +10,12 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { addGlobalOptions, EXIT } from './context.js';
+import { VERSION } from '../config/version.js';
 
 export async function buildProgram(): Promise<Command> {
   const program = new Command('crm-index')
     .description('Keeps a hybrid search index of a CRM SQLite database fresh, and serves it over MCP.')
-    .version('0.1.0')
+    .version(VERSION)
     .showHelpAfterError('(run crm-index help <command> for its options)')
     // A usage mistake (unknown command or option, missing argument) exits 2, like a bad setting;
     // help and --version exit 0. Subcommands inherit this.

@@ -14,9 +14,10 @@ import { planTools, type ToolName } from './toolset.js';
 import { registerReadTools } from './tools/read.js';
 import { registerSearch } from './tools/search.js';
 import { registerWriteTools } from './tools/write.js';
+import { VERSION } from '../config/version.js';
 
 export const SERVER_NAME = 'crm-index';
-export const SERVER_VERSION = '0.1.0';
+export const SERVER_VERSION = VERSION;
 
 export const READ_TOOLS = [
   'search',
