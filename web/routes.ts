@@ -19,7 +19,8 @@ import { lagSeconds } from '../pipeline/drain.js';
 import { requeueDeadLetters } from '../pipeline/failures.js';
 import type { ExtraRoute } from '../pipeline/http.js';
 import { collectStatus } from '../pipeline/status.js';
-import type { Hit, SearchFilter } from '../search/engine.js';
+import type { Hit, SearchFilter, SearchOptions } from '../search/engine.js';
+import { indexIdentity } from '../search/remote.js';
 import { engineFromSettings } from '../search/open.js';
 import { renderChart } from './chart.js';
 import { SESSION_COOKIE, WebGuard } from './guard.js';
@@ -135,6 +136,35 @@ export function createWebRoutes(ctx: PipelineContext, opts: WebRoutesOptions = {
   const timer = setInterval(sampleLag, opts.sampleEveryMs ?? BUCKET_MS);
   timer.unref();
 
+  /**
+   * The CLI's search, answered from this process's loaded index (search/remote.ts): the query in
+   * `q`, the engine's options as JSON in `options`. Read-only, behind the same guard as the page.
+   */
+  async function searchJson(res: http.ServerResponse, url: URL): Promise<void> {
+    const json = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(body));
+    };
+    let options: SearchOptions;
+    try {
+      options = JSON.parse(url.searchParams.get('options') ?? '{}') as SearchOptions;
+    } catch {
+      json(400, { error: 'options is not JSON; send the engine options as a JSON object.' });
+      return;
+    }
+    try {
+      const engine = engineFromSettings(ctx.config, {
+        store: ctx.store,
+        dense: ctx.dense,
+        sparse: ctx.sparse,
+      });
+      const hits = await engine.search(url.searchParams.get('q') ?? '', options);
+      json(200, { db: ctx.config.dbPath, index: indexIdentity(ctx.config), hits });
+    } catch (err) {
+      json(400, { error: errorMessage(err) });
+    }
+  }
+
   async function page(
     req: http.IncomingMessage,
     res: http.ServerResponse,
@@ -197,7 +227,8 @@ export function createWebRoutes(ctx: PipelineContext, opts: WebRoutesOptions = {
   const handle: ExtraRoute = async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const route = `${req.method ?? 'GET'} ${url.pathname}`;
-    if (!['GET /', 'HEAD /', 'POST /requeue', 'POST /login'].includes(route)) return false;
+    if (!['GET /', 'HEAD /', 'POST /requeue', 'POST /login', 'GET /search.json'].includes(route))
+      return false;
     const nonce = randomBytes(16).toString('base64');
     const access = guard.access(req.headers);
 
@@ -241,6 +272,11 @@ export function createWebRoutes(ctx: PipelineContext, opts: WebRoutesOptions = {
         nonce,
         renderGate(access.reason, { login: access.login, csrf: guard.csrf, nonce }),
       );
+      return true;
+    }
+
+    if (route === 'GET /search.json') {
+      await searchJson(res, url);
       return true;
     }
 

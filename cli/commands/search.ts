@@ -3,6 +3,8 @@ import { ConfigError } from '../../config/errors.js';
 import { normaliseDateFrom, normaliseDateTo } from '../../stores/dates.js';
 import { FILTER_FIELDS, FILTER_FIELD_NAMES } from '../../stores/filterFields.js';
 import type { SearchFilter } from '../../stores/types.js';
+import type { SearchOptions } from '../../search/engine.js';
+import { logger } from '../../config/log.js';
 import { action, configFrom } from '../context.js';
 
 /** The filter fields with an option (stores/filterFields.ts): [SearchFilter key, flag]. */
@@ -23,6 +25,7 @@ export function register(program: Command): void {
     .option('--to <date>', 'on or before this date (a bare date includes that whole day)')
     .option('--context <n>', 'neighbour chunks to show around the best chunk', '0')
     .option('--json', 'one JSON object per hit per line: key, table, title, score, text, payload')
+    .option('--local', 'search the index in this process even when a follow on this database could answer')
     .action(
       action(async (words: string[], opts: Record<string, string | boolean | undefined>, cmd: Command) => {
         const config = configFrom(cmd);
@@ -56,17 +59,23 @@ export function register(program: Command): void {
             `--fusion="${String(opts.fusion)}" is not a fusion; use one of ${FUSIONS.join(', ')}.`,
           );
         }
-        // The same engine MCP and the page use: same weights, read-only, never creates the index.
+        const query = words.join(' ');
+        const searchOpts: SearchOptions = {
+          mode: opts.mode as 'dense' | 'sparse' | 'hybrid',
+          fusion: opts.fusion as 'rrf' | 'dbsf',
+          limit,
+          context: Number(opts.context),
+          filter,
+        };
+        // A running follow on this database holds the index loaded: ask it first (search/remote.ts).
+        const { searchViaFollow } = await import('../../search/remote.js');
+        const remote = opts.local ? undefined : await searchViaFollow(config, query, searchOpts);
+        if (remote) logger('search').debug({ follow: remote.url }, `answered by follow at ${remote.url}`);
+        // Otherwise the same engine MCP and the page use: same weights, read-only, never creates the index.
         const { openSearchEngine } = await import('../../search/open.js');
-        const opened = await openSearchEngine(config);
+        const opened = remote ? undefined : await openSearchEngine(config);
         try {
-          const hits = await opened.engine.search(words.join(' '), {
-            mode: opts.mode as 'dense' | 'sparse' | 'hybrid',
-            fusion: opts.fusion as 'rrf' | 'dbsf',
-            limit,
-            context: Number(opts.context),
-            filter,
-          });
+          const hits = remote ? remote.hits : await opened!.engine.search(query, searchOpts);
           if (opts.json) {
             for (const h of hits) process.stdout.write(JSON.stringify(h) + '\n');
           } else if (hits.length === 0) {
@@ -80,7 +89,7 @@ export function register(program: Command): void {
             });
           }
         } finally {
-          await opened.close();
+          await opened?.close();
         }
       }),
     );
