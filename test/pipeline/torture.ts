@@ -89,25 +89,36 @@ export async function torture(
       c.stderr!.on('data', on);
       c.once('exit', done);
     });
-  let child = spawnFollow(world);
+  // Each child's exit, captured at spawn: a follower that dies by itself must fail the run, not hang it.
+  const exits = new WeakMap<ChildProcess, Promise<number | null>>();
+  const spawnWatched = (): ChildProcess => {
+    const c = spawnFollow(world);
+    exits.set(c, new Promise((resolve) => c.once('exit', (code) => resolve(code))));
+    return c;
+  };
+  let child = spawnWatched();
   for (let k = 0; k < opts.kills; k++) {
     await started(child);
+    if (child.exitCode !== null)
+      throw new Error(`follow exited by itself with code ${child.exitCode} before kill ${k + 1}`);
     const n = 5 + Math.floor(rnd() * 25);
     for (let i = 0; i < n; i++) {
       randomWrite(world.crm, rnd, writes++);
       if (rnd() < 0.3) await new Promise((r) => setTimeout(r, Math.floor(rnd() * 15)));
     }
     await new Promise((r) => setTimeout(r, Math.floor(rnd() * 250)));
+    const alive = child.exitCode === null && child.signalCode === null;
     child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    const code = await exits.get(child)!;
+    if (!alive) throw new Error(`follow exited by itself with code ${code} during kill ${k + 1}'s writes`);
     opts.log?.(`kill ${k + 1}/${opts.kills} after ${writes} writes`);
-    child = spawnFollow(world);
+    child = spawnWatched();
   }
   // Let the last follower drain everything, then stop it gracefully.
   const db = world.crm;
   await waitFor('backlog drained', () => backlog(db, 'index') === 0, 60_000);
   child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
+  await exits.get(child);
   // The proof: a sweep comparing every source fingerprint with the store finds nothing to repair.
   const ctx = await openPipeline(world.config);
   try {
