@@ -220,10 +220,6 @@ export function recordTables(map: SourceMap): RecordTableMap[] {
   return map.tables.filter((t): t is RecordTableMap => t.kind === 'record');
 }
 
-export function linkTables(map: SourceMap): LinkTableMap[] {
-  return map.tables.filter((t): t is LinkTableMap => t.kind === 'link');
-}
-
 export function tableMap(map: SourceMap, table: string): TableMap | undefined {
   return map.tables.find((t) => t.table === table);
 }

@@ -145,6 +145,19 @@ export function readEntity(db: Db, id: string): EntityRow | undefined {
   return r ? { id: r.id, kind: r.kind, displayName: r.display_name, memberCount: r.member_count } : undefined;
 }
 
+/** The records linked to `entityId` with their evidence (JSON text), in record-key order, at most `limit`. */
+export function readEntityLinks(
+  db: Db,
+  entityId: string,
+  limit: number,
+): { recordKey: string; evidence: string }[] {
+  return db
+    .prepare(
+      'SELECT record_key AS recordKey, evidence FROM entity_links WHERE entity_id = ? ORDER BY record_key LIMIT ?',
+    )
+    .all(entityId, limit) as { recordKey: string; evidence: string }[];
+}
+
 export function readEntitiesOfKind(db: Db, kind: string): Map<string, EntityRow> {
   const out = new Map<string, EntityRow>();
   const rows = db

@@ -29,7 +29,7 @@ export interface OpenedEngine {
  * own, so at equal weight they pull good sparse hits down; a real embedding
  * model behind the HTTP endpoint keeps plain RRF (1), as Qdrant fuses.
  * LOCAL_DENSE_WEIGHT was chosen by bench/retrieval.ts on the TUNE split of
- * the demo's planted facts only (docs/benchmarks.md).
+ * the demo's planted facts only (docs/decisions/017-dense-weight-for-the-local-embedder.md).
  */
 export const LOCAL_DENSE_WEIGHT = 0.4;
 

@@ -10,6 +10,7 @@ import { parseRecordKey, recordKey, recordTables, type RecordTableMap } from '..
 import { FUSIONS, MAX_CONTEXT, MAX_LIMIT, SEARCH_MODES } from '../../search/engine.js';
 import { cleanRow, q, shortTitle, ToolError, type CrmReader } from '../crm.js';
 import { cellSchema, idStr, isoDate, relatedSchema, result, shortStr, type ToolEnv } from './common.js';
+import { readEntity, readEntityLinks } from '../../entities/store.js';
 
 const READ = {
   readOnlyHint: true,
@@ -77,31 +78,20 @@ export function registerReadTools(server: McpServer, env: ToolEnv): void {
     async ({ id }) => {
       const r = env.ctx.reader();
       if (!r.hasTable('entities') || !r.hasTable('entity_links')) throw new ToolError(ENTITIES_MISSING);
-      const e = r.db.prepare(`SELECT * FROM entities WHERE id = ?`).get(id) as
-        Record<string, unknown> | undefined;
+      // The entities layer's own reads (entities/store.ts), as the CLI's `entity` command uses.
+      const e = readEntity(r.db, id);
       if (!e)
         throw new ToolError(
           `no entity with id ${id}; entity ids appear in search hits (payload.entity_ids).`,
         );
-      const links = r.db
-        .prepare(
-          `SELECT record_key, evidence FROM entity_links WHERE entity_id = ? ORDER BY record_key LIMIT ${ENTITY_RECORDS_LIMIT}`,
-        )
-        .all(id) as { record_key: string; evidence: unknown }[];
-      const ent = cleanRow(e);
+      const links = readEntityLinks(r.db, id, ENTITY_RECORDS_LIMIT);
       return result({
-        entity: {
-          id: String(ent.id),
-          kind: ent.kind === undefined || ent.kind === null ? null : String(ent.kind),
-          display_name:
-            ent.display_name === undefined || ent.display_name === null ? null : String(ent.display_name),
-          member_count: typeof ent.member_count === 'number' ? ent.member_count : null,
-        },
+        entity: { id: e.id, kind: e.kind, display_name: e.displayName, member_count: e.memberCount },
         records: links.map((l) => {
-          const { table, pk } = safeParseKey(l.record_key);
+          const { table, pk } = safeParseKey(l.recordKey);
           const ref = r.ref('entity', table, pk);
           return {
-            key: l.record_key,
+            key: l.recordKey,
             table,
             id: pk,
             title: ref?.title ?? null,
