@@ -366,18 +366,18 @@ export class EmbeddedStore implements VectorStore {
   readonly kind = 'embedded' as const;
 
   constructor(
-    private readonly c: Connection,
+    private readonly conn: Connection,
     /** Set for a handle from beginGeneration; unset: follow the active generation. */
     private readonly pinned?: string,
   ) {}
 
   get path(): string {
-    return this.c.path;
+    return this.conn.path;
   }
 
   /** Whether the served generation's in-memory search index is loaded (by `warm` or a search). */
   get indexLoaded(): boolean {
-    return this.c.mirrors.has(this.generation);
+    return this.conn.mirrors.has(this.generation);
   }
 
   /**
@@ -387,55 +387,56 @@ export class EmbeddedStore implements VectorStore {
   get indexState():
     | { from: 'snapshot' | 'table'; dense: boolean; sparse: boolean; points: number; bytes: Mirror['bytes'] }
     | undefined {
-    const m = this.c.mirrors.get(this.generation);
+    const m = this.conn.mirrors.get(this.generation);
     if (!m) return undefined;
     return { from: m.loadedFrom!, dense: !!m.dense, sparse: !!m.sparse, points: m.live, bytes: m.bytes };
   }
 
   /** Whether WAL checkpoints currently run in the background worker (embedded/checkpointer.ts). */
   get backgroundCheckpoints(): boolean {
-    return this.c.backgroundCheckpoints;
+    return this.conn.backgroundCheckpoints;
   }
 
   get generation(): string {
-    return this.pinned ?? this.c.active() ?? '';
+    return this.pinned ?? this.conn.active() ?? '';
   }
 
   private read<T>(doing: string, fn: () => T): T {
     this.checkOpen();
     try {
-      return this.c.db.transaction(fn).deferred();
+      return this.conn.db.transaction(fn).deferred();
     } catch (err) {
-      throw storeError(err, this.c.path, doing);
+      throw storeError(err, this.conn.path, doing);
     }
   }
 
   /** `points`: how many points the write changes (for the checkpoint worker's start). */
   private write<T>(doing: string, fn: () => T, points = 0): T {
     this.checkOpen();
-    this.c.beforeWrite();
+    this.conn.beforeWrite();
     let out: T;
     try {
-      out = this.c.db.transaction(fn).immediate();
+      out = this.conn.db.transaction(fn).immediate();
     } catch (err) {
-      throw storeError(err, this.c.path, doing);
+      throw storeError(err, this.conn.path, doing);
     }
-    this.c.afterCommit(points);
+    this.conn.afterCommit(points);
     return out;
   }
 
   private checkOpen(): void {
-    if (this.c.closed) throw new StoreError(`The embedded index ${this.c.path} was closed; open it again.`);
+    if (this.conn.closed)
+      throw new StoreError(`The embedded index ${this.conn.path} was closed; open it again.`);
   }
 
   /** The generation to use inside a transaction; throws when there is none yet. */
   private current(): string {
-    const gen = this.pinned ?? this.c.active();
-    if (!gen || !this.c.info(gen)) {
+    const gen = this.pinned ?? this.conn.active();
+    if (!gen || !this.conn.info(gen)) {
       throw new StoreError(
         this.pinned
-          ? `Generation ${this.pinned} of ${this.c.path} no longer exists (dropped or replaced); begin a new one.`
-          : `The embedded index ${this.c.path} has no collection yet; call ensure() (the pipeline does) or run \`crm-index rebuild\`.`,
+          ? `Generation ${this.pinned} of ${this.conn.path} no longer exists (dropped or replaced); begin a new one.`
+          : `The embedded index ${this.conn.path} has no collection yet; call ensure() (the pipeline does) or run \`crm-index rebuild\`.`,
       );
     }
     return gen;
@@ -443,36 +444,36 @@ export class EmbeddedStore implements VectorStore {
 
   private dimMismatch(gen: string, have: number, want: number): StoreError {
     return new StoreError(
-      `The embedded index ${this.c.path} (generation ${gen}) holds ${have}-dimensional vectors, but the embedder produces ${want}; run \`crm-index rebuild\` to re-index with the current model, or set EMBEDDING_DIM=${have} / use the model that built it.`,
+      `The embedded index ${this.conn.path} (generation ${gen}) holds ${have}-dimensional vectors, but the embedder produces ${want}; run \`crm-index rebuild\` to re-index with the current model, or set EMBEDDING_DIM=${have} / use the model that built it.`,
     );
   }
 
   async ensure(spec: CollectionSpec): Promise<void> {
     this.write('creating its schema', () => {
       if (this.pinned) {
-        const info = this.c.info(this.pinned);
+        const info = this.conn.info(this.pinned);
         if (!info)
           throw new StoreError(
-            `Generation ${this.pinned} of ${this.c.path} no longer exists; a rebuild replaced it, so open the store again.`,
+            `Generation ${this.pinned} of ${this.conn.path} no longer exists; a rebuild replaced it, so open the store again.`,
           );
         if (info.dim !== spec.dim) throw this.dimMismatch(this.pinned, info.dim, spec.dim);
         return;
       }
-      const active = this.c.active();
-      const info = active ? this.c.info(active) : undefined;
+      const active = this.conn.active();
+      const info = active ? this.conn.info(active) : undefined;
       if (active && info) {
         if (info.dim !== spec.dim) throw this.dimMismatch(active, info.dim, spec.dim);
         return;
       }
       const gen = this.createGeneration(spec);
-      this.c.db.prepare("INSERT OR REPLACE INTO _store_meta (key, value) VALUES ('active', ?)").run(gen);
+      this.conn.db.prepare("INSERT OR REPLACE INTO _store_meta (key, value) VALUES ('active', ?)").run(gen);
     });
   }
 
   private createGeneration(spec: CollectionSpec): string {
     const gen = newGenerationName();
-    this.c.db.exec(createGenerationSql(gen));
-    this.c.db
+    this.conn.db.exec(createGenerationSql(gen));
+    this.conn.db
       .prepare('INSERT INTO _store_generations (name, dim, model, created_at) VALUES (?, ?, ?, ?)')
       .run(gen, spec.dim, spec.model, new Date().toISOString());
     return gen;
@@ -515,8 +516,8 @@ export class EmbeddedStore implements VectorStore {
       'writing points',
       () => {
         const gen = this.current();
-        const dim = this.c.info(gen)!.dim;
-        const st = this.c.gen(gen);
+        const dim = this.conn.info(gen)!.dim;
+        const st = this.conn.gen(gen);
         // Each getter builds its SQL closure per call: read them once, not once per row.
         const { chunkRids, insert, update, upsert } = st;
         const json = payloadJsons(
@@ -532,7 +533,7 @@ export class EmbeddedStore implements VectorStore {
           const { p, dense, sparse } = encoded[k]!;
           if (dense.length !== dim) {
             throw new PermanentError(
-              `Point ${p.id} (${p.payload.record_key}#${p.payload.chunk_index}) has ${dense.length} dims; generation ${gen} of ${this.c.path} holds ${dim}. Run \`crm-index rebuild\` after changing the embedder.`,
+              `Point ${p.id} (${p.payload.record_key}#${p.payload.chunk_index}) has ${dense.length} dims; generation ${gen} of ${this.conn.path} holds ${dim}. Run \`crm-index rebuild\` after changing the embedder.`,
             );
           }
           if (k === 0 || p.payload.record_key !== record) {
@@ -566,7 +567,7 @@ export class EmbeddedStore implements VectorStore {
   async deleteRecords(recordKeys: string[]): Promise<void> {
     if (recordKeys.length === 0) return;
     const n = this.write('deleting records', () => {
-      const st = this.c.gen(this.current());
+      const st = this.conn.gen(this.current());
       const rids: number[] = [];
       for (const key of recordKeys) for (const rid of st.deleteRecord.all(key) as number[]) rids.push(rid);
       if (rids.length) st.logChanges.run(rids.length, encodeRids(rids));
@@ -578,7 +579,7 @@ export class EmbeddedStore implements VectorStore {
   async deleteChunksFrom(entries: { recordKey: string; fromIndex: number }[]): Promise<void> {
     if (entries.length === 0) return;
     const n = this.write('deleting chunks', () => {
-      const st = this.c.gen(this.current());
+      const st = this.conn.gen(this.current());
       const rids: number[] = [];
       for (const e of entries) {
         for (const rid of st.deleteFrom.all(e.recordKey, e.fromIndex) as number[]) rids.push(rid);
@@ -591,22 +592,22 @@ export class EmbeddedStore implements VectorStore {
 
   /** Keep `_store_changes` bounded; readers behind the cut reload in full. */
   private afterLogged(n: number): void {
-    this.c.loggedSincePrune += n;
-    if (this.c.loggedSincePrune < this.c.pruneEvery) return;
-    this.c.loggedSincePrune = 0;
+    this.conn.loggedSincePrune += n;
+    if (this.conn.loggedSincePrune < this.conn.pruneEvery) return;
+    this.conn.loggedSincePrune = 0;
     this.write('pruning its change log', () => {
       // The newest batch whose changes, counted from the newest down, pass logKeep: it and older go.
-      const cut = (this.c.db
+      const cut = (this.conn.db
         .prepare(
           `SELECT seq FROM (SELECT seq, sum(n) OVER (ORDER BY seq DESC) AS kept FROM _store_changes)
            WHERE kept > ? ORDER BY seq DESC LIMIT 1`,
         )
         .pluck()
-        .get(this.c.logKeep) ?? 0) as number;
+        .get(this.conn.logKeep) ?? 0) as number;
       if (cut <= 0) return;
-      const done = this.c.db.prepare('DELETE FROM _store_changes WHERE seq <= ?').run(cut).changes;
+      const done = this.conn.db.prepare('DELETE FROM _store_changes WHERE seq <= ?').run(cut).changes;
       if (done > 0) {
-        this.c.db
+        this.conn.db
           .prepare(
             `INSERT INTO _store_meta (key, value) VALUES ('log_pruned_through', ?)
              ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)`,
@@ -620,9 +621,9 @@ export class EmbeddedStore implements VectorStore {
     const out = new Map<string, RecordState>();
     if (recordKeys.length === 0) return out;
     const rows = this.read('reading record states', () => {
-      const active = this.pinned ?? this.c.active();
-      if (!active || !this.c.info(active)) return [];
-      return this.c.gen(active).states.all(JSON.stringify(recordKeys)) as {
+      const active = this.pinned ?? this.conn.active();
+      if (!active || !this.conn.info(active)) return [];
+      return this.conn.gen(active).states.all(JSON.stringify(recordKeys)) as {
         record_key: string;
         fingerprint: string;
         chunk_count: number;
@@ -643,9 +644,9 @@ export class EmbeddedStore implements VectorStore {
     for (;;) {
       // One short read transaction per page: never hold a snapshot across the sweep.
       const rows = this.read('scrolling record states', () => {
-        const active = this.pinned ?? this.c.active();
-        if (!active || !this.c.info(active)) return [];
-        return this.c.gen(active).scrollStates.all(after, pageSize) as {
+        const active = this.pinned ?? this.conn.active();
+        if (!active || !this.conn.info(active)) return [];
+        return this.conn.gen(active).scrollStates.all(after, pageSize) as {
           record_key: string;
           fingerprint: string;
           chunk_count: number;
@@ -666,7 +667,7 @@ export class EmbeddedStore implements VectorStore {
     this.checkOpen();
     try {
       // quick_check reads every page (not the indexes' contents against their tables): seconds on a large file.
-      const rows = this.c.db.prepare('PRAGMA quick_check(20)').pluck().all() as string[];
+      const rows = this.conn.db.prepare('PRAGMA quick_check(20)').pluck().all() as string[];
       return rows.length === 1 && rows[0] === 'ok' ? [] : rows;
     } catch (err) {
       // A file too damaged to check says so in the error itself.
@@ -676,9 +677,9 @@ export class EmbeddedStore implements VectorStore {
 
   async count(): Promise<number> {
     return this.read('counting points', () => {
-      const active = this.pinned ?? this.c.active();
-      if (!active || !this.c.info(active)) return 0;
-      return this.c.gen(active).count.get() as number;
+      const active = this.pinned ?? this.conn.active();
+      if (!active || !this.conn.info(active)) return 0;
+      return this.conn.gen(active).count.get() as number;
     });
   }
 
@@ -686,7 +687,7 @@ export class EmbeddedStore implements VectorStore {
   private rowReader(gen: string): RowReader {
     return (rids) => {
       const out = new Map<number, Float32Array>();
-      const rows = this.c.gen(gen).denseRows.all(JSON.stringify(rids)) as [number, Buffer][];
+      const rows = this.conn.gen(gen).denseRows.all(JSON.stringify(rids)) as [number, Buffer][];
       for (const [rid, blob] of rows) out.set(rid, decodeDense(blob));
       return out;
     };
@@ -698,7 +699,7 @@ export class EmbeddedStore implements VectorStore {
    * writes one; then replays the change log since the mirror's seq.
    */
   private mirror(gen: string, dataVersion: number, need: Need): Mirror {
-    const c = this.c;
+    const c = this.conn;
     let m = c.mirrors.get(gen);
     const fresh = m && m.dataVersion === dataVersion && m.localSeen === c.localWrites && !m.needsCompaction;
     if (!fresh) {
@@ -741,7 +742,7 @@ export class EmbeddedStore implements VectorStore {
     lastSeq: number,
     fromTable = false,
   ): MirrorState {
-    const c = this.c;
+    const c = this.conn;
     const info = c.info(gen)!;
     const rows = this.rowReader(gen);
     const snap = c.snapshots && !fromTable ? Snapshot.open(snapshotPath(c.path, gen)) : undefined;
@@ -797,7 +798,7 @@ export class EmbeddedStore implements VectorStore {
   /** Write the mirror's snapshot; a folder that cannot take it only costs the next process a build. */
   private saveSnapshot(m: Mirror, gen: string): void {
     try {
-      writeSnapshot(snapshotPath(this.c.path, gen), m, gen, this.c.info(gen)!.created_at);
+      writeSnapshot(snapshotPath(this.conn.path, gen), m, gen, this.conn.info(gen)!.created_at);
       m.changedSinceLoad = 0;
     } catch {
       m.changedSinceLoad = 0; // not again for another SNAPSHOT_REFRESH points
@@ -806,7 +807,7 @@ export class EmbeddedStore implements VectorStore {
 
   /** The newest change-log seq. */
   private maxSeq(): number {
-    return (this.c.db
+    return (this.conn.db
       .prepare("SELECT seq FROM sqlite_sequence WHERE name = '_store_changes'")
       .pluck()
       .get() ?? 0) as number;
@@ -814,8 +815,8 @@ export class EmbeddedStore implements VectorStore {
 
   /** Apply the change log since the mirror's seq (a missing row is a delete). */
   private replay(m: Mirror, gen: string): void {
-    const st = this.c.gen(gen);
-    const changed = this.c.db
+    const st = this.conn.gen(gen);
+    const changed = this.conn.db
       .prepare('SELECT seq, rids FROM _store_changes WHERE seq > ? AND gen = ? ORDER BY seq')
       .raw(true)
       .all(m.lastSeq, gen) as [number, Buffer][];
@@ -840,7 +841,7 @@ export class EmbeddedStore implements VectorStore {
     if ((!need.dense || m.dense) && (!need.sparse || m.sparse)) return;
     const snap = m.snapshot;
     if (!snap?.isOpen) return; // mirror() rebuilt the index from the table instead
-    const st = this.c.gen(gen);
+    const st = this.conn.gen(gen);
     const base = snap.header.n;
     const later: number[] = [];
     for (let s = base; s < m.n; s++) if (m.alive[s]) later.push(s);
@@ -878,10 +879,10 @@ export class EmbeddedStore implements VectorStore {
     this.checkOpen();
     // Read before the snapshot starts: a commit after this read moves it again,
     // so the next search catches up (never records a version it has not seen).
-    const dataVersion = this.c.db.pragma('data_version', { simple: true }) as number;
+    const dataVersion = this.conn.db.pragma('data_version', { simple: true }) as number;
     return this.read(doing, () => {
-      const gen = this.pinned ?? this.c.active();
-      if (!gen || !this.c.info(gen)) return none;
+      const gen = this.pinned ?? this.conn.active();
+      if (!gen || !this.conn.info(gen)) return none;
       return fn(this.mirror(gen, dataVersion, need), gen);
     });
   }
@@ -897,7 +898,7 @@ export class EmbeddedStore implements VectorStore {
       const spec = FILTER_FIELDS[f];
       const values = filter?.[f];
       if (spec.evaluate !== 'sql' || !values?.length) continue;
-      const rids = this.c.gen(gen).ridsWhere(spec.column).all(JSON.stringify(values)) as number[];
+      const rids = this.conn.gen(gen).ridsWhere(spec.column).all(JSON.stringify(values)) as number[];
       out = out ? rids.filter((r) => new Set(out).has(r)) : rids;
     }
     return out;
@@ -932,7 +933,7 @@ export class EmbeddedStore implements VectorStore {
       if (hits.length === 0) return [];
       const rids = hits.map((h) => m.rids[h.slot]!);
       const found = new Map<number, { id: string; payload: ChunkPayload }>();
-      const rows = this.c.gen(gen).payloads.all(JSON.stringify(rids)) as [
+      const rows = this.conn.gen(gen).payloads.all(JSON.stringify(rids)) as [
         number,
         string,
         string,
@@ -956,9 +957,9 @@ export class EmbeddedStore implements VectorStore {
   async getChunks(refs: { recordKey: string; chunkIndex: number }[]): Promise<ChunkPayload[]> {
     if (refs.length === 0) return [];
     const texts = this.read('reading chunks', () => {
-      const gen = this.pinned ?? this.c.active();
-      if (!gen || !this.c.info(gen)) return [];
-      const st = this.c.gen(gen).chunk;
+      const gen = this.pinned ?? this.conn.active();
+      if (!gen || !this.conn.info(gen)) return [];
+      const st = this.conn.gen(gen).chunk;
       const out: [string, number, string | null][] = [];
       for (const r of refs) {
         const row = st.get(r.recordKey, r.chunkIndex) as [string, number, string | null] | undefined;
@@ -971,13 +972,13 @@ export class EmbeddedStore implements VectorStore {
 
   async beginGeneration(spec: CollectionSpec): Promise<VectorStore> {
     const gen = this.write('creating a generation', () => this.createGeneration(spec));
-    return new EmbeddedStore(this.c, gen);
+    return new EmbeddedStore(this.conn, gen);
   }
 
   private ownGeneration(other: VectorStore, doing: string): string {
-    if (!(other instanceof EmbeddedStore) || other.c.path !== this.c.path || !other.pinned) {
+    if (!(other instanceof EmbeddedStore) || other.conn.path !== this.conn.path || !other.pinned) {
       throw new StoreError(
-        `Cannot ${doing}: the handle is not a generation begun on the embedded index ${this.c.path} (use beginGeneration on the same store).`,
+        `Cannot ${doing}: the handle is not a generation begun on the embedded index ${this.conn.path} (use beginGeneration on the same store).`,
       );
     }
     return other.pinned;
@@ -986,53 +987,53 @@ export class EmbeddedStore implements VectorStore {
   async activateGeneration(next: VectorStore): Promise<void> {
     const gen = this.ownGeneration(next, 'activate a generation');
     const old = this.write('switching generations', () => {
-      if (!this.c.info(gen))
+      if (!this.conn.info(gen))
         throw new StoreError(
-          `Generation ${gen} of ${this.c.path} does not exist any more; open the store again to use the one being served.`,
+          `Generation ${gen} of ${this.conn.path} does not exist any more; open the store again to use the one being served.`,
         );
-      const prev = this.c.active();
-      this.c.db.prepare("INSERT OR REPLACE INTO _store_meta (key, value) VALUES ('active', ?)").run(gen);
+      const prev = this.conn.active();
+      this.conn.db.prepare("INSERT OR REPLACE INTO _store_meta (key, value) VALUES ('active', ?)").run(gen);
       if (prev && prev !== gen) this.dropTables(prev);
       return prev;
     });
-    if (old && old !== gen) this.c.forget(old);
+    if (old && old !== gen) this.conn.forget(old);
   }
 
   async dropGeneration(g: VectorStore): Promise<void> {
     const gen = this.ownGeneration(g, 'drop a generation');
     this.write('dropping a generation', () => {
-      if (this.c.active() === gen) {
+      if (this.conn.active() === gen) {
         throw new StoreError(
-          `Generation ${gen} is the one being served from ${this.c.path}; it cannot be dropped; activate another generation first.`,
+          `Generation ${gen} is the one being served from ${this.conn.path}; it cannot be dropped; activate another generation first.`,
         );
       }
       this.dropTables(gen);
     });
-    this.c.forget(gen);
+    this.conn.forget(gen);
   }
 
   async dropOrphanGenerations(): Promise<string[]> {
     const dropped = this.write('dropping generations left by an unfinished rebuild', () => {
-      const active = this.c.active();
-      const all = this.c.db.prepare('SELECT name FROM _store_generations').pluck().all() as string[];
+      const active = this.conn.active();
+      const all = this.conn.db.prepare('SELECT name FROM _store_generations').pluck().all() as string[];
       const orphans = all.filter((g) => g !== active && g !== this.pinned);
       for (const g of orphans) this.dropTables(g);
       return orphans;
     });
-    for (const g of dropped) this.c.forget(g);
+    for (const g of dropped) this.conn.forget(g);
     return dropped;
   }
 
   private dropTables(gen: string): void {
-    this.c.stmts.delete(gen);
-    this.c.db.exec(`DROP TABLE IF EXISTS ${pointsTable(gen)}`);
-    this.c.db.prepare('DELETE FROM _store_generations WHERE name = ?').run(gen);
-    this.c.db.prepare('DELETE FROM _store_changes WHERE gen = ?').run(gen);
+    this.conn.stmts.delete(gen);
+    this.conn.db.exec(`DROP TABLE IF EXISTS ${pointsTable(gen)}`);
+    this.conn.db.prepare('DELETE FROM _store_generations WHERE name = ?').run(gen);
+    this.conn.db.prepare('DELETE FROM _store_changes WHERE gen = ?').run(gen);
   }
 
   async close(): Promise<void> {
     // Generation handles share the main handle's connection; only the main one closes it.
-    if (this.pinned || this.c.closed) return;
-    await this.c.close();
+    if (this.pinned || this.conn.closed) return;
+    await this.conn.close();
   }
 }
