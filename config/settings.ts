@@ -418,6 +418,12 @@ export const SETTINGS = {
     parse: int(0, 600_000),
     doc: 'How long to wait when the CRM holds the write lock before reporting it busy.',
   }),
+  entityResolutionHeapMb: spec({
+    env: 'ENTITY_RESOLUTION_HEAP_MB',
+    default: 1536,
+    parse: int(64, 65_536),
+    doc: "Heap limit of the full entity resolution (a rebuild's first step), which runs in a worker of its own: about 1 GB per 250,000 people. Past it the rebuild goes on with the last resolution's entity ids and says so.",
+  }),
   deadLetterAttempts: spec({
     env: 'DEAD_LETTER_ATTEMPTS',
     default: 5,

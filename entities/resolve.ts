@@ -78,6 +78,9 @@ function pointState(db: Db): OldState {
 }
 
 /** Cluster one kind of records and write what differs from the stored state. */
+/** Decided writes held before they are applied (see resolveScope). */
+const FLUSH_OPS = 4096;
+
 export function resolveScope(db: Db, input: ScopeInput, old: OldState, batch: number): ScopeOutcome {
   const present = new Map<string, RecordKeyValue[]>();
   for (const [r, v] of input.records)
@@ -87,7 +90,17 @@ export function resolveScope(db: Db, input: ScopeInput, old: OldState, batch: nu
         v.keys.filter((k) => k.type !== 'member_of'),
       );
   const result = clusterRecords(input.kind, present, input.overrides);
+  // Writes go out in slices as they are decided, not all at the end: a full pass over 250k people
+  // would otherwise hold every key list and evidence string at once. Every read below comes from
+  // `old` or `result`, and no write touches another record's rows, so the outcome is the same.
   const ops: WriteOp[] = [];
+  let writes = 0;
+  const flush = (force = false): void => {
+    if (ops.length === 0 || (!force && ops.length < Math.max(batch, FLUSH_OPS))) return;
+    applyWrites(db, ops, batch);
+    writes += ops.length;
+    ops.length = 0;
+  };
   const changed: string[] = [];
   const deleted: string[] = [];
   const oldEntityIds = new Set<string>();
@@ -111,6 +124,7 @@ export function resolveScope(db: Db, input: ScopeInput, old: OldState, batch: nu
       ops.push({ op: 'link', recordKey: r, entityId, evidence });
     }
     if (!before || before.entityId !== entityId) changed.push(r);
+    flush();
   }
   const newIds = new Set<string>();
   for (const c of result.clusters) {
@@ -133,10 +147,11 @@ export function resolveScope(db: Db, input: ScopeInput, old: OldState, batch: nu
     ) {
       ops.push({ op: 'entity', row });
     }
+    flush();
   }
   for (const id of oldEntityIds) if (!newIds.has(id)) ops.push({ op: 'drop-entity', id });
-  applyWrites(db, ops, batch);
-  return { result, changed, deleted, writes: ops.length };
+  flush(true);
+  return { result, changed, deleted, writes };
 }
 
 /**

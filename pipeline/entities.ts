@@ -8,7 +8,8 @@
  * Entity resolution needs the reference CRM's people and organizations; on a
  * CRM whose source map has no such tables it is switched off with one warning.
  */
-import { CrmIndexError, errorMessage } from '../config/errors.js';
+import { ConfigError, CrmIndexError, errorMessage } from '../config/errors.js';
+import { resolveFullInWorker } from '../entities/fullInWorker.js';
 import type { Logger } from '../config/log.js';
 import { CaptureMissingError, type Db } from '../crm/db.js';
 import type { SourceMap } from '../crm/sourceMap.js';
@@ -25,6 +26,11 @@ export interface EntityHooks {
   sync(): number;
   /** Full recompute (the first step of rebuild). */
   full(): number;
+  /**
+   * The same in a worker thread with its own heap limit (entities/fullInWorker.ts). A CRM too large
+   * for that limit is reported and skipped: the entity ids of the last resolution stay.
+   */
+  fullInWorker(opts: { dbPath: string; busyTimeoutMs: number; heapMb: number }): Promise<number>;
   /** False once entity resolution switched itself off for this run. */
   active(): boolean;
 }
@@ -37,7 +43,13 @@ export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string):
     log.info(
       `entity resolution is off for this map: it reads the tables ${src.people.table} and ${src.organizations.table}, which the source map does not index; records are indexed without entity ids.`,
     );
-    return { active: () => false, idsFor: () => new Map(), sync: () => 0, full: () => 0 };
+    return {
+      active: () => false,
+      idsFor: () => new Map(),
+      sync: () => 0,
+      full: () => 0,
+      fullInWorker: () => Promise.resolve(0),
+    };
   }
   let enabled = true;
   const disable = (err: unknown): void => {
@@ -74,6 +86,25 @@ export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string):
         )
           disable(err);
         else log.warn({ err: errorMessage(err) }, `entity resolution pass skipped: ${errorMessage(err)}`);
+        return 0;
+      }
+    },
+    async fullInWorker(opts) {
+      if (!enabled) return 0;
+      try {
+        if (
+          db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_cdc_consumers'").get()
+        ) {
+          ensureConsumer(db, ENTITIES_CONSUMER, 'now');
+        }
+        return queue((await resolveFullInWorker(opts)).changedRecordKeys);
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          log.error({ err: errorMessage(err) }, `entity resolution skipped: ${errorMessage(err)}`);
+          return 0;
+        }
+        if (err instanceof CrmIndexError && err.kind !== 'transient') disable(err);
+        else throw err;
         return 0;
       }
     },
