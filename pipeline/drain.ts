@@ -21,11 +21,13 @@ import {
 } from '../triggers/changelog.js';
 import type { PipelineContext } from './context.js';
 import { clearRetries, dueRetries, parkBlocked, recordFailures } from './failures.js';
-import { addCounts, emptyCounts, indexRecords, type BatchCounts, type PreparedBatch } from './indexer.js';
+import { addCounts, emptyCounts, type BatchCounts } from './prepare.js';
+import { runStages, type Page, type RetryPolicy, type Source, type Written } from './stream.js';
+import { lastValueFrom } from 'rxjs';
 import type { Lease } from './lease.js';
 import { parseRecordKey, recordKey } from '../crm/sourceMap.js';
 import type { VectorStore } from '../stores/types.js';
-import { sleep, turn } from './signals.js';
+import { sleep } from './signals.js';
 
 export interface DrainOptions {
   consumer: string;
@@ -79,141 +81,128 @@ export function expand(ctx: PipelineContext, keys: string[]): string[] {
 }
 
 /**
- * Index `keys` into `store`, retrying transient failures with capped
- * exponential backoff until it works or `signal` aborts (then returns null:
- * nothing acked, the page is replayed later).
+ * The retry policy of every run: transient failures are retried with capped
+ * exponential backoff until they pass or `signal` aborts (then the stream
+ * stops: nothing acked, the page is read again later). A one-shot run
+ * reports a non-transient failure at once and a transient one after
+ * ONE_SHOT_GIVE_UP_MS; the daemon keeps retrying and reports through
+ * /healthz. With `yieldWhenWanted` the stream stops between retries when
+ * another process asks for the lease.
  */
-export async function indexWithRetry(
+export function retryPolicy(
   ctx: PipelineContext,
-  store: VectorStore,
-  keys: string[],
   signal?: AbortSignal,
-  /** The first attempt's prepare step, already started (rebuild); retries prepare afresh. */
-  prepared?: PreparedBatch,
-  /**
-   * Renewed between batches of BATCH_MAX_RECORDS keys, with a turn of the
-   * event loop: one page can hold many more keys than that (an organization
-   * renamed re-renders all its people, deals and notes), and on synchronous
-   * encoders it could otherwise outlast the lease.
-   */
   lease?: Lease,
-  /** Give up between retries (null: nothing acked) when another process asks for the lease. */
   yieldWhenWanted = false,
-): Promise<{
-  counts: BatchCounts;
-  failures: import('./failures.js').RecordFailure[];
-  done: string[];
-} | null> {
+): RetryPolicy {
   const { config } = ctx;
-  let attempt = 0;
-  const firstFailure = Date.now();
-  for (;;) {
-    if (signal?.aborted) return null;
-    try {
-      let counts = emptyCounts();
-      const failures = [];
-      const done: string[] = [];
-      const first = attempt === 0 && prepared && keys.length <= config.batchMaxRecords ? prepared : undefined;
-      for (let i = 0; i < keys.length; i += config.batchMaxRecords) {
-        if (i > 0 && lease) {
-          lease.renew();
-          await turn();
-        }
-        const r = await indexRecords(ctx.deps, store, keys.slice(i, i + config.batchMaxRecords), first);
-        counts = addCounts(counts, r.counts);
-        failures.push(...r.failures);
-        done.push(...r.done);
-      }
-      return { counts, failures, done };
-    } catch (err) {
-      const e = isSqliteError(err) ? classifySqliteError(err, 'indexing') : err;
-      // A one-shot run reports a non-transient failure (unwritable index, bad settings) at once, and gives up
-      // on a transient one after ONE_SHOT_GIVE_UP_MS; the daemon keeps retrying and reports through /healthz.
-      if (ctx.oneShot && (!(e instanceof TransientError) || Date.now() - firstFailure > ONE_SHOT_GIVE_UP_MS))
-        throw e;
-      attempt++;
-      const retryAfter = e instanceof TransientError ? (e.retryAfterMs ?? 0) : 0;
-      const delayMs = Math.max(
-        retryAfter,
-        Math.min(config.retryMaxMs, config.retryBaseMs * 2 ** (attempt - 1)),
-      );
-      ctx.deps.log.warn(
-        { attempt, delayMs, err: errorMessage(e) },
-        `batch failed, retrying in ${delayMs} ms: ${errorMessage(e)}`,
-      );
-      ctx.events.emit('batch:retry', { attempt, delayMs, error: errorMessage(e) });
-      if (e instanceof EmbedderFaultError) ctx.events.emit('embedder:fault', { error: errorMessage(e) });
-      await sleep(delayMs, signal);
-      // A one-shot run (refresh, rebuild: the documented recovery) asked for the cursor: hand it over
-      // now rather than after this batch finally works. The page is read again afterwards.
-      if (yieldWhenWanted && lease && safeWantedBy(lease)) return null;
-    }
-  }
+  let firstFailure = 0;
+  return async (err, attempt) => {
+    if (attempt === 1) firstFailure = Date.now();
+    if (signal?.aborted) return false;
+    const e = isSqliteError(err) ? classifySqliteError(err, 'indexing') : err;
+    if (ctx.oneShot && (!(e instanceof TransientError) || Date.now() - firstFailure > ONE_SHOT_GIVE_UP_MS))
+      throw e;
+    const retryAfter = e instanceof TransientError ? (e.retryAfterMs ?? 0) : 0;
+    const delayMs = Math.max(
+      retryAfter,
+      Math.min(config.retryMaxMs, config.retryBaseMs * 2 ** (attempt - 1)),
+    );
+    ctx.deps.log.warn(
+      { attempt, delayMs, err: errorMessage(e) },
+      `batch failed, retrying in ${delayMs} ms: ${errorMessage(e)}`,
+    );
+    ctx.events.emit('batch:retry', { attempt, delayMs, error: errorMessage(e) });
+    if (e instanceof EmbedderFaultError) ctx.events.emit('embedder:fault', { error: errorMessage(e) });
+    await sleep(delayMs, signal);
+    if (signal?.aborted) return false;
+    // A one-shot run (refresh, rebuild: the documented recovery) asked for the cursor: hand it over
+    // now rather than after this batch finally works. The page is read again afterwards.
+    if (yieldWhenWanted && lease && safeWantedBy(lease)) return false;
+    return true;
+  };
+}
+
+/** What the changelog tail carries with a page to its ack. */
+interface TailPage {
+  cursor: number;
+  lastSeq: number;
+  handled: number;
+  oldestChangeAt: number | null;
+  started: number;
+  records: number;
+  blocked: string[];
+  blockedTables: ReadonlyMap<string, Error>;
 }
 
 /**
- * One page: returns the number of changelog rows + retries handled (0 when the
- * changelog is drained), or null when aborted before the ack.
+ * The next page after the cursor: changelog rows coalesced per record, plus
+ * due retries, plus dependents; null when nothing is left. Records of a
+ * table the live schema no longer fits are held back, parked at the ack.
  */
-export async function drainPage(
-  ctx: PipelineContext,
-  opts: DrainOptions,
-): Promise<{ handled: number; counts: BatchCounts; seq: number } | null> {
+function readTailPage(ctx: PipelineContext, opts: DrainOptions): Page<TailPage> | null {
   const { db, config } = ctx;
-  const store = opts.store ?? ctx.store;
-  // Entity ids first, so the records rendered below carry current ones.
-  ctx.entities.sync();
-  const cursor = opts.virtualCursor?.seq ?? getCursor(db, opts.consumer);
-  const rows = readChanges(db, cursor, config.batchMaxRecords);
-  const retries = dueRetries(db, config.batchMaxRecords);
-  if (rows.length === 0 && retries.length === 0) {
-    // An emptied or re-created changelog numbers new changes below the cursor, where no read finds them.
-    const repair = opts.virtualCursor || maxSeq(db) >= cursor ? null : restoreHighWater(db);
-    if (repair) {
+  for (;;) {
+    // Entity ids first, so the records rendered below carry current ones.
+    ctx.entities.sync();
+    const cursor = opts.virtualCursor?.seq ?? getCursor(db, opts.consumer);
+    const rows = readChanges(db, cursor, config.batchMaxRecords);
+    const retries = dueRetries(db, config.batchMaxRecords);
+    if (rows.length === 0 && retries.length === 0) {
+      // An emptied or re-created changelog numbers new changes below the cursor, where no read finds them.
+      const repair = opts.virtualCursor || maxSeq(db) >= cursor ? null : restoreHighWater(db);
+      if (!repair) return null;
       ctx.deps.log.error(
         { ...repair },
         `the changelog restarted below the cursor (max seq ${repair.previousMax}, cursor ${repair.cursor}): it was emptied or re-created. Moved ${repair.moved} change(s) above the cursor; a sweep repairs what was removed.`,
       );
       ctx.events.emit('changelog:reset', repair);
-      if (repair.moved > 0) return { handled: repair.moved, counts: emptyCounts(), seq: cursor };
+      if (repair.moved === 0) return null;
+      continue;
     }
-    return { handled: 0, counts: emptyCounts(), seq: cursor };
+    const started = performance.now();
+    const keys = expand(ctx, [...new Set([...coalesce(ctx, rows), ...retries])]);
+    const blockedTables = ctx.schema.problems();
+    const blocked = blockedTables.size === 0 ? [] : keys.filter((k) => blockedTables.has(tableOf(k)));
+    const ready = blocked.length === 0 ? keys : keys.filter((k) => !blockedTables.has(tableOf(k)));
+    return {
+      keys: ready,
+      meta: {
+        cursor,
+        lastSeq: rows.length > 0 ? rows[rows.length - 1]!.seq : cursor,
+        handled: rows.length + retries.length,
+        oldestChangeAt: rows.length > 0 ? rows[0]!.at : null,
+        started,
+        records: keys.length,
+        blocked,
+        blockedTables,
+      },
+    };
   }
-  const oldestChangeAt = rows.length > 0 ? rows[0]!.at : null;
-  const started = performance.now();
-  const keys = expand(ctx, [...new Set([...coalesce(ctx, rows), ...retries])]);
-  // Records of a table the live schema no longer fits are held back, not indexed with less text.
-  const blockedTables = ctx.schema.problems();
-  const blocked = blockedTables.size === 0 ? [] : keys.filter((k) => blockedTables.has(tableOf(k)));
-  const ready = blocked.length === 0 ? keys : keys.filter((k) => !blockedTables.has(tableOf(k)));
-  const result = await indexWithRetry(
-    ctx,
-    store,
-    ready,
-    opts.signal,
-    undefined,
-    opts.lease,
-    opts.yieldWhenWanted,
-  );
-  if (!result) return null;
-  const lastSeq = rows.length > 0 ? rows[rows.length - 1]!.seq : cursor;
+}
+
+/** Park the page's failures and held-back records and advance the cursor, in one transaction. */
+function ackTailPage(ctx: PipelineContext, opts: DrainOptions, w: Written<TailPage>): void {
+  const { db, config } = ctx;
+  const m = w.page.meta;
   let dead: string[] = [];
   db.transaction(() => {
-    dead = recordFailures(db, result.failures, config.deadLetterAttempts);
-    clearRetries(db, result.done);
-    for (const [table, err] of blockedTables) {
-      const held = blocked.filter((k) => tableOf(k) === table);
+    dead = recordFailures(db, w.failures, config.deadLetterAttempts);
+    clearRetries(db, w.done);
+    for (const [table, err] of m.blockedTables) {
+      const held = m.blocked.filter((k) => tableOf(k) === table);
       if (held.length > 0) parkBlocked(db, held, err.message);
     }
-    if (lastSeq > cursor && !opts.virtualCursor) advanceCursor(db, opts.consumer, lastSeq, opts.lease.owner);
+    if (m.lastSeq > m.cursor && !opts.virtualCursor)
+      advanceCursor(db, opts.consumer, m.lastSeq, opts.lease.owner);
   })();
-  if (opts.virtualCursor) opts.virtualCursor.seq = lastSeq;
-  if (blocked.length > 0)
+  if (opts.virtualCursor) opts.virtualCursor.seq = m.lastSeq;
+  if (m.blocked.length > 0)
     ctx.deps.log.error(
-      { records: blocked.length, tables: [...blockedTables.keys()] },
-      `held back ${blocked.length} record(s) whose table does not fit the source map: ${[...blockedTables.values()].map((e) => e.message).join(' ')}`,
+      { records: m.blocked.length, tables: [...m.blockedTables.keys()] },
+      `held back ${m.blocked.length} record(s) whose table does not fit the source map: ${[...m.blockedTables.values()].map((e) => e.message).join(' ')}`,
     );
-  for (const f of result.failures) {
+  for (const f of w.failures) {
     if (dead.includes(f.recordKey)) {
       ctx.deps.log.error(
         { record: f.recordKey, step: f.step },
@@ -228,37 +217,71 @@ export async function drainPage(
     }
   }
   ctx.events.emit('batch:written', {
-    records: keys.length,
-    counts: result.counts,
-    seq: lastSeq,
-    ms: performance.now() - started,
-    oldestChangeAt,
+    records: m.records,
+    counts: w.counts,
+    seq: m.lastSeq,
+    ms: performance.now() - m.started,
+    oldestChangeAt: m.oldestChangeAt,
   });
-  return { handled: rows.length + retries.length, counts: result.counts, seq: lastSeq };
 }
 
-/** Drain until the changelog has nothing after the cursor (and no retry is due). */
+/**
+ * Drain until the changelog has nothing after the cursor (and no retry is
+ * due): the changelog tail as a source of the stream, one page at a time
+ * (pages can repeat a record, so the next is read only after this one is
+ * acked). `aborted`: stopped by the signal or a hand-over between retries,
+ * with the page not acked.
+ */
 export async function drainUntilEmpty(
   ctx: PipelineContext,
   opts: DrainOptions,
 ): Promise<{ counts: BatchCounts; seq: number; aborted: boolean }> {
   let counts = emptyCounts();
   let seq = opts.virtualCursor?.seq ?? getCursor(ctx.db, opts.consumer);
-  for (;;) {
-    if (opts.signal?.aborted) return { counts, seq, aborted: true };
-    const page = await drainPage(ctx, opts);
-    if (!page) return { counts, seq, aborted: true };
-    counts = addCounts(counts, page.counts);
-    seq = page.seq;
-    if (page.handled === 0) {
-      ctx.events.emit('drain:idle', { seq });
-      return { counts, seq, aborted: false };
-    }
-    // A backlog can take minutes: keep the lease (the next ack needs it) and let the event loop turn.
-    opts.lease.renew();
-    await turn();
-    if (opts.yieldWhenWanted && opts.lease.wantedByOther()) return { counts, seq, aborted: false };
+  let idle = false;
+  let yielded = false;
+  let acked = 0;
+  let renewedAt = Date.now();
+  const source: Source<TailPage> = {
+    // One page can hold many more records than BATCH_MAX_RECORDS (an organization renamed re-renders all
+    // its people, deals and notes) and outlast the lease: renew it while the page is prepared.
+    tick: () => {
+      if (Date.now() - renewedAt < opts.lease.ttlMs / 4) return;
+      renewedAt = Date.now();
+      opts.lease.renew();
+    },
+    next: () => {
+      if (opts.signal?.aborted) return null;
+      if (acked > 0) {
+        // A backlog can take minutes: keep the lease (the next ack needs it), and hand it over between pages.
+        opts.lease.renew();
+        renewedAt = Date.now();
+        if (opts.yieldWhenWanted && opts.lease.wantedByOther()) {
+          yielded = true;
+          return null;
+        }
+      }
+      const page = readTailPage(ctx, opts);
+      if (!page) idle = true;
+      return page;
+    },
+    ack: (w) => {
+      ackTailPage(ctx, opts, w);
+      counts = addCounts(counts, w.counts);
+      seq = w.page.meta.lastSeq;
+      acked++;
+    },
+  };
+  const store = opts.store ?? ctx.store;
+  await lastValueFrom(
+    runStages(ctx.deps, store, source, retryPolicy(ctx, opts.signal, opts.lease, opts.yieldWhenWanted)),
+    { defaultValue: null },
+  );
+  if (idle) {
+    ctx.events.emit('drain:idle', { seq });
+    return { counts, seq, aborted: false };
   }
+  return { counts, seq, aborted: !yielded };
 }
 
 /** Seconds since the oldest change still waiting, or 0 when caught up. */

@@ -7,7 +7,8 @@
  *
  * Its vectors are deterministic (a hashed bag of words, L2-normalised), so a
  * test can compare what a client returns with `expectedVector(text, dim)`.
- * It records every request (body, headers, time) so tests can inspect batching.
+ * It records every request (body, headers, arrival and reply time) so tests can
+ * inspect batching and how many requests a client keeps in flight.
  *
  * Usage:
  *   const srv = await startEmbeddingsServer({ dim: 8 });
@@ -73,6 +74,8 @@ export interface RecordedRequest {
   /** Parsed JSON body, or the raw text when it was not JSON. */
   body: { model?: string; input?: string | string[]; encoding_format?: string } | string;
   at: number;
+  /** When its reply was sent or its connection closed (undefined while in flight). */
+  doneAt?: number;
 }
 
 export interface EmbeddingsServer {
@@ -170,6 +173,7 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
       maxInFlight = Math.max(maxInFlight, inFlight);
       const done = (): void => {
         inFlight--;
+        rec.doneAt = Date.now();
       };
       res.on('close', done);
       const run = (): void => {

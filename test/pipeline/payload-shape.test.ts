@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../crm/demo/rng.js';
 import { bodyParagraphs, subject } from '../../crm/demo/text.js';
 import { openPipeline } from '../../pipeline/context.js';
-import { extend, indexRecords } from '../../pipeline/indexer.js';
+import { extend } from '../../pipeline/prepare.js';
+import { indexKeys } from '../../pipeline/stream.js';
 import type { ChunkPoint } from '../../stores/types.js';
 import { makeWorld, type World } from './harness.js';
 
@@ -56,7 +57,7 @@ describe('payload hidden classes', () => {
       const keys = (world.crm.prepare('SELECT id FROM interactions').pluck().all() as number[]).map(
         (id) => `interactions:${id}`,
       );
-      const r = await indexRecords(ctx.deps, ctx.store, keys);
+      const r = await indexKeys(ctx.deps, ctx.store, keys);
       expect(r.failures).toEqual([]);
       const first = written[0]!.payload;
       const records = new Set(written.map((p) => p.payload.record_key));
