@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import { openCrm } from '../crm/db.js';
-import { runRebuild, runRefresh } from '../pipeline/runs.js';
+import { runRebuild, runRefresh } from '../runs/runs.js';
 import {
   arg,
   benchConfig,

@@ -25,6 +25,7 @@ import {
   childJob,
   compiledRuns,
   inChild,
+  isBuild,
   report,
   requireBuild,
   serveInChild,
@@ -78,8 +79,7 @@ async function main(): Promise<void> {
   const workers = arg('workers', '0');
   requireBuild();
   for (const d of dists) {
-    if (!fs.existsSync(`${d}/pipeline/runs.js`))
-      throw new Error(`--dists: ${d}/pipeline/runs.js is missing; build it first.`);
+    if (!isBuild(d)) throw new Error(`--dists: ${d}/runs/runs.js is missing; build it first.`);
   }
   const dir = tempDir('http');
   const db = makeLongNotes(dir, longNotes);

@@ -75,8 +75,8 @@ async function editDuringSweep(
   config: ReturnType<typeof benchConfig>,
   overrides: { dense: ZeroCostEmbedder },
 ): Promise<Result> {
-  const { openPipeline } = await compiled<typeof import('../pipeline/context.js')>('context');
-  const { startFollow } = await compiled<typeof import('../pipeline/follow.js')>('follow');
+  const { openPipeline } = await compiled<typeof import('../runs/context.js')>('context');
+  const { startFollow } = await compiled<typeof import('../runs/follow.js')>('follow');
   const ctx = await openPipeline(config, overrides);
   const follow = await startFollow(ctx, { waitForLeaseMs: 5000 });
   const crm = openCrm(config.dbPath);

@@ -8,11 +8,11 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DenseEmbedder } from '../../encoders/types.js';
-import { INDEX_CONSUMER, openPipeline, type PipelineContext } from '../../pipeline/context.js';
-import { drainUntilEmpty } from '../../pipeline/drain.js';
-import { startFollow } from '../../pipeline/follow.js';
-import { Lease, makeOwner } from '../../pipeline/lease.js';
-import { runRebuild, runRefresh } from '../../pipeline/runs.js';
+import { INDEX_CONSUMER, openPipeline, type PipelineContext } from '../../runs/context.js';
+import { drainUntilEmpty } from '../../runs/drain.js';
+import { startFollow } from '../../runs/follow.js';
+import { Lease, makeOwner } from '../../runs/lease.js';
+import { runRebuild, runRefresh } from '../../runs/runs.js';
 import { backlog, ensureConsumer } from '../../triggers/changelog.js';
 import { makeWorld, waitFor, type World } from './harness.js';
 

@@ -11,7 +11,7 @@ import v8 from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../crm/demo/rng.js';
 import { bodyParagraphs, subject } from '../../crm/demo/text.js';
-import { openPipeline } from '../../pipeline/context.js';
+import { openPipeline } from '../../runs/context.js';
 import { extend } from '../../pipeline/prepare.js';
 import { indexKeys } from '../../pipeline/stream.js';
 import type { ChunkPoint } from '../../stores/types.js';

@@ -16,7 +16,7 @@ import { openCrm } from '../../crm/db.js';
 import { createDemoDatabase } from '../../crm/demo/create.js';
 import { Rng } from '../../crm/demo/rng.js';
 import { bodyParagraphs, subject } from '../../crm/demo/text.js';
-import { openPipeline, type PipelineContext } from '../../pipeline/context.js';
+import { openPipeline, type PipelineContext } from '../../runs/context.js';
 import { prepareKeys } from '../../pipeline/prepare.js';
 import { indexKeys, maxHeldChunks, WRITE_GROUP_CHUNKS } from '../../pipeline/stream.js';
 import type { ChunkPoint, RecordState } from '../../stores/types.js';

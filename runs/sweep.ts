@@ -11,12 +11,12 @@ import type { PipelineContext } from './context.js';
 import { retryPolicy } from './drain.js';
 import type { SweepReport } from './events.js';
 import { clearRetries, recordFailures, setState } from './failures.js';
-import { fingerprintKeys, type FingerprintResult } from './prepare.js';
-import { keysSource, pagesOf, runStages } from './stream.js';
+import { fingerprintKeys, type FingerprintResult } from '../pipeline/prepare.js';
+import { keysSource, pagesOf, runStages } from '../pipeline/stream.js';
 import { lastValueFrom } from 'rxjs';
 import type { VectorStore } from '../stores/types.js';
 import type { Lease } from './lease.js';
-import { turn } from './signals.js';
+import { turn } from '../pipeline/signals.js';
 
 /**
  * Keys per render page: big enough to amortise a read transaction, small

@@ -10,8 +10,8 @@
  */
 import type { Db } from '../crm/db.js';
 
-import type { RecordFailure } from './prepare.js';
-export type { RecordFailure } from './prepare.js';
+import type { RecordFailure } from '../pipeline/prepare.js';
+export type { RecordFailure } from '../pipeline/prepare.js';
 
 export interface DeadLetter {
   recordKey: string;

@@ -21,13 +21,13 @@ import {
 } from '../triggers/changelog.js';
 import type { PipelineContext } from './context.js';
 import { clearRetries, dueRetries, parkBlocked, recordFailures } from './failures.js';
-import { addCounts, emptyCounts, type BatchCounts } from './prepare.js';
-import { runStages, type Page, type RetryPolicy, type Source, type Written } from './stream.js';
+import { addCounts, emptyCounts, type BatchCounts } from '../pipeline/prepare.js';
+import { runStages, type Page, type RetryPolicy, type Source, type Written } from '../pipeline/stream.js';
 import { lastValueFrom } from 'rxjs';
 import type { Lease } from './lease.js';
 import { parseRecordKey, recordKey } from '../crm/sourceMap.js';
 import type { VectorStore } from '../stores/types.js';
-import { sleep } from './signals.js';
+import { sleep } from '../pipeline/signals.js';
 
 export interface DrainOptions {
   consumer: string;

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import type { Config } from '../config/index.js';
 import { CrmIndexError, errorMessage } from '../config/errors.js';
 import { logger } from '../config/log.js';
-import { shutdownSignal, sleep } from './signals.js';
+import { shutdownSignal, sleep } from '../pipeline/signals.js';
 import { openPipeline } from './context.js';
 import { startFollow } from './follow.js';
 import { startHttp, type ExtraRoute } from './http.js';
