@@ -38,6 +38,8 @@ export interface IndexDeps {
   embedBatch: number;
   /** Embeddings requests in flight at once (EMBED_CONCURRENCY). */
   embedInFlight: number;
+  /** Estimated tokens per embeddings request (EMBED_MAX_TOKENS_PER_REQUEST), as the HTTP embedder counts them. */
+  embedMaxTokens: number;
 }
 
 /** What the prepare stage needs: no embedder (only its model id, part of the fingerprint), no store. */

@@ -9,6 +9,7 @@
  *                        a slice at a time, each after a turn of the event
  *                        loop and only while fewer than `maxHeld` chunks wait
  *   → requests           cut into embeddings requests of EMBED_BATCH_SIZE chunks
+ *                        (or fewer, to stay within EMBED_MAX_TOKENS_PER_REQUEST)
  *   → embed (dense)      mergeMap: EMBED_CONCURRENCY requests in flight
  *   → write              concatMap: upsert groups of ~WRITE_GROUP_CHUNKS, one at a time
  *   → ack                concatMap: pages in source order, each once the store
@@ -50,6 +51,7 @@ import {
   throwError,
 } from 'rxjs';
 import { EmbedderFaultError, PermanentError } from '../config/errors.js';
+import { estimateTokens } from '../encoders/httpRequests.js';
 import type { ChunkPayload, ChunkPoint, RecordState, VectorStore } from '../stores/types.js';
 import {
   emptyCounts,
@@ -89,19 +91,29 @@ export interface Source<M> {
 /** After a failure of the stages: resolve true to retry, false to stop (the stream completes), or throw. */
 export type RetryPolicy = (err: unknown, attempt: number) => Promise<boolean>;
 
-/** Chunks a prepare slice aims at (its key count follows the chunks per key of the slice before). */
-export const SLICE_CHUNKS = 64;
+/**
+ * Chunks a prepare slice aims at (its key count follows the chunks per key of
+ * the slice before): small while a request is out, so its reply, and the next
+ * request, wait at most one small slice (the event loop turns between
+ * slices); larger otherwise, to spread each slice's read transaction.
+ */
+export const SLICE_CHUNKS = 256;
+export const SLICE_CHUNKS_IN_FLIGHT = 16;
 const SLICE_MAX_KEYS = 64;
 const SLICE_MIN_KEYS = 1;
 /**
  * Chunks per upsert: a store write has a fixed cost (a transaction, a
  * request), and a group is written while the next ones embed.
  */
-export const WRITE_GROUP_CHUNKS = 512;
+export const WRITE_GROUP_CHUNKS = 128;
 
-/** The most chunks prepared and not yet written: enough to keep every embed slot busy and a group filling. */
+/**
+ * The most chunks prepared and not yet written: a group filling, every embed
+ * slot busy and as many requests again ready. More only lengthens the life of
+ * what is held (past the young generation: copied, promoted, compacted).
+ */
 export function maxHeldChunks(deps: Pick<IndexDeps, 'embedBatch' | 'embedInFlight'>): number {
-  return 2 * WRITE_GROUP_CHUNKS + 2 * deps.embedBatch * deps.embedInFlight;
+  return WRITE_GROUP_CHUNKS + 2 * deps.embedBatch * deps.embedInFlight;
 }
 
 /** A changed record on its way through embed and write. */
@@ -131,9 +143,9 @@ class PageWork<M> {
   readonly keys: string[];
   states = new Map<string, RecordState>();
   fingerprints = new Map<string, string>();
-  /** Next key to prepare, and how many the next slice takes. */
+  /** Next key to prepare, and the chunks per key of the last slice that had any (sizes the next). */
   at = 0;
-  sliceKeys = SLICE_MAX_KEYS;
+  chunksPerKey = 16;
   sliced = false;
   /** Changed records not yet through the write stage's check (written or failed). */
   pending = 0;
@@ -203,11 +215,19 @@ export function runStages<M>(
     const held = new BehaviorSubject(0);
     const demand = new BehaviorSubject<void>(undefined);
     const active: PageWork<unknown>[] = [];
+    /** Embeddings requests cut and not answered yet. */
+    let embedding = 0;
 
     // ── prepare: one slice of a page's keys ──────────────────────────────────────
     const prepareSlice = (pw: PageWork<unknown>): Rec[] => {
       source.tick?.();
-      const keys = pw.keys.slice(pw.at, pw.at + pw.sliceKeys);
+      // Small while replies are due; never (by the estimate) past the bound on chunks held.
+      const target = Math.max(
+        SLICE_CHUNKS_IN_FLIGHT,
+        Math.min(embedding > 0 ? SLICE_CHUNKS_IN_FLIGHT : SLICE_CHUNKS, maxHeld - held.value),
+      );
+      const n = Math.max(SLICE_MIN_KEYS, Math.min(SLICE_MAX_KEYS, Math.floor(target / pw.chunksPerKey)));
+      const keys = pw.keys.slice(pw.at, pw.at + n);
       pw.at += keys.length;
       const r = prepareKeys(deps, keys, pw.fingerprints);
       let chunks = 0;
@@ -215,14 +235,8 @@ export function runStages<M>(
         chunks += prep.texts.length;
         return { prep, page: pw, vectors: new Array(prep.texts.length), piecesLeft: 0, failed: false };
       });
-      if (keys.length > 0)
-        pw.sliceKeys =
-          chunks === 0
-            ? SLICE_MAX_KEYS
-            : Math.max(
-                SLICE_MIN_KEYS,
-                Math.min(SLICE_MAX_KEYS, Math.floor((SLICE_CHUNKS * keys.length) / chunks)),
-              );
+      // A slice that changed nothing (unchanged or gone records) says nothing about the next one.
+      if (chunks > 0) pw.chunksPerKey = chunks / keys.length;
       pw.counts.unchanged += r.unchanged;
       for (const f of r.failures) pw.failures.push(f);
       for (const g of r.gone) pw.gone.push(g);
@@ -249,28 +263,39 @@ export function runStages<M>(
         expand((s) => (s.pw.sliced ? EMPTY : room.pipe(map(() => ({ pw, recs: prepareSlice(pw) }))))),
       );
 
-    // ── requests: whole batches of chunks; a page's last one may be short ─────────
+    // ── requests: as many chunks as one embeddings request takes (EMBED_BATCH_SIZE, and the token budget
+    // the HTTP embedder would otherwise split it at); a page's last one may be short ─────────
     let open: Request = { pieces: [], chunks: 0 };
+    let openTokens = 0;
     const cut = (s: { pw: PageWork<unknown>; recs: Rec[] }): Request[] => {
       const out: Request[] = [];
+      const close = (): void => {
+        if (open.chunks > 0) embedding++;
+        out.push(open);
+        open = { pieces: [], chunks: 0 };
+        openTokens = 0;
+      };
       for (const rec of s.recs) {
-        for (let i = 0; i < rec.prep.texts.length;) {
-          const n = Math.min(rec.prep.texts.length - i, deps.embedBatch - open.chunks);
-          open.pieces.push({ rec, from: i, to: i + n });
-          rec.piecesLeft++;
-          open.chunks += n;
-          i += n;
-          if (open.chunks >= deps.embedBatch) {
-            out.push(open);
-            open = { pieces: [], chunks: 0 };
+        const texts = rec.prep.texts;
+        for (let i = 0; i < texts.length;) {
+          let to = i;
+          while (to < texts.length && open.chunks + (to - i) < deps.embedBatch) {
+            const t = estimateTokens(texts[to]!);
+            if (open.chunks + (to - i) > 0 && openTokens + t > deps.embedMaxTokens) break;
+            openTokens += t;
+            to++;
           }
+          if (to > i) {
+            open.pieces.push({ rec, from: i, to });
+            rec.piecesLeft++;
+            open.chunks += to - i;
+            i = to;
+          }
+          if (i < texts.length || open.chunks >= deps.embedBatch) close();
         }
       }
       // The page's end goes through as a request (maybe empty): the write stage then closes the page.
-      if (s.pw.sliced) {
-        out.push(open);
-        open = { pieces: [], chunks: 0 };
-      }
+      if (s.pw.sliced) close();
       return out;
     };
 
@@ -417,9 +442,13 @@ export function runStages<M>(
               (req) =>
                 running.run(async () => {
                   if (req.chunks === 0) return req;
-                  await turn();
-                  source.tick?.();
-                  return embed(req);
+                  try {
+                    await turn();
+                    source.tick?.();
+                    return await embed(req);
+                  } finally {
+                    embedding--;
+                  }
                 }),
               deps.embedInFlight,
             ),

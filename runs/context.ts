@@ -91,6 +91,7 @@ export async function openPipeline(config: Config, overrides: OpenOverrides = {}
       entityIds: (keys) => entities.idsFor(keys),
       embedBatch: config.embedBatchSize,
       embedInFlight: config.embedConcurrency,
+      embedMaxTokens: config.embedMaxTokensPerRequest,
     };
     return {
       config,

@@ -60,6 +60,11 @@ export interface EmbeddingsServerOptions {
   /** Applied to every request after the enqueued faults run out. */
   always?: Fault;
   /**
+   * Vectors that cost next to nothing to compute (from the text's length only), for benchmarks in
+   * which the server's time must be its delay alone; tests compare with `expectedVector` instead.
+   */
+  cheapVectors?: boolean;
+  /**
    * A poison input: any request with an input containing this text gets a 400
    * (what a real server does with an input it cannot take), whatever else is queued.
    */
@@ -120,6 +125,17 @@ export function expectedVector(text: string, dim: number): Float32Array {
   for (const x of v) sum += x * x;
   const inv = 1 / Math.sqrt(sum);
   for (let i = 0; i < dim; i++) v[i] = v[i]! * inv;
+  return v;
+}
+
+/** A unit vector from the text's length alone: no work per word. */
+function cheapVector(text: string, dim: number): Float32Array {
+  const v = new Float32Array(dim);
+  v[text.length % dim] = 0.6;
+  v[(text.length * 7 + 3) % dim]! += 0.8;
+  let sum = 0;
+  for (const x of v) sum += x * x;
+  for (let i = 0; i < dim; i++) v[i] = v[i]! / Math.sqrt(sum);
   return v;
 }
 
@@ -239,7 +255,9 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
     }
     const vecDim = fault.kind === 'wrongDim' ? fault.dim : dim;
     const asBase64 = wantBase64 && base64Mode === 'yes';
-    const vectors = inputs.map((t) => Array.from(expectedVector(t, vecDim)));
+    const vectors = inputs.map((t) =>
+      Array.from(opts.cheapVectors ? cheapVector(t, vecDim) : expectedVector(t, vecDim)),
+    );
     if (fault.kind === 'nan') vectors[0]![0] = NaN;
     let data: { object: string; index?: number; embedding: number[] | string }[] = vectors.map(
       (v, index) => ({

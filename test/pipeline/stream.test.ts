@@ -213,7 +213,7 @@ describe('the stage stream', () => {
   });
 
   it('prepares the next slices while a request is out, and takes its reply in within a few slices', async () => {
-    const { ctx } = await open('overlap', { EMBED_CONCURRENCY: '1' });
+    const { ctx } = await open('overlap');
     const renderer = ctx.deps.renderer;
     let rendered = 0;
     const render = renderer.render.bind(renderer);
