@@ -105,7 +105,7 @@ const SLICE_MIN_KEYS = 1;
  * Chunks per upsert: a store write has a fixed cost (a transaction, a
  * request), and a group is written while the next ones embed.
  */
-export const WRITE_GROUP_CHUNKS = 128;
+export const WRITE_GROUP_CHUNKS = 512;
 
 /**
  * The most chunks prepared and not yet written: a group filling, every embed
@@ -215,7 +215,7 @@ export function runStages<M>(
     const held = new BehaviorSubject(0);
     const demand = new BehaviorSubject<void>(undefined);
     const active: PageWork<unknown>[] = [];
-    /** Embeddings requests cut and not answered yet. */
+    /** Embeddings requests sent and not answered yet. */
     let embedding = 0;
 
     // ── prepare: one slice of a page's keys ──────────────────────────────────────
@@ -270,7 +270,6 @@ export function runStages<M>(
     const cut = (s: { pw: PageWork<unknown>; recs: Rec[] }): Request[] => {
       const out: Request[] = [];
       const close = (): void => {
-        if (open.chunks > 0) embedding++;
         out.push(open);
         open = { pieces: [], chunks: 0 };
         openTokens = 0;
@@ -442,9 +441,10 @@ export function runStages<M>(
               (req) =>
                 running.run(async () => {
                   if (req.chunks === 0) return req;
+                  await turn();
+                  source.tick?.();
+                  embedding++;
                   try {
-                    await turn();
-                    source.tick?.();
                     return await embed(req);
                   } finally {
                     embedding--;
