@@ -30,6 +30,7 @@ import {
   AsyncSubject,
   BehaviorSubject,
   catchError,
+  concat,
   concatMap,
   connect,
   defer,
@@ -37,15 +38,19 @@ import {
   expand,
   filter,
   from,
+  fromEvent,
   ignoreElements,
   lastValueFrom,
   map,
   merge,
   mergeMap,
+  NEVER,
   type Observable,
   of,
   retry,
+  startWith,
   take,
+  takeUntil,
   takeWhile,
   tap,
   throwError,
@@ -86,6 +91,8 @@ export interface Source<M> {
   rewind?(): void;
   /** Called before each prepare slice and embeddings request (a page can take long: the tail renews its lease). */
   tick?(): void;
+  /** Stops the stream: pages not acked yet are abandoned (never acked in part) once running work settled. */
+  signal?: AbortSignal;
 }
 
 /** After a failure of the stages: resolve true to retry, false to stop (the stream completes), or throw. */
@@ -215,8 +222,9 @@ export function runStages<M>(
     const held = new BehaviorSubject(0);
     const demand = new BehaviorSubject<void>(undefined);
     const active: PageWork<unknown>[] = [];
-    /** Embeddings requests sent and not answered yet. */
+    /** Embeddings requests sent and not answered yet, and sent in all. */
     let embedding = 0;
+    let sent = 0;
 
     // ── prepare: one slice of a page's keys ──────────────────────────────────────
     const prepareSlice = (pw: PageWork<unknown>): Rec[] => {
@@ -249,16 +257,14 @@ export function runStages<M>(
       return recs;
     };
     // A slice starts after a turn of the event loop (embed replies come in, timers run) and only with room.
-    const room = defer(() => from(turn())).pipe(
-      concatMap(() =>
-        held.pipe(
-          filter((n) => n < maxHeld),
-          take(1),
-        ),
-      ),
+    const roomNow = held.pipe(
+      filter((n) => n < maxHeld),
+      take(1),
     );
+    const room = defer(() => from(turn())).pipe(concatMap(() => roomNow));
+    // A page's first slice follows its (asynchronous) store read at once; each later one after a turn.
     const slices = (pw: PageWork<unknown>): Observable<{ pw: PageWork<unknown>; recs: Rec[] }> =>
-      room.pipe(
+      roomNow.pipe(
         map(() => ({ pw, recs: prepareSlice(pw) })),
         expand((s) => (s.pw.sliced ? EMPTY : room.pipe(map(() => ({ pw, recs: prepareSlice(pw) }))))),
       );
@@ -435,13 +441,13 @@ export function runStages<M>(
             ),
             concatMap(slices),
             mergeMap((s) => from(cut(s))),
-            // A turn before each request: an embedder that computes in place (the local one) blocks, and
-            // timers, health checks and signals must still get through between its calls.
+            // A turn before each request but the first: an embedder that computes in place (the local
+            // one) blocks, and timers, health checks and signals must still get through between its calls.
             mergeMap(
               (req) =>
                 running.run(async () => {
                   if (req.chunks === 0) return req;
-                  await turn();
+                  if (sent++ > 0) await turn();
                   source.tick?.();
                   embedding++;
                   try {
@@ -472,7 +478,15 @@ export function runStages<M>(
     );
   });
 
+  const aborted = source.signal
+    ? fromEvent(source.signal, 'abort').pipe(
+        startWith(null),
+        filter(() => source.signal!.aborted),
+        take(1),
+      )
+    : NEVER;
   return attempt.pipe(
+    takeUntil(aborted),
     retry({
       resetOnSuccess: true,
       delay: (err: unknown, n: number) =>
@@ -489,8 +503,10 @@ export function runStages<M>(
           }),
         ),
     }),
-    // Never pass a failure on while a write of the failed attempt still runs.
+    // Never pass a failure on while a write of the failed attempt still runs, nor end after an abort
+    // while one still runs.
     catchError((err: unknown) => from(running.settle()).pipe(concatMap(() => throwError(() => err)))),
+    (out) => concat(out, defer(() => from(running.settle())).pipe(ignoreElements())),
   );
 }
 
@@ -505,6 +521,7 @@ export function keysSource<M>(
   let again: Page<M>[] = [];
   return {
     overlap: opts.overlap,
+    signal: opts.signal,
     next() {
       if (opts.signal?.aborted) return null;
       const p = again.shift() ?? it.next().value ?? null;

@@ -243,6 +243,7 @@ export async function drainUntilEmpty(
   let acked = 0;
   let renewedAt = Date.now();
   const source: Source<TailPage> = {
+    signal: opts.signal,
     // One page can hold many more records than BATCH_MAX_RECORDS (an organization renamed re-renders all
     // its people, deals and notes) and outlast the lease: renew it while the page is prepared.
     tick: () => {
