@@ -125,7 +125,7 @@ export async function sweep(ctx: PipelineContext, opts: SweepOptions = {}): Prom
   let orphans = [...stored.keys()].filter((k) => !blockedTables.has(parseRecordKey(k).table));
   if (drained) {
     // Changes drained during the sweep may already have done part of the work: count and repair only
-    // what still differs. (Repairing the rest would be harmless, since indexRecords compares again,
+    // what still differs. (Repairing the rest would be harmless, since the stream compares again,
     // but the report would claim drift that was not there.)
     // One read for both: what the sweep found differing, and the orphans.
     const now = await store.getRecordStates([...differ.keys(), ...orphans]);

@@ -3,7 +3,7 @@
  * table. In Node 20 a spread copy (`{ ...payload, chunk_index, text }`) of an
  * object with more than four properties gets a class of its own, so every
  * chunk had a different one and every payload read in the store missed its
- * inline cache (indexer.ts, `extend`). Real CRM file, real embeddings server
+ * inline cache (pipeline/prepare.ts, `extend`). Real CRM file, real embeddings server
  * on 127.0.0.1, real embedded store; V8's own %HaveSameMap says whether two
  * objects share a class.
  */
