@@ -7,7 +7,7 @@
  *
  *   npm run build && npx tsx bench/crash-torture.ts [--kills 50] [--seed 7]
  */
-import { runRefresh } from '../pipeline/runs.js';
+import { runRefresh } from '../runs/runs.js';
 import { makeWorld } from '../test/pipeline/harness.js';
 import { torture } from '../test/pipeline/torture.js';
 import { arg, printTable } from './lib/pipeline.js';

@@ -9,9 +9,9 @@
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { openPipeline } from '../pipeline/context.js';
-import { startFollow } from '../pipeline/follow.js';
-import { runRebuild } from '../pipeline/runs.js';
+import { openPipeline } from '../runs/context.js';
+import { startFollow } from '../runs/follow.js';
+import { runRebuild } from '../runs/runs.js';
 import { arg, benchConfig, makeDemo, percentile, printTable, tempDir } from './lib/pipeline.js';
 
 const records = Number(arg('records', '2000'));
@@ -47,7 +47,7 @@ async function main(): Promise<void> {
   const dbPath = makeDemo(dir, records);
   const config = benchConfig(dbPath, { BATCH_LINGER_MS: '2', POLL_INTERVAL_MS: '100' });
   await runRebuild(config, { waitMs: 5000 });
-  // As the follow daemon opens it (pipeline/daemon.ts).
+  // As the follow daemon opens it (runs/daemon.ts).
   const ctx = await openPipeline(config, { longRunning: true });
   const follow = await startFollow(ctx, { waitForLeaseMs: 5000 });
   const indexedAt: [number, number][] = []; // [seq, epoch ms]

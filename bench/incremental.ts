@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import { openCrm } from '../crm/db.js';
-import { runRebuild, runRefresh } from '../pipeline/runs.js';
+import { runRebuild, runRefresh } from '../runs/runs.js';
 import {
   arg,
   benchConfig,
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     times.sort((a, b) => a - b);
     const t = performance.now();
     // On the main thread: in this process (tsx) a sweep worker would first compile the sources.
-    const sw = await runRefresh(benchConfig(dbPath, { CRM_INDEX_WORKERS: '0' }), {
+    const sw = await runRefresh(benchConfig(dbPath), {
       waitMs: 5000,
       overrides: { dense },
     });

@@ -1,57 +1,84 @@
 /**
- * The pipeline in front of a real embeddings server: a long-notes rebuild
- * (256-token chunks) through the HTTP embedder, against the test embeddings
- * server in a child process of its own that waits `--delays` ms before each
- * reply (a GPU's time per request), compared with the zero-cost embedder in
- * the same run. It shows what the pipeline keeps of its own speed once a
- * real client (request bodies, replies, the event loop's turns) and a
- * server's latency are in the way, and whether preparing the next round
- * overlaps the embedding of this one.
+ * The pipeline in front of a real embeddings server: a rebuild through the
+ * HTTP embedder, against the test embeddings server in a child process of
+ * its own that waits `--delays` ms before each reply (a GPU's time per
+ * request; its vectors cost it next to nothing, so the delay is its time), compared with the zero-cost embedder in the same run. Two
+ * corpora: long meeting notes (`--long`, 256-token chunks) and the demo CRM
+ * (`--demo`, mostly one short chunk a record).
  *
- * One child process per run, as `crm-index rebuild` runs (bench/lib/child.ts),
- * with the prepare step on the main thread (`CRM_INDEX_WORKERS=0`, what
- * `auto` gives on 1-2 cores; `--workers N` sets another). The embedder uses the product's defaults
- * (batches of 64, 4 requests in flight). `--dists` compares builds: each is a
- * compiled tree (`dist`, or another commit's, built the same way); only its
- * pipeline is swapped: the config and the zero-cost embedder come from this
- * tree.
+ * For each HTTP run the server reports its window, from the first request's
+ * arrival to the last reply, and the bench prints the server's ceiling
+ * (EMBED_BATCH_SIZE x EMBED_CONCURRENCY / delay, in chunks/s) and the share
+ * of it the pipeline reached over that window.
  *
- *   npm run build && npx tsx bench/pipeline-http.ts [--long 3000] [--delays 0,20,60] [--repeats 3] [--dists dist] [--workers 0]
+ * One child process per run, as `crm-index rebuild` runs (bench/lib/child.ts).
+ * The embedder uses the product's defaults (batches of 64, 4 requests in
+ * flight). `--dists` compares builds: each is a compiled tree (`dist`, or
+ * another commit's, built the same way); only its pipeline is swapped: the
+ * config and the zero-cost embedder come from this tree.
+ *
+ *   npm run build && npx tsx bench/pipeline-http.ts [--long 3000] [--demo 0] [--delays 0,20,60] [--repeats 3] [--dists dist]
  */
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { startEmbeddingsServer } from '../test/helpers/embeddingsServer.js';
+import { childJob, compiledRuns, inChild, isBuild, report, requireBuild, serveInChild } from './lib/child.js';
 import {
-  childJob,
-  compiledRuns,
-  inChild,
-  report,
-  requireBuild,
-  serveInChild,
-  serveUntilTerm,
-} from './lib/child.js';
-import { arg, benchConfig, makeLongNotes, printTable, tempDir, ZeroCostEmbedder } from './lib/pipeline.js';
+  arg,
+  benchConfig,
+  makeDemo,
+  makeLongNotes,
+  printTable,
+  tempDir,
+  ZeroCostEmbedder,
+} from './lib/pipeline.js';
 import { median, timed } from './lib/timing.js';
 
 const DIM = 100;
+/** The product's defaults, which the ceiling is computed from. */
+const BATCH = 64;
+const IN_FLIGHT = 4;
+/** The HTTP embedder's start-up probe: not part of the measured window. */
+const PROBE_TEXT = 'dimension probe';
 
 interface Job {
   db: string;
   dist: string;
   /** The embeddings server's URL, or '' for the zero-cost embedder. */
   url: string;
-  workers: string;
 }
 
 interface Timing {
   chunks: number;
   wallMs: number;
   cpuMs: number;
+  /** The server's window: first request to last reply (HTTP runs). */
+  serverMs?: number;
+  serverChunks?: number;
+  serverInFlight?: number;
+  serverRequests?: number;
+}
+
+interface ServerStats {
+  requests: number;
+  chunks: number;
+  ms: number;
+  /** Requests in flight at the server, on average over the window (the client's limit when it keeps up). */
+  inFlight: number;
 }
 
 async function runJob(job: Job): Promise<void> {
   const { runRebuild } = await compiledRuns(job.dist);
-  const env: Record<string, string> = { CRM_INDEX_WORKERS: job.workers };
+  const env: Record<string, string> = {
+    EMBED_BATCH_SIZE: String(BATCH),
+    EMBED_CONCURRENCY: String(IN_FLIGHT),
+    // Room for 64 full 256-token chunks (chars/4 estimates run above the model's count), so every
+    // request can carry EMBED_BATCH_SIZE chunks and the ceiling below is the server's.
+    EMBED_MAX_TOKENS_PER_REQUEST: String(64 * 1024),
+  };
   if (job.url) Object.assign(env, { SPARK_CONTROL_URL: job.url, EMBEDDING_DIM: String(DIM) });
   const config = benchConfig(job.db, env);
   const overrides = job.url ? {} : { dense: new ZeroCostEmbedder(DIM) };
@@ -59,89 +86,179 @@ async function runJob(job: Job): Promise<void> {
   report({ chunks: t.value.counts.chunks, wallMs: t.wallMs, cpuMs: t.cpuMs } satisfies Timing);
 }
 
-/** The server in its own process, so its work does not share the measured event loop. */
-function startServer(delayMs: number): Promise<{ url: string; stop(): void }> {
-  return serveInChild(
+/**
+ * The server in its own process, so its work does not share the measured event loop; a control
+ * port beside it answers GET /stats (the window since the last POST /reset).
+ */
+async function startServer(
+  delayMs: number,
+): Promise<{ url: string; stats(): Promise<ServerStats>; reset(): Promise<void>; stop(): void }> {
+  const s = await serveInChild(
     fileURLToPath(import.meta.url),
     ['--serve', String(delayMs)],
     `the embeddings server (delay ${delayMs} ms)`,
   );
+  const [url, control] = s.url.split(' ') as [string, string];
+  return {
+    url,
+    stop: s.stop,
+    stats: async () => (await (await fetch(`${control}/stats`)).json()) as ServerStats,
+    reset: async () => void (await fetch(`${control}/reset`, { method: 'POST' })),
+  };
+}
+
+/** The child's side of --serve: the embeddings server, and its control port. */
+async function serve(delayMs: number): Promise<never> {
+  const srv = await startEmbeddingsServer({ dim: DIM, delayMs, cheapVectors: true });
+  const inputsOf = (body: unknown): string[] => {
+    const input = (body as { input?: string | string[] } | null)?.input ?? [];
+    return typeof input === 'string' ? [input] : input;
+  };
+  const control = http.createServer((req, res) => {
+    if (req.method === 'POST' && req.url === '/reset') srv.requests.length = 0;
+    const reqs = srv.requests.filter((r) => {
+      const inputs = inputsOf(typeof r.body === 'object' ? r.body : null);
+      return r.method === 'POST' && inputs.length > 0 && !(inputs.length === 1 && inputs[0] === PROBE_TEXT);
+    });
+    const first = Math.min(...reqs.map((r) => r.at));
+    const last = Math.max(...reqs.map((r) => r.doneAt ?? Date.now()));
+    const stats: ServerStats = {
+      requests: reqs.length,
+      chunks: reqs.reduce((a, r) => a + inputsOf(r.body).length, 0),
+      ms: reqs.length > 0 ? last - first : 0,
+      inFlight: reqs.reduce((a, r) => a + (r.doneAt ?? Date.now()) - r.at, 0) / Math.max(1, last - first),
+    };
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(stats));
+  });
+  await new Promise<void>((resolve) => control.listen(0, '127.0.0.1', resolve));
+  process.stdout.write(`${srv.url} http://127.0.0.1:${(control.address() as AddressInfo).port}\n`);
+  await once(process, 'SIGTERM');
+  control.close();
+  await srv.close();
+  process.exit(0);
 }
 
 async function main(): Promise<void> {
   const longNotes = Number(arg('long', '3000'));
+  const demo = Number(arg('demo', '0'));
   const delays = [...new Set(arg('delays', '0,20,60').split(',').map(Number))];
   if (delays.some((d) => !Number.isFinite(d) || d < 0))
     throw new Error(`--delays: expected milliseconds like 0,20,60, got "${arg('delays', '')}".`);
   const repeats = Number(arg('repeats', '3'));
   const dists = arg('dists', 'dist').split(',');
-  const workers = arg('workers', '0');
   requireBuild();
   for (const d of dists) {
-    if (!fs.existsSync(`${d}/pipeline/runs.js`))
-      throw new Error(`--dists: ${d}/pipeline/runs.js is missing; build it first.`);
+    if (!isBuild(d)) throw new Error(`--dists: ${d}/runs/runs.js is missing; build it first.`);
   }
   const dir = tempDir('http');
-  const db = makeLongNotes(dir, longNotes);
-  const servers = new Map<number, { url: string; stop(): void }>();
+  const corpora: { name: string; db: string }[] = [];
+  if (longNotes > 0) {
+    fs.mkdirSync(`${dir}/long`);
+    corpora.push({ name: `long notes (${longNotes})`, db: makeLongNotes(`${dir}/long`, longNotes) });
+  }
+  if (demo > 0) {
+    fs.mkdirSync(`${dir}/demo`);
+    corpora.push({ name: `demo CRM (${demo} records)`, db: makeDemo(`${dir}/demo`, demo) });
+  }
+  const servers = new Map<number, Awaited<ReturnType<typeof startServer>>>();
   const embedders = ['zero-cost', ...delays.map((d) => `HTTP, ${d} ms a request`)];
-  const urlOf = (e: number): string => (e === 0 ? '' : servers.get(delays[e - 1]!)!.url);
   const results = new Map<string, Timing[]>();
+  const key = (c: number, dist: string, e: number): string => `${c}\u0000${dist}\u0000${e}`;
   try {
     for (const d of delays) servers.set(d, await startServer(d));
+    // One untimed run per corpus first: the first open of a freshly written CRM (its WAL) and the
+    // index file's creation would otherwise fall on whichever build runs first.
+    for (const corpus of corpora)
+      await inChild<Job, Timing>(fileURLToPath(import.meta.url), { db: corpus.db, dist: dists[0]!, url: '' });
     // Every round runs every combination, in an order that flips from round to round.
     for (let r = 0; r < repeats; r++) {
-      const combos = dists.flatMap((dist) => embedders.map((_, e) => ({ dist, e })));
+      const combos = corpora.flatMap((_, c) =>
+        dists.flatMap((dist) => embedders.map((_, e) => ({ c, dist, e }))),
+      );
       if (r % 2 === 1) combos.reverse();
-      for (const { dist, e } of combos) {
+      for (const { c, dist, e } of combos) {
+        const server = e === 0 ? null : servers.get(delays[e - 1]!)!;
+        await server?.reset();
         const t = await inChild<Job, Timing>(fileURLToPath(import.meta.url), {
-          db,
+          db: corpora[c]!.db,
           dist,
-          url: urlOf(e),
-          workers,
+          url: server?.url ?? '',
         });
-        const k = `${dist}\u0000${e}`;
-        results.set(k, [...(results.get(k) ?? []), t]);
+        if (server) {
+          const st = await server.stats();
+          t.serverMs = st.ms;
+          t.serverChunks = st.chunks;
+          t.serverInFlight = st.inFlight;
+          t.serverRequests = st.requests;
+        }
+        results.set(key(c, dist, e), [...(results.get(key(c, dist, e)) ?? []), t]);
       }
     }
   } finally {
     for (const s of servers.values()) s.stop();
   }
   const rate = (t: Timing): number => (t.chunks / t.wallMs) * 1000;
-  const med = (dist: string, e: number): number => median(results.get(`${dist}\u0000${e}`)!.map(rate));
-  printTable(
-    `Long-notes rebuild (${longNotes} notes, embedded store, CRM_INDEX_WORKERS=${workers}), median of ${repeats} rounds`,
-    [
-      'build',
-      'embedder',
-      'chunks',
-      'chunks/s (wall)',
-      'each round',
-      'CPU s (median)',
-      'vs zero-cost',
-      `vs ${dists[0]}`,
-    ],
-    dists.flatMap((dist) =>
-      embedders.map((name, e) => {
-        const ts = results.get(`${dist}\u0000${e}`)!;
-        return [
-          dist,
-          name,
-          ts[0]!.chunks,
-          med(dist, e),
-          ts.map((t) => Math.round(rate(t))).join(' / '),
-          median(ts.map((t) => t.cpuMs / 1000)),
-          med(dist, e) / med(dist, 0),
-          med(dist, e) / med(dists[0]!, e),
-        ];
-      }),
-    ),
-  );
+  const med = (c: number, dist: string, e: number): number => median(results.get(key(c, dist, e))!.map(rate));
+  const ceiling = (e: number): number | null => {
+    const d = e === 0 ? 0 : delays[e - 1]!;
+    return d > 0 ? (BATCH * IN_FLIGHT * 1000) / d : null;
+  };
+  const shares = (c: number, dist: string, e: number): number[] => {
+    const ceil = ceiling(e);
+    if (ceil === null) return [];
+    return results
+      .get(key(c, dist, e))!
+      .map((t) => ((t.serverChunks ?? 0) / Math.max(1, t.serverMs ?? 0)) * 1000)
+      .map((r) => r / ceil);
+  };
+  for (const [c, corpus] of corpora.entries()) {
+    printTable(
+      `Rebuild of the ${corpus.name}, embedded store, EMBED_BATCH_SIZE=${BATCH}, EMBED_CONCURRENCY=${IN_FLIGHT}, median of ${repeats} rounds`,
+      [
+        'build',
+        'embedder',
+        'chunks',
+        'chunks/s (wall)',
+        'each round',
+        'CPU s (median)',
+        'vs zero-cost',
+        `vs ${dists[0]}`,
+        'ceiling chunks/s',
+        'server window s',
+        'share of ceiling',
+        'each round',
+        'in flight (mean)',
+        'chunks a request',
+      ],
+      dists.flatMap((dist) =>
+        embedders.map((name, e) => {
+          const ts = results.get(key(c, dist, e))!;
+          const sh = shares(c, dist, e);
+          return [
+            dist,
+            name,
+            ts[0]!.chunks,
+            med(c, dist, e),
+            ts.map((t) => Math.round(rate(t))).join(' / '),
+            median(ts.map((t) => t.cpuMs / 1000)),
+            med(c, dist, e) / med(c, dist, 0),
+            med(c, dist, e) / med(c, dists[0]!, e),
+            ceiling(e) ?? '-',
+            e === 0 ? '-' : median(ts.map((t) => (t.serverMs ?? 0) / 1000)),
+            sh.length > 0 ? median(sh) : '-',
+            sh.map((x) => x.toFixed(2)).join(' / ') || '-',
+            e === 0 ? '-' : median(ts.map((t) => t.serverInFlight ?? 0)),
+            e === 0 ? '-' : median(ts.map((t) => (t.serverChunks ?? 0) / Math.max(1, t.serverRequests ?? 0))),
+          ];
+        }),
+      ),
+    );
+  }
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
 const job = childJob<Job>();
-if (process.argv.includes('--serve'))
-  await serveUntilTerm(await startEmbeddingsServer({ dim: DIM, delayMs: Number(arg('serve', '0')) }));
+if (process.argv.includes('--serve')) await serve(Number(arg('serve', '0')));
 else if (job) await runJob(job);
 else await main();

@@ -11,27 +11,23 @@
  *   own "long" bodies), i.e. chunks of the full 256-token budget, the unit the
  *   target's comparison (a GPU embedding 256-token chunks) is stated in.
  *
- * Each run is made with the prepare step on the main thread
- * (CRM_INDEX_WORKERS=0: what `auto` gives on 1-2 cores, so the shipped
- * setting here) and with two worker threads (CRM_INDEX_WORKERS=2),
- * alternating, `--repeats` rounds on the same files; the tables give medians
- * and the per-round ratio.
+ * `--dists` compares builds (each a compiled tree: `dist`, or another
+ * commit's built the same way), alternating, `--repeats` rounds on the same
+ * files; the tables give medians and, for two builds, the per-round ratio.
  *
  * Every run is a child process of its own, started with the heap flag the
  * product's launchers pass (startos/env.ts), as `crm-index rebuild` and
  * `refresh` run: one run per process. The pipeline is the compiled one
- * (`dist/`, so `npm run build` first); under tsx every worker thread would
- * first compile the TypeScript sources (about 1.5 s and 2.8 s of CPU for two
- * workers, measured). A child's start-up is not timed: it reports the wall
- * and CPU time (all its threads) of the run alone.
+ * (`dist/`, so `npm run build` first). A child's start-up is not timed: it
+ * reports the wall and CPU time (all its threads) of the run alone.
  *
- *   npm run build && npx tsx bench/pipeline-throughput.ts [--records 20000] [--updates 20000] [--long 3000] [--workers 0,2] [--repeats 3]
+ *   npm run build && npx tsx bench/pipeline-throughput.ts [--records 20000] [--updates 20000] [--long 3000] [--dists dist] [--repeats 3]
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openCrm } from '../crm/db.js';
-import { childJob, compiledRuns, inChild as runInChild, report, requireBuild } from './lib/child.js';
+import { childJob, compiledRuns, inChild as runInChild, isBuild, report, requireBuild } from './lib/child.js';
 import {
   arg,
   benchConfig,
@@ -47,14 +43,14 @@ import { median, timed } from './lib/timing.js';
 const records = Number(arg('records', '20000'));
 const updates = Number(arg('updates', '20000'));
 const longNotes = Number(arg('long', '3000'));
-const workerSettings = arg('workers', '0,2').split(',');
+const dists = arg('dists', 'dist').split(',');
 const repeats = Number(arg('repeats', '3'));
 
 /** One measured run, done by a child process. */
 interface Job {
   kind: 'rebuild' | 'refresh';
   db: string;
-  workers: string;
+  dist: string;
   resolve: boolean;
 }
 
@@ -68,8 +64,8 @@ interface Timing {
 
 /** The child's side: the run, then its timing as one JSON line. */
 async function runJob(job: Job): Promise<void> {
-  const { runRebuild, runRefresh } = await compiledRuns();
-  const config = benchConfig(job.db, { CRM_INDEX_WORKERS: job.workers });
+  const { runRebuild, runRefresh } = await compiledRuns(job.dist);
+  const config = benchConfig(job.db);
   const dense = new ZeroCostEmbedder(100);
   const overrides = { dense };
   const t =
@@ -100,8 +96,8 @@ interface Measured {
   cpuMs: number;
 }
 
-async function runAll(dbPath: string, longDb: string, workers: string): Promise<Measured[]> {
-  const rb = await inChild({ kind: 'rebuild', db: dbPath, workers, resolve: true });
+async function runAll(dbPath: string, longDb: string, dist: string): Promise<Measured[]> {
+  const rb = await inChild({ kind: 'rebuild', db: dbPath, dist, resolve: true });
 
   // A backlog: many updated records waiting in the changelog (a new subject every round).
   const db = openCrm(dbPath);
@@ -109,14 +105,14 @@ async function runAll(dbPath: string, longDb: string, workers: string): Promise<
   const upd = db.prepare("UPDATE interactions SET subject = subject || ' (rev)' WHERE id = ?");
   db.transaction(() => ids.forEach((id) => upd.run(id)))();
   db.close();
-  const rf = await inChild({ kind: 'refresh', db: dbPath, workers, resolve: false });
+  const rf = await inChild({ kind: 'refresh', db: dbPath, dist, resolve: false });
 
   // Long notes: a separate CRM, rebuilt (entity resolution skipped: these notes name no one).
-  const lr = await inChild({ kind: 'rebuild', db: longDb, workers, resolve: false });
+  const lr = await inChild({ kind: 'rebuild', db: longDb, dist, resolve: false });
   const m = (run: string, db: string, records: number, t: Timing): Measured => ({
     run,
     db,
-    setting: workers,
+    setting: dist,
     records,
     chunks: t.chunks,
     ms: t.wallMs,
@@ -131,18 +127,20 @@ async function runAll(dbPath: string, longDb: string, workers: string): Promise<
 
 async function main(): Promise<void> {
   requireBuild();
+  for (const d of dists)
+    if (!isBuild(d)) throw new Error(`--dists: ${d}/runs/runs.js is missing; build it first.`);
   const dir = tempDir('tput');
   const dbPath = makeDemo(dir, records);
   const longDir = path.join(dir, 'long');
   fs.mkdirSync(longDir);
   const longDb = makeLongNotes(longDir, longNotes);
   const all: Measured[] = [];
-  // Settings alternate in order from round to round, so drift on a shared machine hits both alike.
+  // Builds alternate in order from round to round, so drift on a shared machine hits both alike.
   for (let r = 0; r < repeats; r++) {
-    const order = r % 2 === 0 ? workerSettings : [...workerSettings].reverse();
-    for (const workers of order) all.push(...(await runAll(dbPath, longDb, workers)));
+    const order = r % 2 === 0 ? dists : [...dists].reverse();
+    for (const dist of order) all.push(...(await runAll(dbPath, longDb, dist)));
   }
-  const label = (w: string): string => (w === '0' ? 'main thread (auto on 1-2 cores)' : `workers=${w}`);
+  const label = (d: string): string => d;
   // Chunk sizes of what the last rounds left in each CRM's index (the drain rewrote the demo's records in place).
   const sizes = new Map(
     [dbPath, longDb].map((db) => [db, meanChunkTokens(benchConfig(db).resolvedIndexPath)]),
@@ -150,7 +148,7 @@ async function main(): Promise<void> {
   const runs = [...new Set(all.map((m) => m.run))];
   const rate = (m: Measured): number => (m.chunks / m.ms) * 1000;
   const rows = runs.flatMap((run) =>
-    workerSettings.map((w) => {
+    dists.map((w) => {
       const ms = all.filter((m) => m.run === run && m.setting === w);
       const wall = median(ms.map(rate));
       return [
@@ -170,7 +168,7 @@ async function main(): Promise<void> {
     `Pipeline throughput with a zero-cost embedder (${records}-record demo CRM, embedded store), median of ${repeats} rounds`,
     [
       'run',
-      'prepare step',
+      'build',
       'records',
       'chunks written',
       'est. tokens a chunk (index)',
@@ -181,8 +179,8 @@ async function main(): Promise<void> {
     ],
     rows,
   );
-  if (workerSettings.length === 2) {
-    const [base, other] = workerSettings as [string, string];
+  if (dists.length === 2) {
+    const [base, other] = dists as [string, string];
     printTable(
       `${label(other)} against ${label(base)}: wall chunks/s ratio per round (same round, same files)`,
       ['run', 'median ratio', 'each round'],

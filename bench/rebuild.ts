@@ -11,11 +11,11 @@
  *   answers with zero-cost vectors (dim 100), so the child runs the production
  *   path (the HTTP client) and only the pipeline's own work is measured;
  * - `local`: the GloVe-SIF embedder inside the child (the demo default).
- * Two last rows repeat `http`: with two prepare worker threads
- * (CRM_INDEX_WORKERS=2; `auto` starts none on 1-2 cores), and without the
- * heap flag (Node's default heap sizing).
+ * A last row repeats `http` without the heap flag (Node's default heap
+ * sizing). `--dists` runs each row for each compiled tree given (`dist`, or
+ * another commit's, built the same way), to compare builds in one run.
  *
- *   npm run build && npx tsx bench/rebuild.ts [--records 100000] [--embedders http,local] [--resolve false]
+ *   npm run build && npx tsx bench/rebuild.ts [--records 100000] [--embedders http,local] [--resolve false] [--dists dist]
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,7 +28,8 @@ import { arg, makeDemo, printTable, tempDir, ZeroCostEmbedder } from './lib/pipe
 const records = Number(arg('records', '100000'));
 const embedders = arg('embedders', 'http,local').split(',');
 const resolve = arg('resolve', 'true') !== 'false';
-const CLI = path.resolve('dist/cli/main.js');
+const dists = arg('dists', 'dist').split(',');
+const cliOf = (dist: string): string => path.resolve(`${dist}/cli/main.js`);
 
 interface RebuildJson {
   records: number;
@@ -38,34 +39,30 @@ interface RebuildJson {
 }
 
 async function main(): Promise<void> {
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first.`);
+  for (const d of dists)
+    if (!fs.existsSync(cliOf(d))) throw new Error(`${cliOf(d)} is missing: run \`npm run build\` first.`);
   const dir = tempDir('rebuild');
   const dbPath = makeDemo(dir, records);
   // Read the CRM once so the first run does not pay for a cold page cache alone.
   fs.readFileSync(dbPath);
   const server = await startEmbedServer({ embedder: new ZeroCostEmbedder(100), host: '127.0.0.1', port: 0 });
-  const runs: { label: string; embedder: string; flags: string[]; workers?: string }[] = [
+  const kinds: { label: string; embedder: string; flags: string[] }[] = [
     ...embedders.map((e) => ({
       label: `${e === 'http' ? 'embeddings server (zero-cost, HTTP)' : 'local GloVe-SIF'}, ${NODE_HEAP_FLAG}`,
       embedder: e,
       flags: [NODE_HEAP_FLAG],
     })),
-    {
-      label: `embeddings server (zero-cost, HTTP), ${NODE_HEAP_FLAG}, CRM_INDEX_WORKERS=2`,
-      embedder: 'http',
-      flags: [NODE_HEAP_FLAG],
-      workers: '2',
-    },
     { label: 'embeddings server (zero-cost, HTTP), no heap flag', embedder: 'http', flags: [] },
   ];
+  const runs = kinds.flatMap((k) =>
+    dists.map((dist) => ({ ...k, dist, label: dists.length > 1 ? `${dist}: ${k.label}` : k.label })),
+  );
   const rows: (string | number)[][] = [];
   try {
     for (const run of runs) {
       fs.rmSync(path.join(dir, 'index.db'), { force: true });
       const env: NodeJS.ProcessEnv = { ...process.env, CRM_DB_PATH: dbPath, LOG_LEVEL: 'silent' };
       delete env.NODE_OPTIONS;
-      if (run.workers !== undefined) env.CRM_INDEX_WORKERS = run.workers;
-      else delete env.CRM_INDEX_WORKERS;
       if (run.embedder === 'http') {
         Object.assign(env, {
           SPARK_CONTROL_URL: server.url,
@@ -75,7 +72,7 @@ async function main(): Promise<void> {
       } else delete env.SPARK_CONTROL_URL;
       const { stdout } = await promisify(execFile)(
         process.execPath,
-        [...run.flags, CLI, 'rebuild', '--json', ...(resolve ? [] : ['--no-resolve'])],
+        [...run.flags, cliOf(run.dist), 'rebuild', '--json', ...(resolve ? [] : ['--no-resolve'])],
         { env, maxBuffer: 1 << 24 },
       );
       const r = JSON.parse(stdout.trim().split('\n').pop()!) as RebuildJson;

@@ -20,7 +20,7 @@ import { loadConfig } from '../config/index.js';
 import { setLogLevel } from '../config/log.js';
 import { createDemoDatabase } from '../crm/demo/create.js';
 import { readFacts, type PlantedFact } from '../crm/demo/facts.js';
-import { runRebuild } from '../pipeline/runs.js';
+import { runRebuild } from '../runs/runs.js';
 import type { SearchOptions } from '../search/engine.js';
 import { defaultDenseWeight, openSearchEngine } from '../search/open.js';
 

@@ -4,35 +4,34 @@
  * sweep's comparison of every source record with the store (read the store's
  * fingerprints, render and fingerprint every record, nothing to repair).
  *
- * Compared: the sweep on the main thread alone (CRM_INDEX_WORKERS=0) and with
- * `auto`, where the sweep renders pages on worker threads too (on 2 cores, a
- * worker of its own for the sweep; pipeline/sweep.ts), alternating round by
- * round on the same files; each run is a child process (bench/lib/child.ts).
+ * `--dists` compares builds (each a compiled tree: `dist`, or another
+ * commit's built the same way), alternating round by round on the same
+ * files; each run is a child process (bench/lib/child.ts).
  * The first sweep after the rebuild is not timed (it settles entity ids).
  *
- * Then, in `follow` (main thread and `auto` again): a sweep is started and an
+ * Then, in `follow` (each build again): a sweep is started and an
  * edit is committed 1.5 s into it; the table gives how long the edit took to
  * be indexed, and the longest the event loop went without a turn during the
  * sweep (health checks, metrics and lease renewals wait that long).
  *
- *   npm run build && npx tsx bench/sweep.ts [--records 100000] [--repeats 5] [--workers 0,auto]
+ *   npm run build && npx tsx bench/sweep.ts [--records 100000] [--repeats 5] [--dists dist]
  */
 import fs from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { openCrm } from '../crm/db.js';
 import { fileURLToPath } from 'node:url';
-import { childJob, compiled, compiledRuns, inChild, report, requireBuild } from './lib/child.js';
+import { childJob, compiled, compiledRuns, inChild, isBuild, report, requireBuild } from './lib/child.js';
 import { arg, benchConfig, makeDemo, printTable, tempDir, ZeroCostEmbedder } from './lib/pipeline.js';
 import { median, timed } from './lib/timing.js';
 
 const records = Number(arg('records', '100000'));
 const repeats = Number(arg('repeats', '5'));
-const workerSettings = arg('workers', '0,auto').split(',');
+const dists = arg('dists', 'dist').split(',');
 
 interface Job {
   kind: 'rebuild' | 'sweep' | 'follow-edit';
   db: string;
-  workers: string;
+  dist: string;
 }
 
 interface Result {
@@ -47,11 +46,11 @@ interface Result {
 }
 
 async function runJob(job: Job): Promise<void> {
-  const { runRebuild, runRefresh } = await compiledRuns();
-  const config = benchConfig(job.db, { CRM_INDEX_WORKERS: job.workers });
+  const { runRebuild, runRefresh } = await compiledRuns(job.dist);
+  const config = benchConfig(job.db);
   const overrides = { dense: new ZeroCostEmbedder(100) };
   if (job.kind === 'follow-edit') {
-    report(await editDuringSweep(config, overrides));
+    report(await editDuringSweep(config, overrides, job.dist));
     return;
   }
   if (job.kind === 'rebuild') {
@@ -74,9 +73,10 @@ async function runJob(job: Job): Promise<void> {
 async function editDuringSweep(
   config: ReturnType<typeof benchConfig>,
   overrides: { dense: ZeroCostEmbedder },
+  dist: string,
 ): Promise<Result> {
-  const { openPipeline } = await compiled<typeof import('../pipeline/context.js')>('context');
-  const { startFollow } = await compiled<typeof import('../pipeline/follow.js')>('follow');
+  const { openPipeline } = await compiled<typeof import('../runs/context.js')>('context', dist);
+  const { startFollow } = await compiled<typeof import('../runs/follow.js')>('follow', dist);
   const ctx = await openPipeline(config, overrides);
   const follow = await startFollow(ctx, { waitForLeaseMs: 5000 });
   const crm = openCrm(config.dbPath);
@@ -122,22 +122,24 @@ async function waitUntil(ok: () => boolean, ms: number): Promise<void> {
 
 async function main(): Promise<void> {
   requireBuild();
+  for (const d of dists)
+    if (!isBuild(d)) throw new Error(`--dists: ${d}/runs/runs.js is missing; build it first.`);
   const script = fileURLToPath(import.meta.url);
   const dir = tempDir('sweep');
   const db = makeDemo(dir, records);
-  await inChild<Job, Result>(script, { kind: 'rebuild', db, workers: '0' });
-  await inChild<Job, Result>(script, { kind: 'sweep', db, workers: '0' });
-  const all = new Map<string, Result[]>(workerSettings.map((w) => [w, []]));
+  await inChild<Job, Result>(script, { kind: 'rebuild', db, dist: dists[0]! });
+  await inChild<Job, Result>(script, { kind: 'sweep', db, dist: dists[0]! });
+  const all = new Map<string, Result[]>(dists.map((w) => [w, []]));
   for (let r = 0; r < repeats; r++) {
-    const order = r % 2 === 0 ? workerSettings : [...workerSettings].reverse();
+    const order = r % 2 === 0 ? dists : [...dists].reverse();
     for (const w of order)
-      all.get(w)!.push(await inChild<Job, Result>(script, { kind: 'sweep', db, workers: w }));
+      all.get(w)!.push(await inChild<Job, Result>(script, { kind: 'sweep', db, dist: w }));
   }
-  const base = median(all.get(workerSettings[0]!)!.map((x) => x.sweepMs));
+  const base = median(all.get(dists[0]!)!.map((x) => x.sweepMs));
   printTable(
     `Sweep of a ${records}-record demo CRM with nothing to repair (embedded store), median of ${repeats} rounds`,
     [
-      'CRM_INDEX_WORKERS',
+      'build',
       'records checked',
       'repaired',
       'sweep s',
@@ -145,7 +147,7 @@ async function main(): Promise<void> {
       'each round (s)',
       'vs first',
     ],
-    workerSettings.map((w) => {
+    dists.map((w) => {
       const rs = all.get(w)!;
       const ms = median(rs.map((x) => x.sweepMs));
       return [
@@ -159,21 +161,15 @@ async function main(): Promise<void> {
       ];
     }),
   );
-  const edits = new Map<string, Result[]>(workerSettings.map((w) => [w, []]));
+  const edits = new Map<string, Result[]>(dists.map((w) => [w, []]));
   for (let r = 0; r < Math.min(repeats, 3); r++) {
-    for (const w of workerSettings)
-      edits.get(w)!.push(await inChild<Job, Result>(script, { kind: 'follow-edit', db, workers: w }));
+    for (const w of dists)
+      edits.get(w)!.push(await inChild<Job, Result>(script, { kind: 'follow-edit', db, dist: w }));
   }
   printTable(
     'follow: an edit committed 1.5 s into a sweep (median of the rounds)',
-    [
-      'CRM_INDEX_WORKERS',
-      'sweep s',
-      'edit indexed after (ms)',
-      'each round (ms)',
-      'longest event-loop stall (ms)',
-    ],
-    workerSettings.map((w) => {
+    ['build', 'sweep s', 'edit indexed after (ms)', 'each round (ms)', 'longest event-loop stall (ms)'],
+    dists.map((w) => {
       const rs = edits.get(w)!;
       return [
         w,

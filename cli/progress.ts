@@ -2,7 +2,7 @@
  * Progress for long runs: a bar on a TTY, one line every few seconds otherwise
  * (logs in a StartOS action or CI stay readable). Subscribes to pipeline events.
  */
-import type { PipelineEmitter } from '../pipeline/events.js';
+import type { PipelineEmitter } from '../runs/events.js';
 
 export async function attachProgress(events: PipelineEmitter): Promise<() => void> {
   if (process.stderr.isTTY) {

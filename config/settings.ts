@@ -109,17 +109,6 @@ export const list: Parser<string[]> = (raw) =>
 
 // ---------------------------------------------------------------- the table
 
-/** `auto` or a whole number of worker threads (0 = none). */
-export const workerCount: Parser<number | 'auto'> = (raw, name) => {
-  const v = raw.trim().toLowerCase();
-  if (v === 'auto') return 'auto';
-  if (!/^\d+$/.test(v) || Number(v) > 16)
-    throw new ConfigError(
-      `${name}="${raw}" is not a worker count; expected auto, or a whole number from 0 to 16.`,
-    );
-  return Number(v);
-};
-
 function spec<T>(s: SettingSpec<T>): SettingSpec<T> {
   return s;
 }
@@ -393,12 +382,6 @@ export const SETTINGS = {
     default: 512,
     parse: int(1, 100_000),
     doc: 'Records per pipeline batch; large enough to amortise a transaction, small enough for low latency.',
-  }),
-  prepareWorkers: spec({
-    env: 'CRM_INDEX_WORKERS',
-    default: 'auto' as const,
-    parse: workerCount,
-    doc: "Worker threads that render, chunk and BM25-encode the next page of a rebuild's full scan while the main thread writes the current one, for tables of long text (3+ chunks per record); `auto` is none on 1-2 cores (on 2 cores the main thread alone measured as fast, for less CPU and memory) and one per core beside the main thread's, up to 4, from 3 cores; 0 keeps everything on the main thread. follow and refresh prepare on the main thread. The safety sweep (which only renders and fingerprints) uses these workers too; with `auto` on 2 cores it starts one of its own for an index of 50,000+ records (a 100k sweep took 0.79-0.89x the time, a 50k one 0.88-1.0x; at 20k it was slower), and with 0 it stays on the main thread. Idle workers stop after 30 s.",
   }),
   batchLingerMs: spec({
     env: 'BATCH_LINGER_MS',

@@ -5,7 +5,7 @@
  * through `esc` (see escape.ts); the only markup inserted raw is the SVG that
  * chart.ts built, which escapes its own text.
  */
-import type { StatusReport } from '../pipeline/status.js';
+import type { StatusReport } from '../runs/status.js';
 import type { Hit } from '../search/engine.js';
 import { esc } from './escape.js';
 

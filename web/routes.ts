@@ -1,6 +1,6 @@
 /**
  * The operator page as an extra route of follow's HTTP server (see
- * pipeline/http.ts): GET / renders health, charts and search; POST /requeue
+ * runs/http.ts): GET / renders health, charts and search; POST /requeue
  * puts dead letters back; POST /login turns the MCP token into a session
  * cookie when the server is bound beyond loopback.
  *
@@ -13,12 +13,12 @@ import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { errorMessage } from '../config/errors.js';
 import { recordTables } from '../crm/sourceMap.js';
-import type { PipelineContext } from '../pipeline/context.js';
-import { INDEX_CONSUMER } from '../pipeline/context.js';
-import { lagSeconds } from '../pipeline/drain.js';
-import { requeueDeadLetters } from '../pipeline/failures.js';
-import type { ExtraRoute } from '../pipeline/http.js';
-import { collectStatus } from '../pipeline/status.js';
+import type { PipelineContext } from '../runs/context.js';
+import { INDEX_CONSUMER } from '../runs/context.js';
+import { lagSeconds } from '../runs/drain.js';
+import { requeueDeadLetters } from '../runs/failures.js';
+import type { ExtraRoute } from '../runs/http.js';
+import { collectStatus } from '../runs/status.js';
 import type { Hit, SearchFilter, SearchOptions } from '../search/engine.js';
 import { indexIdentity } from '../search/remote.js';
 import { engineFromSettings } from '../search/open.js';

@@ -15,16 +15,26 @@ import { promisify } from 'node:util';
 import { NODE_HEAP_FLAG } from '../../startos/env.js';
 import { arg } from './pipeline.js';
 
-export const RUNS_JS = path.resolve('dist/pipeline/runs.js');
+export const RUNS_JS = path.resolve('dist/runs/runs.js');
 
-/** A compiled pipeline module, `<dist>/pipeline/<name>.js` (the child's side). */
+/**
+ * A compiled run module, `<dist>/runs/<name>.js` (the child's side); a build
+ * from before the runs left `pipeline/` has it at `<dist>/pipeline/<name>.js`.
+ */
 export async function compiled<M>(name: string, dist = 'dist'): Promise<M> {
-  return (await import(pathToFileURL(path.resolve(`${dist}/pipeline/${name}.js`)).href)) as M;
+  const file = [`${dist}/runs/${name}.js`, `${dist}/pipeline/${name}.js`].find((f) => fs.existsSync(f));
+  if (!file) throw new Error(`${dist}/runs/${name}.js is missing: build that tree first.`);
+  return (await import(pathToFileURL(path.resolve(file)).href)) as M;
 }
 
 /** The compiled runs module (the child's side); `dist` lets a bench compare another build. */
-export function compiledRuns(dist = 'dist'): Promise<typeof import('../../pipeline/runs.js')> {
-  return compiled<typeof import('../../pipeline/runs.js')>('runs', dist);
+export function compiledRuns(dist = 'dist'): Promise<typeof import('../../runs/runs.js')> {
+  return compiled<typeof import('../../runs/runs.js')>('runs', dist);
+}
+
+/** Whether `dist` holds a compiled build (either layout). */
+export function isBuild(dist: string): boolean {
+  return fs.existsSync(`${dist}/runs/runs.js`) || fs.existsSync(`${dist}/pipeline/runs.js`);
 }
 
 export function requireBuild(): void {

@@ -10,7 +10,7 @@ export function register(program: Command): void {
       action(async (opts: { json?: boolean }, cmd: Command) => {
         const config = configFrom(cmd);
         const { openCrm } = await import('../../crm/db.js');
-        const { ensureFailureTables, listDeadLetters } = await import('../../pipeline/failures.js');
+        const { ensureFailureTables, listDeadLetters } = await import('../../runs/failures.js');
         const db = openCrm(config.dbPath, { busyTimeoutMs: config.busyTimeoutMs });
         try {
           ensureFailureTables(db);
@@ -34,7 +34,7 @@ export function register(program: Command): void {
       action(async (keys: string[], _opts: unknown, cmd: Command) => {
         const config = configFrom(cmd);
         const { openCrm } = await import('../../crm/db.js');
-        const { ensureFailureTables, requeueDeadLetters } = await import('../../pipeline/failures.js');
+        const { ensureFailureTables, requeueDeadLetters } = await import('../../runs/failures.js');
         const db = openCrm(config.dbPath, { busyTimeoutMs: config.busyTimeoutMs });
         try {
           ensureFailureTables(db);

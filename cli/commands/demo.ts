@@ -55,7 +55,7 @@ export function register(program: Command): void {
           process.stderr.write(
             'demo: capture installed; building the index (first run converts the GloVe vectors once)\n',
           );
-          const { runRebuild } = await import('../../pipeline/runs.js');
+          const { runRebuild } = await import('../../runs/runs.js');
           const { attachProgress } = await import('../progress.js');
           let stop = () => {};
           const r = await runRebuild(config, {
@@ -83,7 +83,7 @@ export function register(program: Command): void {
               '',
             ].join('\n'),
           );
-          const { runFollow } = await import('../../pipeline/daemon.js');
+          const { runFollow } = await import('../../runs/daemon.js');
           const { webRoutes } = await import('../../web/routes.js');
           await runFollow(config, webRoutes);
         },

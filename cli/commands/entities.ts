@@ -91,7 +91,7 @@ export function register(program: Command): void {
         action(async (a: string, b: string, _opts: unknown, cmd: Command) => {
           const { setOverride, removeOverride, resolveChanged, DEFAULT_ENTITY_SOURCE } =
             await import('../../entities/index.js');
-          const { enqueueKeys, ensureFailureTables } = await import('../../pipeline/failures.js');
+          const { enqueueKeys, ensureFailureTables } = await import('../../runs/failures.js');
           const out = await withDb(cmd, (db) => {
             if (verdict === null) {
               if (!removeOverride(db, a, b)) {

@@ -16,12 +16,12 @@ export function register(program: Command): void {
         async (opts: { host?: string; port?: string; interval?: string; once?: boolean }, cmd: Command) => {
           const config = configFrom(cmd, { host: opts.host, port: opts.port, interval: opts.interval });
           if (opts.once) {
-            const { runRefresh } = await import('../../pipeline/runs.js');
+            const { runRefresh } = await import('../../runs/runs.js');
             const r = await runRefresh(config, { waitMs: 120_000 });
             process.stdout.write(JSON.stringify(r) + '\n');
             return;
           }
-          const { runFollow } = await import('../../pipeline/daemon.js');
+          const { runFollow } = await import('../../runs/daemon.js');
           const { webRoutes } = await import('../../web/routes.js');
           await runFollow(config, webRoutes);
         },

@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .action(
       action(async (opts: { wait: string; resolve: boolean; json?: boolean }, cmd: Command) => {
         const config = configFrom(cmd);
-        const { runRebuild } = await import('../../pipeline/runs.js');
+        const { runRebuild } = await import('../../runs/runs.js');
         const { shutdownSignal } = await import('../../pipeline/signals.js');
         const { attachProgress } = await import('../progress.js');
         let stopProgress = () => {};

@@ -14,7 +14,7 @@ export function register(program: Command): void {
       action(async (opts: { sweep: boolean; wait: string; json?: boolean }, cmd: Command) => {
         const config = configFrom(cmd);
         const wait = parseWait(opts.wait);
-        const { runRefresh } = await import('../../pipeline/runs.js');
+        const { runRefresh } = await import('../../runs/runs.js');
         const { shutdownSignal } = await import('../../pipeline/signals.js');
         const r = await runRefresh(config, { waitMs: wait, sweep: opts.sweep, signal: shutdownSignal() });
         if (opts.json) {

@@ -11,7 +11,7 @@ export function register(program: Command): void {
         const config = configFrom(cmd);
         const { openCrm } = await import('../../crm/db.js');
         const { loadSourceMap } = await import('../../crm/loadSourceMap.js');
-        const { collectStatus, formatStatus } = await import('../../pipeline/status.js');
+        const { collectStatus, formatStatus } = await import('../../runs/status.js');
         const { createStore } = await import('../../stores/factory.js');
         const { validateSourceMap } = await import('../../crm/validate.js');
         const { assertIndexFile } = await import('../../search/open.js');

@@ -7,7 +7,8 @@
  *
  * Its vectors are deterministic (a hashed bag of words, L2-normalised), so a
  * test can compare what a client returns with `expectedVector(text, dim)`.
- * It records every request (body, headers, time) so tests can inspect batching.
+ * It records every request (body, headers, arrival and reply time) so tests can
+ * inspect batching and how many requests a client keeps in flight.
  *
  * Usage:
  *   const srv = await startEmbeddingsServer({ dim: 8 });
@@ -59,6 +60,11 @@ export interface EmbeddingsServerOptions {
   /** Applied to every request after the enqueued faults run out. */
   always?: Fault;
   /**
+   * Vectors that cost next to nothing to compute (from the text's length only), for benchmarks in
+   * which the server's time must be its delay alone; tests compare with `expectedVector` instead.
+   */
+  cheapVectors?: boolean;
+  /**
    * A poison input: any request with an input containing this text gets a 400
    * (what a real server does with an input it cannot take), whatever else is queued.
    */
@@ -73,6 +79,8 @@ export interface RecordedRequest {
   /** Parsed JSON body, or the raw text when it was not JSON. */
   body: { model?: string; input?: string | string[]; encoding_format?: string } | string;
   at: number;
+  /** When its reply was sent or its connection closed (undefined while in flight). */
+  doneAt?: number;
 }
 
 export interface EmbeddingsServer {
@@ -117,6 +125,17 @@ export function expectedVector(text: string, dim: number): Float32Array {
   for (const x of v) sum += x * x;
   const inv = 1 / Math.sqrt(sum);
   for (let i = 0; i < dim; i++) v[i] = v[i]! * inv;
+  return v;
+}
+
+/** A unit vector from the text's length alone: no work per word. */
+function cheapVector(text: string, dim: number): Float32Array {
+  const v = new Float32Array(dim);
+  v[text.length % dim] = 0.6;
+  v[(text.length * 7 + 3) % dim]! += 0.8;
+  let sum = 0;
+  for (const x of v) sum += x * x;
+  for (let i = 0; i < dim; i++) v[i] = v[i]! / Math.sqrt(sum);
   return v;
 }
 
@@ -170,6 +189,7 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
       maxInFlight = Math.max(maxInFlight, inFlight);
       const done = (): void => {
         inFlight--;
+        rec.doneAt = Date.now();
       };
       res.on('close', done);
       const run = (): void => {
@@ -235,7 +255,9 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
     }
     const vecDim = fault.kind === 'wrongDim' ? fault.dim : dim;
     const asBase64 = wantBase64 && base64Mode === 'yes';
-    const vectors = inputs.map((t) => Array.from(expectedVector(t, vecDim)));
+    const vectors = inputs.map((t) =>
+      Array.from(opts.cheapVectors ? cheapVector(t, vecDim) : expectedVector(t, vecDim)),
+    );
     if (fault.kind === 'nan') vectors[0]![0] = NaN;
     let data: { object: string; index?: number; embedding: number[] | string }[] = vectors.map(
       (v, index) => ({

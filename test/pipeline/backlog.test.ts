@@ -8,11 +8,11 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DenseEmbedder } from '../../encoders/types.js';
-import { INDEX_CONSUMER, openPipeline, type PipelineContext } from '../../pipeline/context.js';
-import { drainUntilEmpty } from '../../pipeline/drain.js';
-import { startFollow } from '../../pipeline/follow.js';
-import { Lease, makeOwner } from '../../pipeline/lease.js';
-import { runRebuild, runRefresh } from '../../pipeline/runs.js';
+import { INDEX_CONSUMER, openPipeline, type PipelineContext } from '../../runs/context.js';
+import { drainUntilEmpty } from '../../runs/drain.js';
+import { startFollow } from '../../runs/follow.js';
+import { Lease, makeOwner } from '../../runs/lease.js';
+import { runRebuild, runRefresh } from '../../runs/runs.js';
 import { backlog, ensureConsumer } from '../../triggers/changelog.js';
 import { makeWorld, waitFor, type World } from './harness.js';
 
@@ -38,8 +38,11 @@ let world: World;
 let ctx: PipelineContext | null = null;
 
 beforeEach(async () => {
-  // Pages of 10 records; a lease that lapses after 1 s unless renewed.
-  world = await makeWorld({ env: { BATCH_MAX_RECORDS: '10', LEASE_TTL_MS: '1000' } });
+  // Pages of 10 records, embeddings requests of 10 chunks one at a time (an embedder that blocks holds the
+  // thread for every request in flight); a lease that lapses after 1 s unless renewed.
+  world = await makeWorld({
+    env: { BATCH_MAX_RECORDS: '10', EMBED_BATCH_SIZE: '10', EMBED_CONCURRENCY: '1', LEASE_TTL_MS: '1000' },
+  });
 });
 afterEach(async () => {
   await ctx?.close();
@@ -69,7 +72,8 @@ describe('a long backlog on synchronous encoders', () => {
       // 15 pages of at least 120 ms: the lease would lapse mid-way without renewals (the ack then throws).
       const r = await drainUntilEmpty(ctx, { consumer: INDEX_CONSUMER, lease });
       expect(r.counts.added).toBeGreaterThanOrEqual(150);
-      // Timers ran while the drain went on (each page blocks for 120 ms, so 10 ms ticks can only come between).
+      // Timers ran while the drain went on (each embeddings request blocks for 120 ms, so 10 ms ticks can
+      // only come between).
       expect(ticks).toBeGreaterThanOrEqual(10);
       expect(backlog(ctx.db, INDEX_CONSUMER)).toBe(0);
     } finally {

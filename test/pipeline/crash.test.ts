@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runRefresh } from '../../pipeline/runs.js';
+import { runRefresh } from '../../runs/runs.js';
 import { makeWorld, type World } from './harness.js';
 import { torture } from './torture.js';
 

@@ -5,12 +5,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openPipeline } from '../../pipeline/context.js';
-import { INDEX_CONSUMER } from '../../pipeline/context.js';
-import { drainUntilEmpty } from '../../pipeline/drain.js';
-import { listDeadLetters, requeueDeadLetters } from '../../pipeline/failures.js';
-import { Lease, makeOwner } from '../../pipeline/lease.js';
-import { runRefresh } from '../../pipeline/runs.js';
+import { openPipeline } from '../../runs/context.js';
+import { INDEX_CONSUMER } from '../../runs/context.js';
+import { drainUntilEmpty } from '../../runs/drain.js';
+import { listDeadLetters, requeueDeadLetters } from '../../runs/failures.js';
+import { Lease, makeOwner } from '../../runs/lease.js';
+import { runRefresh } from '../../runs/runs.js';
 import { ensureConsumer } from '../../triggers/changelog.js';
 import { makeWorld, worldConfig, type World } from './harness.js';
 

@@ -7,13 +7,13 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openPipeline, type PipelineContext } from '../../pipeline/context.js';
-import { isHintFor, startFollow, type FollowHandle } from '../../pipeline/follow.js';
+import { openPipeline, type PipelineContext } from '../../runs/context.js';
+import { isHintFor, startFollow, type FollowHandle } from '../../runs/follow.js';
 import { createSearchEngine } from '../../search/engine.js';
 import { makeWorld, waitFor, type World } from './harness.js';
-import { runRefresh } from '../../pipeline/runs.js';
-import { listDeadLetters } from '../../pipeline/failures.js';
-import type { SweepReport } from '../../pipeline/events.js';
+import { runRefresh } from '../../runs/runs.js';
+import { listDeadLetters } from '../../runs/failures.js';
+import type { SweepReport } from '../../runs/events.js';
 
 let world: World;
 let ctx: PipelineContext;

@@ -6,10 +6,10 @@
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPipeline, type PipelineContext } from '../../pipeline/context.js';
-import { startFollow, type FollowHandle } from '../../pipeline/follow.js';
-import { startHttp, statusAccess } from '../../pipeline/http.js';
-import { createMetrics } from '../../pipeline/metrics.js';
+import { openPipeline, type PipelineContext } from '../../runs/context.js';
+import { startFollow, type FollowHandle } from '../../runs/follow.js';
+import { startHttp, statusAccess } from '../../runs/http.js';
+import { createMetrics } from '../../runs/metrics.js';
 import { makeWorld, type World } from './harness.js';
 
 const TOKEN = 'status-token-0123456789abcdef';

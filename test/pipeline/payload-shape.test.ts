@@ -3,7 +3,7 @@
  * table. In Node 20 a spread copy (`{ ...payload, chunk_index, text }`) of an
  * object with more than four properties gets a class of its own, so every
  * chunk had a different one and every payload read in the store missed its
- * inline cache (indexer.ts, `extend`). Real CRM file, real embeddings server
+ * inline cache (pipeline/prepare.ts, `extend`). Real CRM file, real embeddings server
  * on 127.0.0.1, real embedded store; V8's own %HaveSameMap says whether two
  * objects share a class.
  */
@@ -11,8 +11,9 @@ import v8 from 'node:v8';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../crm/demo/rng.js';
 import { bodyParagraphs, subject } from '../../crm/demo/text.js';
-import { openPipeline } from '../../pipeline/context.js';
-import { extend, indexRecords } from '../../pipeline/indexer.js';
+import { openPipeline } from '../../runs/context.js';
+import { extend } from '../../pipeline/prepare.js';
+import { indexKeys } from '../../pipeline/stream.js';
 import type { ChunkPoint } from '../../stores/types.js';
 import { makeWorld, type World } from './harness.js';
 
@@ -56,7 +57,7 @@ describe('payload hidden classes', () => {
       const keys = (world.crm.prepare('SELECT id FROM interactions').pluck().all() as number[]).map(
         (id) => `interactions:${id}`,
       );
-      const r = await indexRecords(ctx.deps, ctx.store, keys);
+      const r = await indexKeys(ctx.deps, ctx.store, keys);
       expect(r.failures).toEqual([]);
       const first = written[0]!.payload;
       const records = new Set(written.map((p) => p.payload.record_key));

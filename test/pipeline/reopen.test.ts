@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Bm25Encoder } from '../../encoders/bm25.js';
 import { createDenseEmbedder } from '../../encoders/factory.js';
-import { runRefresh } from '../../pipeline/runs.js';
+import { runRefresh } from '../../runs/runs.js';
 import { createSearchEngine } from '../../search/engine.js';
 import { createStore } from '../../stores/factory.js';
 import { makeWorld, waitFor, type World } from './harness.js';

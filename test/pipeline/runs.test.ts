@@ -4,19 +4,19 @@
  */
 import { execFile } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runRebuild, runRefresh } from '../../pipeline/runs.js';
+import { runRebuild, runRefresh } from '../../runs/runs.js';
 import { createStore } from '../../stores/factory.js';
 import { createSearchEngine } from '../../search/engine.js';
 import { Bm25Encoder } from '../../encoders/bm25.js';
 import { driftPoint, makeWorld, waitFor, worldEnv, type World } from './harness.js';
 import { CLI, spawnFollow } from './torture.js';
 import { backlog } from '../../triggers/changelog.js';
-import { enqueueKeys } from '../../pipeline/failures.js';
-import { openPipeline } from '../../pipeline/context.js';
-import { sweep } from '../../pipeline/sweep.js';
-import { drainUntilEmpty } from '../../pipeline/drain.js';
-import { INDEX_CONSUMER } from '../../pipeline/context.js';
-import { Lease, makeOwner } from '../../pipeline/lease.js';
+import { enqueueKeys } from '../../runs/failures.js';
+import { openPipeline } from '../../runs/context.js';
+import { sweep } from '../../runs/sweep.js';
+import { drainUntilEmpty } from '../../runs/drain.js';
+import { INDEX_CONSUMER } from '../../runs/context.js';
+import { Lease, makeOwner } from '../../runs/lease.js';
 import type { ChildProcess } from 'node:child_process';
 
 let world: World;
@@ -168,8 +168,8 @@ describe('refresh', () => {
   });
 
   it('exits with a clear message naming the holder when the cursor is not handed over in time', async () => {
-    const { openPipeline } = await import('../../pipeline/context.js');
-    const { Lease, makeOwner } = await import('../../pipeline/lease.js');
+    const { openPipeline } = await import('../../runs/context.js');
+    const { Lease, makeOwner } = await import('../../runs/lease.js');
     const { ensureConsumer } = await import('../../triggers/changelog.js');
     const ctx = await openPipeline(world.config);
     ensureConsumer(ctx.db, 'index');

@@ -9,11 +9,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Database from 'better-sqlite3';
-import { openPipeline } from '../../pipeline/context.js';
-import { sweep } from '../../pipeline/sweep.js';
+import { openPipeline } from '../../runs/context.js';
+import { sweep } from '../../runs/sweep.js';
 import { backlog } from '../../triggers/changelog.js';
 import { worldEnv, waitFor, type World } from './harness.js';
-import type { SweepReport } from '../../pipeline/events.js';
+import type { SweepReport } from '../../runs/events.js';
 import { mulberry32 } from '../../crm/demo/rng.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

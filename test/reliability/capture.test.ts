@@ -4,9 +4,9 @@
  * by a migration (its triggers gone), a mapped column renamed.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openPipeline, type PipelineContext } from '../../pipeline/context.js';
-import { startFollow, type FollowHandle } from '../../pipeline/follow.js';
-import { runRefresh } from '../../pipeline/runs.js';
+import { openPipeline, type PipelineContext } from '../../runs/context.js';
+import { startFollow, type FollowHandle } from '../../runs/follow.js';
+import { runRefresh } from '../../runs/runs.js';
 import { createSearchEngine } from '../../search/engine.js';
 import { DEFAULT_SOURCE_MAP } from '../../crm/sourceMap.js';
 import { getCursor, maxSeq } from '../../triggers/changelog.js';

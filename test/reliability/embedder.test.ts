@@ -5,11 +5,11 @@
  * everything once the server is right again. A one-shot run stops with it.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openPipeline, type PipelineContext } from '../../pipeline/context.js';
-import { startFollow, type FollowHandle } from '../../pipeline/follow.js';
-import { countDeadLetters, listDeadLetters } from '../../pipeline/failures.js';
-import { followHealth } from '../../pipeline/health.js';
-import { runRefresh } from '../../pipeline/runs.js';
+import { openPipeline, type PipelineContext } from '../../runs/context.js';
+import { startFollow, type FollowHandle } from '../../runs/follow.js';
+import { countDeadLetters, listDeadLetters } from '../../runs/failures.js';
+import { followHealth } from '../../runs/health.js';
+import { runRefresh } from '../../runs/runs.js';
 import { createSearchEngine } from '../../search/engine.js';
 import { makeWorld, waitFor, type World } from '../pipeline/harness.js';
 

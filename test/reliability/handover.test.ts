@@ -6,11 +6,11 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LeaseError } from '../../config/errors.js';
-import { openPipeline, type PipelineContext } from '../../pipeline/context.js';
-import { FOLLOW_ERROR_STATE, setState } from '../../pipeline/failures.js';
-import { startFollow, type FollowHandle } from '../../pipeline/follow.js';
-import { Lease, makeOwner } from '../../pipeline/lease.js';
-import { runRefresh } from '../../pipeline/runs.js';
+import { openPipeline, type PipelineContext } from '../../runs/context.js';
+import { FOLLOW_ERROR_STATE, setState } from '../../runs/failures.js';
+import { startFollow, type FollowHandle } from '../../runs/follow.js';
+import { Lease, makeOwner } from '../../runs/lease.js';
+import { runRefresh } from '../../runs/runs.js';
 import { makeWorld, waitFor, worldConfig, type World } from '../pipeline/harness.js';
 import { startEmbeddingsServer } from '../helpers/embeddingsServer.js';
 

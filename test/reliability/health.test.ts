@@ -1,7 +1,7 @@
 /** follow's health is measured: a stopped stream, a failing pipeline and a stalled backlog are each unhealthy. */
 import { describe, expect, it } from 'vitest';
-import type { FollowState } from '../../pipeline/follow.js';
-import { followHealth, STALLED_AFTER_MS, UNHEALTHY_AFTER_MS } from '../../pipeline/health.js';
+import type { FollowState } from '../../runs/follow.js';
+import { followHealth, STALLED_AFTER_MS, UNHEALTHY_AFTER_MS } from '../../runs/health.js';
 
 const now = 10_000_000;
 const base: FollowState = {

@@ -11,12 +11,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { openPipeline, type PipelineContext } from '../../pipeline/context.js';
-import { startFollow, type FollowHandle } from '../../pipeline/follow.js';
-import { startHttp } from '../../pipeline/http.js';
-import { createMetrics } from '../../pipeline/metrics.js';
-import { runRefresh } from '../../pipeline/runs.js';
-import { listDeadLetters, recordFailures } from '../../pipeline/failures.js';
+import { openPipeline, type PipelineContext } from '../../runs/context.js';
+import { startFollow, type FollowHandle } from '../../runs/follow.js';
+import { startHttp } from '../../runs/http.js';
+import { createMetrics } from '../../runs/metrics.js';
+import { runRefresh } from '../../runs/runs.js';
+import { listDeadLetters, recordFailures } from '../../runs/failures.js';
 import { createWebRoutes, type WebRoutes } from '../../web/routes.js';
 import { makeWorld, waitFor, type World } from '../pipeline/harness.js';
 

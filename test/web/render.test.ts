@@ -8,7 +8,7 @@ import { BUCKET_MS, SampleRing } from '../../web/samples.js';
 import { niceMax, renderChart } from '../../web/chart.js';
 import { WebGuard, hostOnly, parseCookies, sameOrigin } from '../../web/guard.js';
 import { renderGate, renderPage, type PageData } from '../../web/page.js';
-import type { StatusReport } from '../../pipeline/status.js';
+import type { StatusReport } from '../../runs/status.js';
 import type { Hit } from '../../search/engine.js';
 
 const XSS = '<script>alert(1)</script>';

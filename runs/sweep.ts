@@ -8,14 +8,15 @@
 import { installCapture, verifyCapture } from '../triggers/install.js';
 import { parseRecordKey, recordTables } from '../crm/sourceMap.js';
 import type { PipelineContext } from './context.js';
-import { indexWithRetry } from './drain.js';
+import { retryPolicy } from './drain.js';
 import type { SweepReport } from './events.js';
 import { clearRetries, recordFailures, setState } from './failures.js';
-import { fingerprintKeys, type Preparer } from './indexer.js';
-import { createPreparePool, sweepWorkerCount, type FingerprintResult } from './preparePool.js';
+import { fingerprintKeys, type FingerprintResult } from '../pipeline/prepare.js';
+import { keysSource, pagesOf, runStages } from '../pipeline/stream.js';
+import { lastValueFrom } from 'rxjs';
 import type { VectorStore } from '../stores/types.js';
 import type { Lease } from './lease.js';
-import { turn } from './signals.js';
+import { turn } from '../pipeline/signals.js';
 
 /**
  * Keys per render page: big enough to amortise a read transaction, small
@@ -23,41 +24,6 @@ import { turn } from './signals.js';
  * (with 2,000 keys follow's event loop went up to 0.45 s without one).
  */
 const SWEEP_PAGE = 1000;
-/**
- * Pages a sweep keeps queued at its workers: two, so a worker that finishes
- * one starts the next while the main thread is still rendering its own.
- */
-const SWEEP_PAGES_AHEAD = 2;
-/**
- * Records from which the sweep starts a worker of its own when the pipeline
- * has none. Measured on 2 cores (refresh with an empty changelog, three
- * rounds each): 20k records took 1.06x the main thread's time with the
- * worker, 50k 0.88-1.0x, 100k 0.79x; the worker costs about 60 MB of RSS
- * and some 0.3 s to start.
- */
-const SWEEP_POOL_MIN_RECORDS = 50_000;
-
-/**
- * Workers for the sweep's renders: the pipeline's own, else (on two cores,
- * where the pipeline keeps the prepare step on the main thread) a temporary
- * pool for this sweep when the index holds enough records to pay for it.
- */
-function sweepPool(
-  ctx: PipelineContext,
-  records: number,
-): { pool: Preparer; close?: () => Promise<void> } | null {
-  if (ctx.deps.preparer) return { pool: ctx.deps.preparer };
-  if (records < SWEEP_POOL_MIN_RECORDS) return null;
-  const pool = createPreparePool(
-    ctx.config,
-    ctx.deps.chunk,
-    ctx.dense.modelId,
-    ctx.deps.log,
-    sweepWorkerCount(ctx.config.prepareWorkers),
-  );
-  return pool ? { pool, close: () => pool.close() } : null;
-}
-
 export interface SweepOptions {
   signal?: AbortSignal;
   store?: VectorStore;
@@ -136,40 +102,18 @@ export async function sweep(ctx: PipelineContext, opts: SweepOptions = {}): Prom
     }
   };
 
-  // Pages go to the workers (up to SWEEP_PAGES_AHEAD queued) and the rest to the main thread (see
-  // sweepPool); a worker's page is applied as soon as it is back, and one that fails is redone inline.
-  const pool = sweepPool(ctx, stored.size);
-  const entities = ctx.deps.entityIds !== undefined && (ctx.deps.entitiesActive?.() ?? true);
-  const inflight = new Set<Promise<void>>();
   let drained = false;
-  try {
-    scan: for (const t of recordTables(ctx.map)) {
-      if (blockedTables.has(t.table)) continue;
-      for (const keys of ctx.renderer.scanKeys(t.table, opts.pageSize ?? SWEEP_PAGE)) {
-        if (opts.signal?.aborted) break scan;
-        const job = inflight.size < SWEEP_PAGES_AHEAD ? pool?.pool.fingerprints(keys, entities) : null;
-        if (job) {
-          const done: Promise<void> = job
-            .then(apply, () => apply(fingerprintKeys(ctx.deps, keys)))
-            .finally(() => inflight.delete(done));
-          // Awaited below; a rejection before then must not count as unhandled.
-          done.catch(() => undefined);
-          inflight.add(done);
-          continue;
-        }
-        apply(fingerprintKeys(ctx.deps, keys));
-        // A turn of the event loop between pages: the workers' replies come in (they apply themselves),
-        // and the process answers its health checks and renews its lease while a long sweep runs.
-        await turn();
-        opts.lease?.renew();
-        if (opts.between && (await opts.between())) drained = true;
-      }
+  scan: for (const t of recordTables(ctx.map)) {
+    if (blockedTables.has(t.table)) continue;
+    for (const keys of ctx.renderer.scanKeys(t.table, opts.pageSize ?? SWEEP_PAGE)) {
+      if (opts.signal?.aborted) break scan;
+      apply(fingerprintKeys(ctx.deps, keys));
+      // A turn of the event loop between pages: the process answers its health checks and renews its
+      // lease while a long sweep runs.
+      await turn();
+      opts.lease?.renew();
+      if (opts.between && (await opts.between())) drained = true;
     }
-    await Promise.all(inflight);
-  } finally {
-    // After a failure too: no page may still be rendering when the pool closes or the caller retries.
-    await Promise.allSettled(inflight);
-    await pool?.close?.();
   }
   if (opts.signal?.aborted) {
     // Unchecked records are still in `stored`: they are not orphans. The next sweep does it all.
@@ -181,7 +125,7 @@ export async function sweep(ctx: PipelineContext, opts: SweepOptions = {}): Prom
   let orphans = [...stored.keys()].filter((k) => !blockedTables.has(parseRecordKey(k).table));
   if (drained) {
     // Changes drained during the sweep may already have done part of the work: count and repair only
-    // what still differs. (Repairing the rest would be harmless, since indexRecords compares again,
+    // what still differs. (Repairing the rest would be harmless, since the stream compares again,
     // but the report would claim drift that was not there.)
     // One read for both: what the sweep found differing, and the orphans.
     const now = await store.getRecordStates([...differ.keys(), ...orphans]);
@@ -200,15 +144,25 @@ export async function sweep(ctx: PipelineContext, opts: SweepOptions = {}): Prom
   report.orphans = orphans.length;
   if (orphans.length > 0) await store.deleteRecords(orphans);
   if (repair.length > 0) {
-    const r = await indexWithRetry(ctx, store, repair, opts.signal, undefined, opts.lease);
-    if (r) {
-      report.failed = r.failures.length;
-      ctx.db.transaction(() => {
-        recordFailures(ctx.db, r.failures, ctx.config.deadLetterAttempts);
-        // Repaired records leave the retry queue and the dead letters.
-        clearRetries(ctx.db, r.done);
-      })();
-    }
+    // The repairs as a source of the stream; each page's failures are recorded at its ack, and the
+    // repaired records leave the retry queue and the dead letters.
+    let acked = 0;
+    const source = keysSource(
+      pagesOf(repair, ctx.config.batchMaxRecords),
+      (w) => {
+        // A long repair keeps the lease between its pages.
+        if (acked++ > 0) opts.lease?.renew();
+        report.failed += w.failures.length;
+        ctx.db.transaction(() => {
+          recordFailures(ctx.db, w.failures, ctx.config.deadLetterAttempts);
+          clearRetries(ctx.db, w.done);
+        })();
+      },
+      { signal: opts.signal },
+    );
+    await lastValueFrom(runStages(ctx.deps, store, source, retryPolicy(ctx, opts.signal, opts.lease)), {
+      defaultValue: null,
+    });
   }
   report.ms = Math.round(performance.now() - started);
   setState(ctx.db, 'last_sweep', report);

@@ -10,11 +10,8 @@
  */
 import type { Db } from '../crm/db.js';
 
-export interface RecordFailure {
-  recordKey: string;
-  step: 'render' | 'chunk' | 'embed' | 'store';
-  error: string;
-}
+import type { RecordFailure } from '../pipeline/prepare.js';
+export type { RecordFailure } from '../pipeline/prepare.js';
 
 export interface DeadLetter {
   recordKey: string;

@@ -15,14 +15,13 @@ import { createDenseEmbedder } from '../encoders/factory.js';
 import type { DenseEmbedder, SparseEncoder } from '../encoders/types.js';
 import { createStore } from '../stores/factory.js';
 import type { VectorStore } from '../stores/types.js';
-import type { ChunkSettings } from './chunk.js';
+import type { ChunkSettings } from '../pipeline/chunk.js';
 import { PipelineEmitter } from './events.js';
 import { ensureFailureTables, restoreHeld } from './failures.js';
-import type { IndexDeps } from './indexer.js';
-import { Renderer } from './render.js';
+import type { IndexDeps } from '../pipeline/prepare.js';
+import { Renderer } from '../pipeline/render.js';
 import { entityHooks, type EntityHooks } from './entities.js';
 import { makeOwner } from './lease.js';
-import { createPreparePool } from './preparePool.js';
 import { SchemaGuard } from './schemaGuard.js';
 
 export const INDEX_CONSUMER = 'index';
@@ -90,10 +89,10 @@ export async function openPipeline(config: Config, overrides: OpenOverrides = {}
       chunk: chunkSettings(config),
       log,
       entityIds: (keys) => entities.idsFor(keys),
-      entitiesActive: () => entities.active(),
+      embedBatch: config.embedBatchSize,
+      embedInFlight: config.embedConcurrency,
+      embedMaxTokens: config.embedMaxTokensPerRequest,
     };
-    const pool = createPreparePool(config, deps.chunk, dense.modelId, log);
-    if (pool) deps.preparer = pool;
     return {
       config,
       db,
@@ -107,7 +106,6 @@ export async function openPipeline(config: Config, overrides: OpenOverrides = {}
       events: new PipelineEmitter(),
       schema: new SchemaGuard(db, map),
       async close() {
-        await pool?.close().catch(() => undefined);
         await store.close().catch(() => undefined);
         await dense.close().catch(() => undefined);
         db.close();

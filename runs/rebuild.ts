@@ -6,19 +6,13 @@
  */
 import { getCursor, maxSeq } from '../triggers/changelog.js';
 import { recordTables } from '../crm/sourceMap.js';
-import { turn } from './signals.js';
 import type { PipelineContext } from './context.js';
-import { drainUntilEmpty, indexWithRetry } from './drain.js';
+import { drainUntilEmpty, retryPolicy } from './drain.js';
 import { clearDeadLettersBefore, dropHeld, holdQueued, recordFailures, restoreHeld } from './failures.js';
 import { errorMessage } from '../config/errors.js';
-import {
-  addCounts,
-  emptyCounts,
-  prepareBatch,
-  type BatchCounts,
-  type PreparedBatch,
-  type Tally,
-} from './indexer.js';
+import { addCounts, emptyCounts, type BatchCounts } from '../pipeline/prepare.js';
+import { keysSource, runStages, type Page } from '../pipeline/stream.js';
+import { lastValueFrom } from 'rxjs';
 import type { Lease } from './lease.js';
 import { advanceCursor } from '../triggers/changelog.js';
 
@@ -79,51 +73,34 @@ export async function rebuild(
           .get() as number,
       );
     }
-    // With prepare workers, pages overlap: page N+1 is prepared while page N is embedded and written. Safe
-    // here because the scan yields every key once and the new generation only grows, so no page's comparison
-    // with the store can be made stale by the write before it. (Two pages ahead measured no faster and held
-    // one more page.) The workers take a table's records once those prepared so far average
-    // POOL_MIN_CHUNKS_PER_RECORD chunks (startPrepare's tally): short records cost them time, since their
-    // write half on the main thread is the larger one. Without workers (`auto` on 1-2 cores) each page is
-    // prepared and written in rounds by indexRecords, and nothing is held ahead.
-    const tallies = new Map<string, Tally>();
-    let inflight: { table: string; keys: string[]; prepared: PreparedBatch } | null = null;
+    // The full scan as a source of the stream: its keys never repeat and the new generation only grows,
+    // so a page is read as soon as the one before is prepared (no page's comparison with the store can
+    // be made stale by a write before it).
     const done = new Map<string, number>();
-    const finish = async (page: {
-      table: string;
-      keys: string[];
-      prepared?: PreparedBatch;
-    }): Promise<void> => {
-      const r = await indexWithRetry(ctx, next, page.keys, opts.signal, page.prepared);
-      if (!r) throw new Error('rebuild interrupted');
-      if (r.failures.length > 0)
-        db.transaction(() => recordFailures(db, r.failures, ctx.config.deadLetterAttempts))();
-      counts = addCounts(counts, r.counts);
-      const d = (done.get(page.table) ?? 0) + page.keys.length;
-      done.set(page.table, d);
-      records += page.keys.length;
-      opts.lease.renew();
-      ctx.events.emit('rebuild:progress', { table: page.table, done: d, total: totals.get(page.table) ?? d });
+    const scan = function* (): Generator<Page<{ table: string }>> {
+      for (const t of recordTables(ctx.map))
+        for (const keys of ctx.renderer.scanKeys(t.table, ctx.config.batchMaxRecords))
+          yield { keys, meta: { table: t.table } };
     };
-    for (const t of recordTables(ctx.map)) {
-      for (const keys of ctx.renderer.scanKeys(t.table, ctx.config.batchMaxRecords)) {
-        // A turn of the event loop per page: on synchronous encoders nothing else yields, and Ctrl-C (which
-        // sets the signal below) and every timer would wait for the whole scan.
-        await turn();
-        if (opts.signal?.aborted) throw new Error('rebuild interrupted');
-        if (!ctx.deps.preparer) {
-          // All on the main thread: nothing to overlap, so no page is held ahead (indexRecords writes in rounds).
-          await finish({ table: t.table, keys });
-          continue;
-        }
-        let tally = tallies.get(t.table);
-        if (!tally) tallies.set(t.table, (tally = { records: 0, chunks: 0 }));
-        const page = { table: t.table, keys, prepared: await prepareBatch(ctx.deps, next, keys, tally) };
-        if (inflight) await finish(inflight);
-        inflight = page;
-      }
-    }
-    if (inflight) await finish(inflight);
+    const source = keysSource(
+      scan(),
+      (w) => {
+        if (w.failures.length > 0)
+          db.transaction(() => recordFailures(db, w.failures, ctx.config.deadLetterAttempts))();
+        counts = addCounts(counts, w.counts);
+        const table = w.page.meta.table;
+        const d = (done.get(table) ?? 0) + w.page.keys.length;
+        done.set(table, d);
+        records += w.page.keys.length;
+        opts.lease.renew();
+        ctx.events.emit('rebuild:progress', { table, done: d, total: totals.get(table) ?? d });
+      },
+      { overlap: true, signal: opts.signal },
+    );
+    await lastValueFrom(runStages(ctx.deps, next, source, retryPolicy(ctx, opts.signal)), {
+      defaultValue: null,
+    });
+    if (opts.signal?.aborted) throw new Error('rebuild interrupted');
     // Replay what changed during the scan into the new generation. The stored
     // cursor stays put until the switch: a crash before it must leave the
     // current generation's backlog intact (invariant 1).

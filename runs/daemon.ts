@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import type { Config } from '../config/index.js';
 import { CrmIndexError, errorMessage, SourceMapError } from '../config/errors.js';
 import { logger } from '../config/log.js';
-import { shutdownSignal, sleep } from './signals.js';
+import { shutdownSignal, sleep } from '../pipeline/signals.js';
 import { openPipeline } from './context.js';
 import { startFollow } from './follow.js';
 import { startHttp, type ExtraRoute } from './http.js';
@@ -121,7 +121,7 @@ async function followOnce(
     clearInterval(watchdog);
     signal.removeEventListener('abort', onAbort);
     await http.close();
-    // The installed source map changed under us (pipeline/mapHandover.ts): reopen with it, or stop.
+    // The installed source map changed under us (runs/mapHandover.ts): reopen with it, or stop.
     const handover = follow.state().mapHandover;
     if (handover?.action === 'stop') throw new SourceMapError(handover.message);
     if (handover?.action === 'reload') {

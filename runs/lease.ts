@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { LeaseError } from '../config/errors.js';
 import { sqliteStep, type Db } from '../crm/db.js';
 import { acquireLease, leaseHolder, releaseLease, renewLease } from '../triggers/changelog.js';
-import { sleep } from './signals.js';
+import { sleep } from '../pipeline/signals.js';
 import { FOLLOW_ERROR_STATE } from './failures.js';
 
 export function makeOwner(role: string): string {

@@ -11,7 +11,7 @@ import { installCapture, verifyCapture } from '../triggers/install.js';
 import { INDEX_CONSUMER, openPipeline, type OpenOverrides, type PipelineContext } from './context.js';
 import { drainUntilEmpty } from './drain.js';
 import type { SweepReport } from './events.js';
-import type { BatchCounts } from './indexer.js';
+import type { BatchCounts } from '../pipeline/prepare.js';
 import { Lease, makeOwner } from './lease.js';
 import { rebuild, type RebuildResult } from './rebuild.js';
 import { sweep } from './sweep.js';

@@ -3,7 +3,7 @@
  * subscribe to these; stages only emit.
  */
 import { EventEmitter } from 'node:events';
-import type { BatchCounts } from './indexer.js';
+import type { BatchCounts } from '../pipeline/prepare.js';
 import type { HighWaterRepair } from '../triggers/changelog.js';
 
 export interface PipelineEvents {

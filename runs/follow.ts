@@ -45,7 +45,7 @@ import { Lease, makeOwner } from './lease.js';
 import { sweep } from './sweep.js';
 import { dropLeftoverGenerations } from './rebuild.js';
 import { createStore } from '../stores/factory.js';
-import { sleep } from './signals.js';
+import { sleep } from '../pipeline/signals.js';
 
 type Job = 'drain' | 'sweep' | 'check';
 
