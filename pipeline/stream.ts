@@ -300,7 +300,9 @@ export function runStages<M>(
         }
       }
       // The page's end goes through as a request (maybe empty): the write stage then closes the page.
-      if (s.pw.sliced) close();
+      // So does a part-filled request once the gate is shut: no further slice would ever fill it, and its
+      // records could never be written to free the room (one record larger than the bound does that).
+      if (s.pw.sliced || (held.value >= maxHeld && open.chunks > 0)) close();
       return out;
     };
 

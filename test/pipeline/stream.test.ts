@@ -281,6 +281,35 @@ describe('the stage stream', () => {
     }
   });
 
+  it('indexes a record larger than the bound on held chunks, with more keys after it on the page', async () => {
+    // One record of more chunks than maxHeldChunks shuts the gate by itself; the part-filled request
+    // holding its last chunks must still go out, or nothing is ever written and the stream waits forever.
+    const db = openCrm(dbPath);
+    const rng = new Rng(77);
+    const ctxText = { org: 'Acme Robotics', people: ['Ana Lima'], sector: 'fintech', city: 'Lisbon' };
+    const body = Array.from({ length: 60 }, () => bodyParagraphs(rng, ctxText, 'long').join('\n\n')).join(
+      '\n\n',
+    );
+    const id = (
+      db
+        .prepare(
+          "INSERT INTO interactions (kind, occurred_at, subject, body, owner) VALUES ('meeting', '2026-01-02', 'A transcript', ?, 'ana') RETURNING id",
+        )
+        .get(body) as { id: number }
+    ).id;
+    db.close();
+    const { ctx } = await open('huge', { MAX_CHUNKS_PER_RECORD: '4096' });
+    try {
+      const keys = [...longKeys.slice(0, 30), `interactions:${id}`, ...longKeys.slice(30, 60)];
+      const r = await indexKeys(ctx.deps, ctx.store, keys);
+      expect(r.counts).toMatchObject({ added: 61, failed: 0 });
+      const huge = (await ctx.store.getRecordStates([`interactions:${id}`])).get(`interactions:${id}`)!;
+      expect(huge.chunkCount).toBeGreaterThan(maxHeldChunks(ctx.deps));
+    } finally {
+      await ctx.close();
+    }
+  }, 60_000);
+
   it('indexes a key given twice in one page once', async () => {
     const { ctx, upserts } = await open('duplicates');
     try {
