@@ -459,10 +459,20 @@ function editDistance(a: string, b: string): number {
  * variable, naming the setting it probably meant. Unrelated variables that
  * merely share a prefix are not reported.
  */
+/** Settings that no longer exist, with what replaced them: named when they are still set. */
+const RETIRED_ENV: Record<string, string> = {
+  CRM_INDEX_WORKERS:
+    'the pipeline has no prepare workers any more (one RxJS stage stream, decision 060); remove it',
+};
+
 export function misspeltSettings(env: NodeJS.ProcessEnv): string[] {
   const known = new Set<string>([...Object.values(SETTINGS).map((s) => s.env), ...OTHER_KNOWN_ENV]);
   const out: string[] = [];
   for (const name of Object.keys(env)) {
+    if (RETIRED_ENV[name] !== undefined) {
+      out.push(`${name} is no longer a crm-index setting and is ignored: ${RETIRED_ENV[name]}.`);
+      continue;
+    }
     if (known.has(name) || !/^[A-Z][A-Z0-9_]*$/.test(name)) continue;
     let best: string | undefined;
     let bestD = 3;

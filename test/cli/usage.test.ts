@@ -45,6 +45,13 @@ describe('usage mistakes', () => {
     );
     expect(runCli(['config'], { cwd: dir, env: { CRM_DB_PATH: 'x.db' } }).stderr).not.toMatch(/warning/);
   });
+
+  it('names a retired setting that is still set, and what replaced it', () => {
+    const dir = tmp('crm-index-retired-');
+    const r = runCli(['config'], { cwd: dir, env: { CRM_INDEX_WORKERS: '2' } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('crm-index: warning: CRM_INDEX_WORKERS is no longer a crm-index setting');
+  });
 });
 
 describe.skipIf(!findGloveJson())('crm-index demo from an empty folder', () => {
