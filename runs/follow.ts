@@ -364,9 +364,8 @@ export async function startFollow(
     };
     const w = watch(dir, { depth: 0, ignoreInitial: true, persistent: true, usePolling: false });
     // 'raw' is every event of the underlying fs.watch, before chokidar's throttle, which drops a
-    // file's 'change' events for 50 ms after each one it emits (measured: 100 commits 5 ms apart
-    // gave 11 'change' events and 400 raw ones): a commit in that window, such as the last of a
-    // burst, waited for the poll.
+    // file's 'change' events for 50 ms after each one it emits: a commit in that window, such as
+    // the last of a burst, would wait for the poll (docs/decisions/011-wake-up-on-raw-file-events.md).
     w.on('raw', (_ev, p) => hint(p));
     w.on('all', (_ev, p) => hint(p));
     w.on('error', (err) =>

@@ -36,7 +36,7 @@ export const CHANGELOG_SCHEMA_SQL: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS _cdc_tables (id INTEGER PRIMARY KEY, name TEXT UNIQUE)`,
   // seq is a plain rowid alias, not AUTOINCREMENT: SQLite assigns max(seq)+1, and pruneChangelog always keeps
   // the newest row, so seq is never reused. AUTOINCREMENT would guarantee the same by rewriting the
-  // sqlite_sequence page on every commit: measured +40% on the CRM's single-row commits (docs/capture.md).
+  // sqlite_sequence page on every commit, a cost on every CRM write (docs/decisions/015-capture-overhead-floor.md).
   `CREATE TABLE IF NOT EXISTS _cdc_changelog (seq INTEGER PRIMARY KEY, table_id INTEGER NOT NULL, row_key TEXT NOT NULL, op TEXT NOT NULL, at INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS _cdc_consumers (name TEXT PRIMARY KEY, seq INTEGER NOT NULL, updated_at INTEGER, lease_owner TEXT, lease_expires_at INTEGER)`,
 ];

@@ -10,7 +10,7 @@
  * batch: the changed row ids as one Float64 blob, so other connections catch up
  * incrementally), and one `pts_<generation>` table per generation.
  *
- * Write cost is what shapes the point table (measured, see docs/stores.md):
+ * Write cost is what shapes the point table (docs/decisions/014-store-update-path.md):
  * - the only secondary index is UNIQUE(record_key, chunk_index), which is also
  *   the upsert's conflict target (a point id is UUIDv5 of `recordKey#chunkIndex`,
  *   so the pair identifies the point). A unique index on the random uuid text
@@ -220,9 +220,8 @@ export class GenStatements {
   /**
    * The same row with no conflict clause: fails (SQLITE_CONSTRAINT_UNIQUE) when
    * the chunk exists (the upsert above is then the fallback). Run it and read
-   * the rid from lastInsertRowid: with `RETURNING rid` every row cost about
-   * 13 µs more (33 against 19 µs a row, 42,000 rows of 1,400-character
-   * chunks; docs/stores.md).
+   * the rid from lastInsertRowid, which is cheaper than `RETURNING rid`
+   * (docs/decisions/014-store-update-path.md).
    */
   get insert(): Database.Statement {
     return this.stmt('insert', () => this.insertSql());
@@ -240,9 +239,8 @@ export class GenStatements {
   }
   /**
    * A stored chunk's row rewritten by its rid, with upsertParams' values after the first two
-   * (the key, which does not change) and then the rid. Measured against the upsert (its conflict
-   * clause and `RETURNING rid`), 12,000 one-chunk records rewritten in one transaction: 7-13
-   * against 22-32 µs a row.
+   * (the key, which does not change) and then the rid: cheaper than the upsert's conflict clause
+   * (docs/decisions/014-store-update-path.md).
    */
   get update(): Database.Statement {
     return this.stmt(
