@@ -129,17 +129,10 @@ export function renderBatch(
 }
 
 /**
- * `{ ...base, ...more }`, keys in the same order, built with Object.assign.
- * In Node 20 a spread copy of an object that keeps some properties out of
- * line (a payload has more than four) gets a hidden class of its own: every
- * chunk's payload had a different one, so every read of a payload field
- * downstream (the store's row parameters, its payload JSON) missed its inline
- * cache and went to the runtime. Object.assign into an empty object follows
- * the shared transitions, so the payloads of one table share one class.
- * Long-notes rebuild: 4.8-4.9 against 5.2-5.7 s of main-thread CPU
- * (docs/benchmarks.md).
+ * `{ ...base, ...more }` built with Object.assign, so that the payloads of one
+ * table share one hidden class ([decision 019](../docs/decisions/019-payload-copies-keep-one-hidden-class.md)).
  */
-export function extend<T extends object, U extends object>(base: T, more: U): T & U {
+export function payloadWith<T extends object, U extends object>(base: T, more: U): T & U {
   return Object.assign(Object.assign({}, base), more);
 }
 
@@ -149,7 +142,7 @@ export function describeDoc(
   doc: RenderedDoc,
   entityIds: string[],
 ): { fingerprint: string; payloadBase: Record<string, unknown> } {
-  const payloadBase = extend(doc.payload, { title: doc.title, entity_ids: entityIds });
+  const payloadBase = payloadWith(doc.payload, { title: doc.title, entity_ids: entityIds });
   return {
     fingerprint: fingerprint(doc, payloadBase, deps.chunk, deps.dense.modelId, deps.sparse.version),
     payloadBase,
@@ -193,7 +186,7 @@ export function prepareDoc(
     recordKey: doc.recordKey,
     texts,
     fingerprint: fp,
-    payload: extend(described.payloadBase, {
+    payload: payloadWith(described.payloadBase, {
       record_key: doc.recordKey,
       table: doc.table,
       chunk_count: texts.length,

@@ -60,7 +60,7 @@ import { estimateTokens } from '../encoders/httpRequests.js';
 import type { ChunkPayload, ChunkPoint, RecordState, VectorStore } from '../stores/types.js';
 import {
   emptyCounts,
-  extend,
+  payloadWith,
   prepareKeys,
   type BatchCounts,
   type BatchResult,
@@ -366,7 +366,7 @@ export function runStages<M>(
             id: p.ids[i]!,
             dense: rec.vectors[i]!,
             sparse: p.sparse[i]!,
-            payload: extend(p.payload, { chunk_index: i, text: p.texts[i]! }) as ChunkPayload,
+            payload: payloadWith(p.payload, { chunk_index: i, text: p.texts[i]! }) as ChunkPayload,
           });
         }
         const s = rec.page.states.get(p.recordKey);

@@ -3,7 +3,7 @@
  * table. In Node 20 a spread copy (`{ ...payload, chunk_index, text }`) of an
  * object with more than four properties gets a class of its own, so every
  * chunk had a different one and every payload read in the store missed its
- * inline cache (pipeline/prepare.ts, `extend`). Real CRM file, real embeddings server
+ * inline cache (pipeline/prepare.ts, `payloadWith`). Real CRM file, real embeddings server
  * on 127.0.0.1, real embedded store; V8's own %HaveSameMap says whether two
  * objects share a class.
  */
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng } from '../../crm/demo/rng.js';
 import { bodyParagraphs, subject } from '../../crm/demo/text.js';
 import { openPipeline } from '../../runs/context.js';
-import { extend } from '../../pipeline/prepare.js';
+import { payloadWith } from '../../pipeline/prepare.js';
 import { indexKeys } from '../../pipeline/stream.js';
 import type { ChunkPoint } from '../../stores/types.js';
 import { makeWorld, type World } from './harness.js';
@@ -38,10 +38,10 @@ afterAll(async () => {
 });
 
 describe('payload hidden classes', () => {
-  it('extend gives the same keys, order and values as a spread', () => {
+  it('payloadWith gives the same keys, order and values as a spread', () => {
     const base = { kind: 'meeting', stage: null, organization_id: '2', date: 'd', owner: 'ana', title: 't' };
     const more = { title: 'new', chunk_index: 3, text: 'x' };
-    expect(JSON.stringify(extend(base, more))).toBe(JSON.stringify({ ...base, ...more }));
+    expect(JSON.stringify(payloadWith(base, more))).toBe(JSON.stringify({ ...base, ...more }));
     expect(base.title).toBe('t');
   });
 
