@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import nodePath from 'node:path';
+import { replaceFile } from '../config/files.js';
 import { ConfigError } from '../config/index.js';
 import { scanJsonFile } from './jsonScan.js';
 
@@ -437,20 +438,16 @@ function pidAlive(pid: number): boolean {
 
 /** Write `parts` to `file` through a temp file and a rename, so `file` is complete or absent. */
 function writeAtomically(file: string, parts: Uint8Array[]): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    for (const part of parts) {
-      for (let done = 0; done < part.byteLength;) done += fs.writeSync(fd, part, done);
-    }
-    fs.fsyncSync(fd);
-  } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
+  replaceFile(
+    file,
+    `${file}.${process.pid}.tmp`,
+    (fd) => {
+      for (const part of parts) {
+        for (let done = 0; done < part.byteLength;) done += fs.writeSync(fd, part, done);
+      }
+    },
+    { sync: true },
+  );
 }
 
 /**

@@ -13,7 +13,7 @@ import { resolveFullInWorker } from '../entities/fullInWorker.js';
 import type { Logger } from '../config/log.js';
 import { CaptureMissingError, type Db } from '../crm/db.js';
 import type { SourceMap } from '../crm/sourceMap.js';
-import { ENTITIES_CONSUMER, entityIdsFor, resolveFull, resolveIncremental } from '../entities/index.js';
+import { ENTITIES_CONSUMER, entityIdsFor, resolveIncremental } from '../entities/index.js';
 import { hasEntityLinks } from '../entities/lookup.js';
 import { DEFAULT_ENTITY_SOURCE } from '../entities/source.js';
 import { enqueueKeys } from './failures.js';
@@ -24,11 +24,10 @@ export interface EntityHooks {
   idsFor(keys: string[]): Map<string, string[]>;
   /** One incremental pass; queues re-indexing of records whose entity ids changed. Returns how many. */
   sync(): number;
-  /** Full recompute (the first step of rebuild). */
-  full(): number;
   /**
-   * The same in a worker thread with its own heap limit (entities/fullInWorker.ts). A CRM too large
-   * for that limit is reported and skipped: the entity ids of the last resolution stay.
+   * Full recompute (the first step of rebuild), in a child process with its own heap limit
+   * (entities/fullInWorker.ts). A CRM too large for that limit is reported and skipped: the
+   * entity ids of the last resolution stay.
    */
   fullInWorker(opts: { dbPath: string; busyTimeoutMs: number; heapMb: number }): Promise<number>;
   /** False once entity resolution switched itself off for this run. */
@@ -47,7 +46,6 @@ export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string):
       active: () => false,
       idsFor: () => new Map(),
       sync: () => 0,
-      full: () => 0,
       fullInWorker: () => Promise.resolve(0),
     };
   }
@@ -92,6 +90,7 @@ export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string):
     async fullInWorker(opts) {
       if (!enabled) return 0;
       try {
+        // Start the incremental consumer here, so the next pass picks up only what changes from now on.
         if (
           db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_cdc_consumers'").get()
         ) {
@@ -103,22 +102,6 @@ export function entityHooks(db: Db, map: SourceMap, log: Logger, owner: string):
           log.error({ err: errorMessage(err) }, `entity resolution skipped: ${errorMessage(err)}`);
           return 0;
         }
-        if (err instanceof CrmIndexError && err.kind !== 'transient') disable(err);
-        else throw err;
-        return 0;
-      }
-    },
-    full() {
-      if (!enabled) return 0;
-      try {
-        // Start the incremental consumer here, so the next pass picks up only what changes from now on.
-        if (
-          db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_cdc_consumers'").get()
-        ) {
-          ensureConsumer(db, ENTITIES_CONSUMER, 'now');
-        }
-        return queue(resolveFull(db).changedRecordKeys);
-      } catch (err) {
         if (err instanceof CrmIndexError && err.kind !== 'transient') disable(err);
         else throw err;
         return 0;

@@ -14,7 +14,7 @@ import { LeaseError } from '../config/errors.js';
 import { sqliteStep, type Db } from '../crm/db.js';
 import { acquireLease, leaseHolder, releaseLease, renewLease } from '../triggers/changelog.js';
 import { sleep } from '../pipeline/signals.js';
-import { FOLLOW_ERROR_STATE } from './failures.js';
+import { FOLLOW_ERROR_STATE, getState } from './failures.js';
 
 export function makeOwner(role: string): string {
   return `${role}@${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -142,11 +142,7 @@ export class Lease {
   /** follow's latest published error, if it is recent (see follow.ts), else null. */
   private holderFailure(): { at: number; message: string } | null {
     try {
-      const v = this.db
-        .prepare(`SELECT value FROM _index_state WHERE key = ?`)
-        .pluck()
-        .get(FOLLOW_ERROR_STATE) as string | undefined;
-      const e = v ? (JSON.parse(v) as { at: number; message: string } | null) : null;
+      const e = getState<{ at: number; message: string } | null>(this.db, FOLLOW_ERROR_STATE);
       return e && Date.now() - e.at < 10 * 60_000 ? e : null;
     } catch {
       return null;

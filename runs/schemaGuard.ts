@@ -26,11 +26,6 @@ export class SchemaGuard {
     this.version = db.prepare('PRAGMA schema_version').pluck();
   }
 
-  /** Whether the CRM's schema changed since the last look (a migration, a table rebuild, a dropped table). */
-  changed(): boolean {
-    return (this.version.get() as number) !== this.seen;
-  }
-
   /** Mapped tables that do not fit the live schema, each with the error that says what to fix. */
   problems(): ReadonlyMap<string, SourceMapError> {
     const v = this.version.get() as number;

@@ -18,6 +18,7 @@
  */
 import fs from 'node:fs';
 import nodePath from 'node:path';
+import { replaceFile } from '../../config/files.js';
 import { CodedColumn, ManyColumn, Mirror, SparseIndex, type MirrorOptions } from './mirror.js';
 
 const MAGIC = 'CRMMIRR1';
@@ -125,9 +126,7 @@ export function writeSnapshot(file: string, m: Mirror, gen: string, genCreatedAt
     json = JSON.stringify(header);
     if (12 + Buffer.byteLength(json) <= first) break;
   }
-  const tmp = `${file}.tmp${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
+  replaceFile(file, `${file}.tmp${process.pid}`, (fd) => {
     const head = Buffer.alloc(12);
     head.write(MAGIC, 0, 'latin1');
     head.writeUInt32LE(Buffer.byteLength(json), 8);
@@ -138,13 +137,7 @@ export function writeSnapshot(file: string, m: Mirror, gen: string, genCreatedAt
       if (bytes > 0) fs.writeSync(fd, new Uint8Array(a.buffer, a.byteOffset, bytes), 0, bytes, off);
     }
     fs.ftruncateSync(fd, header.fileBytes);
-  } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
+  });
   return header.fileBytes;
 }
 
