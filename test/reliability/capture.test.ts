@@ -4,55 +4,34 @@
  * by a migration (its triggers gone), a mapped column renamed.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openPipeline, type PipelineContext } from '../../runs/context.js';
-import { startFollow, type FollowHandle } from '../../runs/follow.js';
+import type { PipelineContext } from '../../runs/context.js';
+import type { FollowHandle } from '../../runs/follow.js';
 import { runRefresh } from '../../runs/runs.js';
-import { createSearchEngine } from '../../search/engine.js';
 import { DEFAULT_SOURCE_MAP } from '../../crm/sourceMap.js';
 import { getCursor, maxSeq } from '../../triggers/changelog.js';
 import { installCapture } from '../../triggers/install.js';
 import { makeWorld, waitFor, type World } from '../pipeline/harness.js';
+import { addNote, followEachTest, found } from './following.js';
 
 let world: World;
 let ctx: PipelineContext;
 let follow: FollowHandle;
 
-async function found(word: string, key: string): Promise<boolean> {
-  const engine = createSearchEngine({ store: ctx.store, dense: ctx.dense, sparse: ctx.sparse });
-  return (await engine.search(word, { mode: 'sparse', limit: 10 })).some((h) => h.key === key);
-}
-
-function note(id: number, body: string): void {
-  world.crm
-    .prepare(
-      `INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (?, 'organizations', 1, 'Ann', ?)`,
-    )
-    .run(id, body);
-}
-
 describe('capture damaged while follow runs', () => {
+  followEachTest({}, (f) => ({ world, ctx, follow } = f));
   beforeEach(async () => {
-    world = await makeWorld({ env: { LOG_LEVEL: process.env.DBG ? 'info' : 'silent' } });
-    await runRefresh(world.config, { waitMs: 5000 });
-    ctx = await openPipeline(world.config);
-    follow = await startFollow(ctx, { waitForLeaseMs: 5000 });
     // Some history, so the cursor stands well above 1.
-    for (let i = 0; i < 20; i++) note(100 + i, `history note ${i}`);
-    note(120, 'Capybara marks the end of the history');
-    await waitFor('history indexed', () => found('capybara', 'notes:120'));
-  });
-  afterEach(async () => {
-    await follow.stop();
-    await ctx.close();
-    await world.close();
+    for (let i = 0; i < 20; i++) addNote(world, 100 + i, `history note ${i}`);
+    addNote(world, 120, 'Capybara marks the end of the history');
+    await waitFor('history indexed', () => found(ctx, 'capybara', 'notes:120'));
   });
 
   it('indexes changes made after the changelog was emptied (seq restarted below the cursor)', async () => {
     const cursor = getCursor(world.crm, 'index');
     expect(cursor).toBeGreaterThan(5);
     world.crm.exec('DELETE FROM _cdc_changelog');
-    note(200, 'Pangolin nonce after the purge');
-    await waitFor('the note after the purge indexed', () => found('pangolin', 'notes:200'));
+    addNote(world, 200, 'Pangolin nonce after the purge');
+    await waitFor('the note after the purge indexed', () => found(ctx, 'pangolin', 'notes:200'));
     // The high-water mark is back above every cursor, so the next change is numbered above it too.
     expect(maxSeq(world.crm)).toBeGreaterThan(cursor);
     expect(follow.state().running).toBe(true);
@@ -61,7 +40,7 @@ describe('capture damaged while follow runs', () => {
   it('re-creates a dropped changelog at once, so CRM writes work again and are indexed', async () => {
     let lastInsertError = '';
     world.crm.exec('DROP TABLE _cdc_changelog');
-    expect(() => note(201, 'fails while the changelog is missing')).toThrow(/_cdc_changelog/);
+    expect(() => addNote(world, 201, 'fails while the changelog is missing')).toThrow(/_cdc_changelog/);
     await waitFor(
       'the changelog re-created by follow',
       () => {
@@ -69,7 +48,7 @@ describe('capture damaged while follow runs', () => {
           // A connection that failed to prepare against the dropped table keeps its cached schema until
           // a statement runs (SQLite checks the schema cookie on execution): a CRM's next read does that.
           world.crm.prepare('SELECT count(*) FROM notes').get();
-          note(201, 'Okapi nonce after the drop');
+          addNote(world, 201, 'Okapi nonce after the drop');
           return true;
         } catch (err) {
           lastInsertError = String(err);
@@ -80,7 +59,7 @@ describe('capture damaged while follow runs', () => {
     ).catch((err: Error) => {
       throw new Error(`${err.message}; the CRM's insert said: ${lastInsertError}`);
     });
-    await waitFor('the note after the drop indexed', () => found('okapi', 'notes:201'));
+    await waitFor('the note after the drop indexed', () => found(ctx, 'okapi', 'notes:201'));
   }, 30_000);
 
   it('re-installs the triggers a table rebuild dropped, and indexes the writes made meanwhile', async () => {
@@ -94,12 +73,12 @@ describe('capture damaged while follow runs', () => {
       DROP TABLE notes;
       ALTER TABLE notes_new RENAME TO notes;
       COMMIT;`);
-    note(202, 'Narwhal nonce right after the migration');
+    addNote(world, 202, 'Narwhal nonce right after the migration');
     await waitFor('the note written before the triggers came back indexed', () =>
-      found('narwhal', 'notes:202'),
+      found(ctx, 'narwhal', 'notes:202'),
     );
-    note(203, 'Quetzal nonce once capture is back');
-    await waitFor('a later note indexed', () => found('quetzal', 'notes:203'));
+    addNote(world, 203, 'Quetzal nonce once capture is back');
+    await waitFor('a later note indexed', () => found(ctx, 'quetzal', 'notes:203'));
     const triggers = world.crm
       .prepare(
         `SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'notes' AND name GLOB '_cdc_*'`,
@@ -110,7 +89,7 @@ describe('capture damaged while follow runs', () => {
   }, 30_000);
 
   it('holds a table back and reports it when a mapped column is renamed, instead of indexing less', async () => {
-    expect(await found('warehouse', 'organizations:1')).toBe(true); // "Warehouse robots that sort parcels."
+    expect(await found(ctx, 'warehouse', 'organizations:1')).toBe(true); // "Warehouse robots that sort parcels."
     world.crm.exec('ALTER TABLE organizations RENAME COLUMN description TO descr');
     world.crm.prepare(`UPDATE organizations SET descr = 'Zeppelin logistics' WHERE id = 1`).run();
     await waitFor('the problem reported', () =>
@@ -125,15 +104,15 @@ describe('capture damaged while follow runs', () => {
           .pluck()
           .get() === 'blocked',
     );
-    expect(await found('warehouse', 'organizations:1')).toBe(true);
-    expect(await found('zeppelin', 'organizations:1')).toBe(false);
+    expect(await found(ctx, 'warehouse', 'organizations:1')).toBe(true);
+    expect(await found(ctx, 'zeppelin', 'organizations:1')).toBe(false);
     // Other tables keep flowing.
-    note(204, 'Axolotl nonce in another table');
-    await waitFor('another table still indexed', () => found('axolotl', 'notes:204'));
+    addNote(world, 204, 'Axolotl nonce in another table');
+    await waitFor('another table still indexed', () => found(ctx, 'axolotl', 'notes:204'));
     // The sweep neither re-renders the held table nor deletes its records as orphans.
     follow.kick('sweep');
     await new Promise((r) => setTimeout(r, 500));
-    expect(await found('warehouse', 'organizations:1')).toBe(true);
+    expect(await found(ctx, 'warehouse', 'organizations:1')).toBe(true);
   }, 30_000);
 });
 
@@ -154,11 +133,11 @@ describe('install on a damaged changelog', () => {
   });
 
   it('restores the high-water mark above the cursor after the changelog was emptied', async () => {
-    for (let i = 0; i < 5; i++) note(100 + i, `history note ${i}`);
+    for (let i = 0; i < 5; i++) addNote(world, 100 + i, `history note ${i}`);
     await runRefresh(world.config, { waitMs: 5000, sweep: false });
     const cursor = getCursor(world.crm, 'index');
     world.crm.exec('DELETE FROM _cdc_changelog');
-    note(300, 'written after the purge');
+    addNote(world, 300, 'written after the purge');
     const r = installCapture(world.crm, DEFAULT_SOURCE_MAP);
     expect(r.highWater).toMatchObject({ cursor, moved: 1 });
     expect(maxSeq(world.crm)).toBe(cursor + 1);

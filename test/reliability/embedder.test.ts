@@ -6,43 +6,19 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openPipeline, type PipelineContext } from '../../runs/context.js';
-import { startFollow, type FollowHandle } from '../../runs/follow.js';
+import type { FollowHandle } from '../../runs/follow.js';
 import { countDeadLetters, listDeadLetters } from '../../runs/failures.js';
 import { followHealth } from '../../runs/health.js';
 import { runRefresh } from '../../runs/runs.js';
-import { createSearchEngine } from '../../search/engine.js';
 import { makeWorld, waitFor, type World } from '../pipeline/harness.js';
+import { addNote, followEachTest, found } from './following.js';
 
 let world: World;
 let ctx: PipelineContext;
 let follow: FollowHandle;
 
-async function found(word: string, key: string): Promise<boolean> {
-  const engine = createSearchEngine({ store: ctx.store, dense: ctx.dense, sparse: ctx.sparse });
-  return (await engine.search(word, { mode: 'sparse', limit: 10 })).some((h) => h.key === key);
-}
-
-function note(id: number, body: string): void {
-  world.crm
-    .prepare(
-      `INSERT INTO notes (id, subject_table, subject_id, author, body) VALUES (?, 'organizations', 1, 'Ann', ?)`,
-    )
-    .run(id, body);
-}
-
 describe('an embedder that is wrong for every record', () => {
-  beforeEach(async () => {
-    world = await makeWorld({ env: { DEAD_LETTER_ATTEMPTS: '2' } });
-    await runRefresh(world.config, { waitMs: 5000 });
-    ctx = await openPipeline(world.config);
-    follow = await startFollow(ctx, { waitForLeaseMs: 5000 });
-  });
-  afterEach(async () => {
-    world.server.setAlways(undefined);
-    await follow.stop();
-    await ctx.close();
-    await world.close();
-  });
+  followEachTest({ DEAD_LETTER_ATTEMPTS: '2' }, (f) => ({ world, ctx, follow } = f));
 
   for (const [what, fault] of [
     ['returns vectors of the wrong dimension', { kind: 'wrongDim', dim: 8 }],
@@ -51,7 +27,8 @@ describe('an embedder that is wrong for every record', () => {
   ] as const) {
     it(`pauses and reports it in health, dead-letters nothing, and catches up when the server ${what} and then recovers`, async () => {
       world.server.setAlways(fault);
-      for (let i = 0; i < 5; i++) note(400 + i, `Ibex nonce ${i} written while the embedder is wrong`);
+      for (let i = 0; i < 5; i++)
+        addNote(world, 400 + i, `Ibex nonce ${i} written while the embedder is wrong`);
       await waitFor('the fault reported', () =>
         follow.problems().some((p) => p.includes('embeddings server')),
       );
@@ -67,7 +44,7 @@ describe('an embedder that is wrong for every record', () => {
       await waitFor('more retries', () => world.server.count > seen + 3);
       expect(countDeadLetters(ctx.db)).toBe(0);
       world.server.setAlways(undefined);
-      await waitFor('caught up', () => found('ibex', 'notes:404'));
+      await waitFor('caught up', () => found(ctx, 'ibex', 'notes:404'));
       await waitFor('the fault cleared', () => follow.problems().length === 0);
       expect(countDeadLetters(ctx.db)).toBe(0);
     }, 30_000);
@@ -87,7 +64,7 @@ describe('dead letters', () => {
   });
 
   it('leave the list once their record is indexed again', async () => {
-    note(500, 'a poisonword the server refuses');
+    addNote(world, 500, 'a poisonword the server refuses');
     await runRefresh(world.config, { waitMs: 5000, sweep: false });
     ctx = await openPipeline(world.config);
     try {

@@ -6,31 +6,19 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LeaseError } from '../../config/errors.js';
-import { openPipeline, type PipelineContext } from '../../runs/context.js';
 import { FOLLOW_ERROR_STATE, setState } from '../../runs/failures.js';
-import { startFollow, type FollowHandle } from '../../runs/follow.js';
+import type { FollowHandle } from '../../runs/follow.js';
 import { Lease, makeOwner } from '../../runs/lease.js';
 import { runRefresh } from '../../runs/runs.js';
 import { makeWorld, waitFor, worldConfig, type World } from '../pipeline/harness.js';
 import { startEmbeddingsServer } from '../helpers/embeddingsServer.js';
+import { followEachTest } from './following.js';
 
 let world: World;
-let ctx: PipelineContext;
 let follow: FollowHandle;
 
 describe('follow stuck retrying a batch', () => {
-  beforeEach(async () => {
-    world = await makeWorld({ env: { RETRY_BASE_MS: '100', RETRY_MAX_MS: '300' } });
-    await runRefresh(world.config, { waitMs: 5000 });
-    ctx = await openPipeline(world.config);
-    follow = await startFollow(ctx, { waitForLeaseMs: 5000 });
-  });
-  afterEach(async () => {
-    world.server.setAlways(undefined);
-    await follow.stop();
-    await ctx.close();
-    await world.close();
-  });
+  followEachTest({ RETRY_BASE_MS: '100', RETRY_MAX_MS: '300' }, (f) => ({ world, follow } = f));
 
   it('hands the cursor to a refresh between retries', async () => {
     world.server.setAlways({ kind: 'status', status: 503 });

@@ -7,32 +7,25 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDemoDatabase } from '../../crm/demo/create.js';
 import { CLI } from '../pipeline/torture.js';
-import { openPipeline, type PipelineContext } from '../../runs/context.js';
-import { startFollow, type FollowHandle } from '../../runs/follow.js';
-import { runRefresh } from '../../runs/runs.js';
+import type { PipelineContext } from '../../runs/context.js';
+import type { FollowHandle } from '../../runs/follow.js';
 import { createSearchEngine } from '../../search/engine.js';
-import { makeWorld, waitFor, type World } from '../pipeline/harness.js';
+import { waitFor, type World } from '../pipeline/harness.js';
 import { holdWriteLock } from '../helpers/lock.js';
+import { followEachTest } from './following.js';
 
 let world: World;
 let ctx: PipelineContext;
 let follow: FollowHandle;
 
 describe('follow under a write lock held past the busy timeout', () => {
-  beforeEach(async () => {
-    world = await makeWorld({ env: { SQLITE_BUSY_TIMEOUT_MS: '200', LEASE_TTL_MS: '1200' } });
-    await runRefresh(world.config, { waitMs: 5000 });
-    ctx = await openPipeline(world.config);
-    follow = await startFollow(ctx, { waitForLeaseMs: 5000 });
-  });
-  afterEach(async () => {
-    await follow.stop();
-    await ctx.close();
-    await world.close();
-  });
+  followEachTest(
+    { SQLITE_BUSY_TIMEOUT_MS: '200', LEASE_TTL_MS: '1200' },
+    (f) => ({ world, ctx, follow } = f),
+  );
 
   it('keeps running, reports the lock, and indexes the write made after it', async () => {
     const lock = await holdWriteLock(world.dbPath, 2500);
