@@ -222,9 +222,9 @@ export function runStages<M>(
     const held = new BehaviorSubject(0);
     const demand = new BehaviorSubject<void>(undefined);
     const active: PageWork<unknown>[] = [];
-    /** Embeddings requests sent and not answered yet, and sent in all. */
+    /** Embeddings requests sent and not answered yet; whether the event loop turned since the last was sent. */
     let embedding = 0;
-    let sent = 0;
+    let turnedSinceSend = true;
 
     // ── prepare: one slice of a page's keys ──────────────────────────────────────
     const prepareSlice = (pw: PageWork<unknown>): Rec[] => {
@@ -443,13 +443,19 @@ export function runStages<M>(
             ),
             concatMap(slices),
             mergeMap((s) => from(cut(s))),
-            // A turn before each request but the first: an embedder that computes in place (the local
-            // one) blocks, and timers, health checks and signals must still get through between its calls.
+            // A turn before a request unless the loop turned since the last one was sent: an embedder that
+            // computes in place (the local one) blocks, and timers, health checks and signals must still get
+            // through between its calls; one that waits on a server has let the loop turn already, and its
+            // next request goes out at once.
             mergeMap(
               (req) =>
                 running.run(async () => {
                   if (req.chunks === 0) return req;
-                  if (sent++ > 0) await turn();
+                  if (!turnedSinceSend) await turn();
+                  turnedSinceSend = false;
+                  setImmediate(() => {
+                    turnedSinceSend = true;
+                  });
                   source.tick?.();
                   embedding++;
                   try {
@@ -460,7 +466,13 @@ export function runStages<M>(
                 }),
               deps.embedInFlight,
             ),
-            concatMap((req) => running.run(() => write(req))),
+            // After a turn: the next request, which the reply just made room for, is sent first.
+            concatMap((req) =>
+              running.run(async () => {
+                await turn();
+                await write(req);
+              }),
+            ),
             ignoreElements(),
           ),
           shared.pipe(

@@ -46,7 +46,10 @@ export type Fault =
 
 export interface EmbeddingsServerOptions {
   dim?: number;
-  /** Delay before every reply, in ms. */
+  /**
+   * Each reply is sent this many ms after its request arrived (the server's own work, vectors and
+   * JSON included, happens inside it, as a GPU server's time per request includes its own).
+   */
   delayMs?: number;
   /** Bearer key required when set (401 otherwise). */
   apiKey?: string;
@@ -175,7 +178,7 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
         url: req.url ?? '',
         headers: req.headers,
         body,
-        at: Date.now(),
+        at: now(),
       };
       requests.push(rec);
       if (req.method !== 'POST' || !/\/v1\/embeddings$/.test(req.url ?? '')) {
@@ -189,66 +192,82 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
       maxInFlight = Math.max(maxInFlight, inFlight);
       const done = (): void => {
         inFlight--;
-        rec.doneAt = Date.now();
+        rec.doneAt = now();
       };
       res.on('close', done);
-      const run = (): void => {
-        if (res.destroyed) return;
-        respond(rec, fault, res);
-      };
-      if (delay > 0) setTimeout(run, delay);
-      else run();
+      respond(rec, fault, res, rec.at + delay);
     });
   };
 
-  function respond(rec: RecordedRequest, fault: Fault, res: http.ServerResponse): void {
+  /** Works out the reply to `rec` at once and sends it at `due` (a clock time from now()). */
+  function respond(rec: RecordedRequest, fault: Fault, res: http.ServerResponse, due: number): void {
+    const at = (send: () => void): void => {
+      const run = (): void => {
+        if (!res.destroyed) send();
+      };
+      const wait = due - now();
+      if (wait > 0) setTimeout(run, wait);
+      else run();
+    };
     if (opts.apiKey && rec.headers.authorization !== `Bearer ${opts.apiKey}`) {
-      sendJson(res, 401, {
-        error: { message: 'Incorrect API key provided.', type: 'invalid_request_error' },
-      });
+      at(() =>
+        sendJson(res, 401, {
+          error: { message: 'Incorrect API key provided.', type: 'invalid_request_error' },
+        }),
+      );
       return;
     }
     const body = typeof rec.body === 'object' ? rec.body : undefined;
     if (!body || body.input === undefined) {
-      sendJson(res, 400, {
-        error: { message: "'input' is a required property", type: 'invalid_request_error' },
-      });
+      at(() =>
+        sendJson(res, 400, {
+          error: { message: "'input' is a required property", type: 'invalid_request_error' },
+        }),
+      );
       return;
     }
     const inputs = typeof body.input === 'string' ? [body.input] : body.input;
     if (opts.rejectInputsContaining && inputs.some((t) => t.includes(opts.rejectInputsContaining!))) {
-      sendJson(res, 400, {
-        error: { message: 'This input cannot be embedded (poison).', type: 'invalid_request_error' },
-      });
+      at(() =>
+        sendJson(res, 400, {
+          error: { message: 'This input cannot be embedded (poison).', type: 'invalid_request_error' },
+        }),
+      );
       return;
     }
     const wantBase64 = body.encoding_format === 'base64';
     if (wantBase64 && base64Mode === 'reject') {
-      sendJson(res, 400, {
-        error: {
-          message: "Unsupported value for 'encoding_format': 'base64'",
-          type: 'invalid_request_error',
-        },
-      });
+      at(() =>
+        sendJson(res, 400, {
+          error: {
+            message: "Unsupported value for 'encoding_format': 'base64'",
+            type: 'invalid_request_error',
+          },
+        }),
+      );
       return;
     }
     switch (fault.kind) {
       case 'status':
-        res.writeHead(fault.status, {
-          'content-type': 'application/json',
-          ...(fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {}),
+        at(() => {
+          res.writeHead(fault.status, {
+            'content-type': 'application/json',
+            ...(fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {}),
+          });
+          res.end(
+            fault.body ??
+              JSON.stringify({ error: { message: `injected ${fault.status}`, type: 'server_error' } }),
+          );
         });
-        res.end(
-          fault.body ??
-            JSON.stringify({ error: { message: `injected ${fault.status}`, type: 'server_error' } }),
-        );
         return;
       case 'reset':
-        res.socket?.destroy();
+        at(() => res.socket?.destroy());
         return;
       case 'garbage':
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(fault.body ?? '<html><body>502 Bad Gateway</body></html>');
+        at(() => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(fault.body ?? '<html><body>502 Bad Gateway</body></html>');
+        });
         return;
       default:
         break;
@@ -278,13 +297,15 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
     });
     if (fault.kind === 'nan' && fault.python) text = text.replace('null', 'NaN');
     if (fault.kind === 'drop') {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-      res.write(text.slice(0, Math.floor(text.length / 2)));
-      // Let the half body reach the client before the socket dies, so it fails mid-body.
-      setTimeout(() => res.socket?.destroy(), 20);
+      at(() => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.write(text.slice(0, Math.floor(text.length / 2)));
+        // Let the half body reach the client before the socket dies, so it fails mid-body.
+        setTimeout(() => res.socket?.destroy(), 20);
+      });
       return;
     }
-    sendJson(res, 200, text);
+    at(() => sendJson(res, 200, text));
   }
 
   let server: http.Server;
@@ -339,6 +360,11 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Epoch milliseconds with a fraction: replies are due to the fraction of a millisecond. */
+function now(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
