@@ -10,10 +10,25 @@
 import type { Config } from '../config/index.js';
 import type { DenseEmbedder } from './types.js';
 
-export async function createDenseEmbedder(config: Config): Promise<DenseEmbedder> {
+export interface DenseEmbedderOptions {
+  /**
+   * The HTTP client on a thread of its own (httpThread.ts): for the runs, which keep a server busy with
+   * batch after batch while their own thread prepares the next ones. A query embeds one text: it stays
+   * in-thread.
+   */
+  thread?: boolean;
+}
+
+export async function createDenseEmbedder(
+  config: Config,
+  opts: DenseEmbedderOptions = {},
+): Promise<DenseEmbedder> {
   if (config.embedderKind === 'http') {
-    const { createHttpEmbedder } = await import('./http.js');
-    return createHttpEmbedder(config);
+    const { createHttpEmbedder, httpEmbedderSettings } = await import('./http.js');
+    if (!opts.thread) return createHttpEmbedder(config);
+    const { ThreadedHttpEmbedder } = await import('./httpThread.js');
+    const { random: _random, ...settings } = httpEmbedderSettings(config);
+    return new ThreadedHttpEmbedder(settings);
   }
   const { LocalGloveEmbedder } = await import('./local.js');
   const { defaultCacheDir } = await import('./gloveCache.js');

@@ -89,13 +89,18 @@ const PROBE_TEXT = 'dimension probe';
 const KEEP_ALIVE_MS = 4_000;
 
 export function createHttpEmbedder(config: Config, opts: HttpEmbedderOverrides = {}): HttpEmbedder {
+  return new HttpEmbedder(httpEmbedderSettings(config, opts));
+}
+
+/** The client's settings from the configuration; throws a ConfigError when there is no URL. */
+export function httpEmbedderSettings(config: Config, opts: HttpEmbedderOverrides = {}): HttpEmbedderSettings {
   const baseUrl = opts.baseUrl ?? config.sparkControlUrl;
   if (!baseUrl) {
     throw new ConfigError(
       'SPARK_CONTROL_URL is not set, so there is no embeddings server to call; set it (or --embed-url) or use the local embedder.',
     );
   }
-  return new HttpEmbedder({
+  return {
     baseUrl,
     model: config.embeddingModel ?? config.resolvedModel,
     apiKey: config.sparkControlApiKey,
@@ -108,7 +113,7 @@ export function createHttpEmbedder(config: Config, opts: HttpEmbedderOverrides =
     maxRetries: config.embedMaxRetries,
     backoffBaseMs: config.embedBackoffBaseMs,
     ...opts,
-  });
+  };
 }
 
 export class HttpEmbedder implements DenseEmbedder {

@@ -466,10 +466,11 @@ export function runStages<M>(
                 }),
               deps.embedInFlight,
             ),
-            // After a turn: the next request, which the reply just made room for, is sent first.
+            // While other requests are out (a server's replies), after a turn: the next request, which this
+            // reply made room for, goes out before the write.
             concatMap((req) =>
               running.run(async () => {
-                await turn();
+                if (embedding > 0) await turn();
                 await write(req);
               }),
             ),

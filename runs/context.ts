@@ -75,7 +75,7 @@ export async function openPipeline(config: Config, overrides: OpenOverrides = {}
     if (restored > 0)
       log.info({ restored }, `${restored} record(s) held by an unfinished rebuild are queued again`);
     const renderer = new Renderer(db, map);
-    const dense = overrides.dense ?? (await createDenseEmbedder(config));
+    const dense = overrides.dense ?? (await createDenseEmbedder(config, { thread: true }));
     await dense.init();
     const sparse = new Bm25Encoder();
     const store = overrides.store ?? (await createStore(config, { longRunning: overrides.longRunning }));

@@ -1,6 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, PermanentError, TransientError, loadConfig } from '../../config/index.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import {
+  ConfigError,
+  EmbedderFaultError,
+  PermanentError,
+  TransientError,
+  loadConfig,
+} from '../../config/index.js';
 import { HttpEmbedder, createHttpEmbedder, type HttpEmbedderOverrides } from '../../encoders/http.js';
+import { ThreadedHttpEmbedder } from '../../encoders/httpThread.js';
 import {
   BACKOFF_CAP_MS,
   decodeBase64Float32,
@@ -16,6 +25,7 @@ import { expectedVector, startEmbeddingsServer, type EmbeddingsServer } from '..
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
+  onThread = false;
   while (open.length) await open.pop()!.close();
 });
 
@@ -25,8 +35,11 @@ async function server(opts: Parameters<typeof startEmbeddingsServer>[0] = {}): P
   return s;
 }
 
-function client(srv: EmbeddingsServer, o: HttpEmbedderOverrides = {}): HttpEmbedder {
-  const e = new HttpEmbedder({
+/** Whether client() runs the HTTP client on a thread of its own (what the runs use) or in this one. */
+let onThread = false;
+
+function client(srv: EmbeddingsServer, o: HttpEmbedderOverrides = {}): HttpEmbedder | ThreadedHttpEmbedder {
+  const settings = {
     baseUrl: srv.url,
     model: 'test-model',
     verifyTls: true,
@@ -37,7 +50,8 @@ function client(srv: EmbeddingsServer, o: HttpEmbedderOverrides = {}): HttpEmbed
     maxRetries: 3,
     backoffBaseMs: 5,
     ...o,
-  });
+  };
+  const e = onThread ? new ThreadedHttpEmbedder(settings) : new HttpEmbedder(settings);
   open.push(e);
   return e;
 }
@@ -131,7 +145,14 @@ describe('request helpers (pure)', () => {
   });
 });
 
-describe('HttpEmbedder against a real server', () => {
+describe.each([
+  ['in this thread', false],
+  ['on a thread of its own', true],
+])('HttpEmbedder %s, against a real server', (_where, threaded) => {
+  beforeEach(() => {
+    onThread = threaded;
+  });
+
   it('returns vectors in input order across batches and concurrent requests', async () => {
     const srv = await server({ dim: 8, always: { kind: 'shuffle' }, delayMs: 30 });
     const e = client(srv, { batchSize: 3, concurrency: 3 });
@@ -417,6 +438,53 @@ describe('TLS', () => {
     // The global dispatcher still verifies: a plain fetch to the same server fails.
     const err = await rejection(fetch(`${srv.url}/healthz`));
     expect(String((err as { cause?: { code?: string } }).cause?.code)).toMatch(/SELF_SIGNED|CERT/);
+  });
+});
+
+describe('ThreadedHttpEmbedder', () => {
+  it('fails the requests of a thread that dies as transient, and the next call starts a new one', async () => {
+    const srv = await server({ dim: 8, delayMs: 400 });
+    onThread = true;
+    const e = client(srv) as ThreadedHttpEmbedder;
+    await e.init();
+    const pending = e.embed(['alpha', 'beta']);
+    await new Promise((r) => setTimeout(r, 100));
+    await (e as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    const err = await rejection(pending);
+    expect(err).toBeInstanceOf(TransientError);
+    expect(err.message).toMatch(/thread stopped .*retried on a new one/);
+    expectVectorsMatch(await e.embed(['alpha', 'beta']), ['alpha', 'beta'], 8);
+  });
+
+  it("rebuilds the embedder's own fault on this side: a refused key is an EmbedderFaultError", async () => {
+    const srv = await server({ dim: 8, apiKey: 'right' });
+    onThread = true;
+    const err = await rejection(client(srv, { apiKey: 'wrong' }).embed(['alpha']));
+    expect(err).toBeInstanceOf(EmbedderFaultError);
+    expect(err.message).toMatch(/SPARK_CONTROL_API_KEY/);
+  });
+
+  it('keeps the process alive while a request is out, and lets it exit once none is', async () => {
+    const srv = await server({ dim: 8, delayMs: 500 });
+    const script = [
+      `import { ThreadedHttpEmbedder } from ${JSON.stringify(new URL('../../encoders/httpThread.ts', import.meta.url).href)};`,
+      `const e = new ThreadedHttpEmbedder({ baseUrl: ${JSON.stringify(srv.url)}, model: 'm', verifyTls: true,`,
+      `  batchSize: 4, maxTokensPerRequest: 10000, concurrency: 2, timeoutMs: 5000, maxRetries: 0, backoffBaseMs: 5 });`,
+      `const v = await e.embed(['alpha', 'beta']);`,
+      `console.log(v.length, v[0].length);`,
+      // Never closed: the process must still end on its own.
+    ].join('\n');
+    const started = Date.now();
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      {
+        timeout: 20_000,
+      },
+    );
+    expect(stdout.trim()).toBe('2 8');
+    // The reply took 2 x 500 ms (the probe, then the batch): the process waited for it.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
   });
 });
 
