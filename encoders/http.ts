@@ -118,6 +118,7 @@ export function httpEmbedderSettings(config: Config, opts: HttpEmbedderOverrides
 
 export class HttpEmbedder implements DenseEmbedder {
   readonly modelId: string;
+  readonly queues = true;
   readonly stats: HttpEmbedderStats = { requests: 0, retries: 0, texts: 0, truncated: 0 };
   private readonly s: HttpEmbedderSettings;
   private readonly url: string;

@@ -102,6 +102,7 @@ const CLOSE_WAIT_MS = 5_000;
 
 export class ThreadedHttpEmbedder implements DenseEmbedder {
   readonly modelId: string;
+  readonly queues = true;
   stats: HttpEmbedderStats = { requests: 0, retries: 0, texts: 0, truncated: 0 };
   private worker: Worker | null = null;
   private exited: Promise<void> = Promise.resolve();

@@ -20,6 +20,11 @@ export interface DenseEmbedder {
   init(): Promise<void>;
   /** One vector per input, in input order. Throws TransientError or PermanentError. */
   embed(texts: string[], opts?: { signal?: AbortSignal }): Promise<Float32Array[]>;
+  /**
+   * The embedder keeps at most EMBED_CONCURRENCY requests at its server and queues further calls
+   * itself, starting the next one the moment a reply arrives (the HTTP clients).
+   */
+  readonly queues?: boolean;
   close(): Promise<void>;
 }
 

@@ -464,7 +464,9 @@ export function runStages<M>(
                     embedding--;
                   }
                 }),
-              deps.embedInFlight,
+              // An embedder that queues gets twice its in-flight limit: the next request then waits in its
+              // queue and leaves the moment a reply arrives, whatever this thread is busy with.
+              deps.dense.queues ? 2 * deps.embedInFlight : deps.embedInFlight,
             ),
             // While other requests are out (a server's replies), after a turn: the next request, which this
             // reply made room for, goes out before the write.
