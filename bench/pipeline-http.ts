@@ -16,9 +16,10 @@
  * EMBED_CONCURRENCY loops each awaiting embed() of EMBED_BATCH_SIZE texts
  * until the corpus's chunks are all sent. Its texts are the corpus's chunk
  * texts as the untimed zero-cost run stored them in the index file, all of
- * them, once each. Its share of the ceiling is what a client doing no other
- * work reaches against this server on this machine; "vs plain client" is a
- * pipeline run's share over the plain client's share of the same round.
+ * them, once each (its wall time is the loops' alone). Its share of the
+ * ceiling is what a client doing no other work reaches against this server
+ * on this machine; "vs plain client" is a pipeline run's share over the
+ * plain client's share of the same round.
  *
  * One child process per run, as `crm-index rebuild` runs (bench/lib/child.ts).
  * The embedder uses the product's defaults (batches of 64, 4 requests in
