@@ -11,11 +11,21 @@
  * (EMBED_BATCH_SIZE x EMBED_CONCURRENCY / delay, in chunks/s) and the share
  * of it the pipeline reached over that window.
  *
+ * The baseline, once a round for each delay and corpus: a plain client, this
+ * tree's HttpEmbedder with the same settings and nothing else, its
+ * EMBED_CONCURRENCY loops each awaiting embed() of EMBED_BATCH_SIZE texts
+ * until the corpus's chunks are all sent. Its texts are the corpus's chunk
+ * texts as the untimed zero-cost run stored them in the index file, all of
+ * them, once each (its wall time is the loops' alone). Its share of the
+ * ceiling is what a client doing no other work reaches against this server
+ * on this machine; "vs plain client" is a pipeline run's share over the
+ * plain client's share of the same round.
+ *
  * One child process per run, as `crm-index rebuild` runs (bench/lib/child.ts).
  * The embedder uses the product's defaults (batches of 64, 4 requests in
  * flight). `--dists` compares builds: each is a compiled tree (`dist`, or
  * another commit's, built the same way); only its pipeline is swapped: the
- * config and the zero-cost embedder come from this tree.
+ * config, the zero-cost embedder and the plain client come from this tree.
  *
  *   npm run build && npx tsx bench/pipeline-http.ts [--long 3000] [--demo 0] [--delays 0,20,60] [--repeats 3] [--dists dist]
  */
@@ -24,11 +34,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { createHttpEmbedder } from '../encoders/http.js';
 import { startEmbeddingsServer } from '../test/helpers/embeddingsServer.js';
 import { childJob, compiledRuns, inChild, isBuild, report, requireBuild, serveInChild } from './lib/child.js';
 import {
   arg,
   benchConfig,
+  chunkTexts,
   makeDemo,
   makeLongNotes,
   printTable,
@@ -49,6 +61,8 @@ interface Job {
   dist: string;
   /** The embeddings server's URL, or '' for the zero-cost embedder. */
   url: string;
+  /** The plain client instead of a rebuild: the JSON file of the texts it sends. */
+  plain?: string;
 }
 
 interface Timing {
@@ -70,8 +84,7 @@ interface ServerStats {
   inFlight: number;
 }
 
-async function runJob(job: Job): Promise<void> {
-  const { runRebuild } = await compiledRuns(job.dist);
+function jobConfig(job: Job): ReturnType<typeof benchConfig> {
   const env: Record<string, string> = {
     EMBED_BATCH_SIZE: String(BATCH),
     EMBED_CONCURRENCY: String(IN_FLIGHT),
@@ -80,10 +93,41 @@ async function runJob(job: Job): Promise<void> {
     EMBED_MAX_TOKENS_PER_REQUEST: String(64 * 1024),
   };
   if (job.url) Object.assign(env, { SPARK_CONTROL_URL: job.url, EMBEDDING_DIM: String(DIM) });
-  const config = benchConfig(job.db, env);
+  return benchConfig(job.db, env);
+}
+
+async function runJob(job: Job): Promise<void> {
+  if (job.plain) return runPlain(job, job.plain);
+  const { runRebuild } = await compiledRuns(job.dist);
+  const config = jobConfig(job);
   const overrides = job.url ? {} : { dense: new ZeroCostEmbedder(DIM) };
   const t = await timed(() => runRebuild(config, { waitMs: 5000, resolve: false, overrides }));
   report({ chunks: t.value.counts.chunks, wallMs: t.wallMs, cpuMs: t.cpuMs } satisfies Timing);
+}
+
+/**
+ * The plain client: the HttpEmbedder the pipeline's config makes, its probe sent before the timed
+ * part (the server leaves it out of its window), then IN_FLIGHT loops, each taking the next
+ * BATCH texts and awaiting embed() of them, until every text has been sent once.
+ */
+async function runPlain(job: Job, textsFile: string): Promise<void> {
+  const texts = JSON.parse(fs.readFileSync(textsFile, 'utf8')) as string[];
+  const embedder = createHttpEmbedder(jobConfig(job));
+  try {
+    await embedder.init();
+    let next = 0;
+    const loop = async (): Promise<void> => {
+      while (next < texts.length) {
+        const batch = texts.slice(next, next + BATCH);
+        next += batch.length;
+        await embedder.embed(batch);
+      }
+    };
+    const t = await timed(() => Promise.all(Array.from({ length: IN_FLIGHT }, loop)));
+    report({ chunks: texts.length, wallMs: t.wallMs, cpuMs: t.cpuMs } satisfies Timing);
+  } finally {
+    await embedder.close();
+  }
 }
 
 /**
@@ -152,46 +196,73 @@ async function main(): Promise<void> {
     if (!isBuild(d)) throw new Error(`--dists: ${d}/runs/runs.js is missing; build it first.`);
   }
   const dir = tempDir('http');
-  const corpora: { name: string; db: string }[] = [];
+  const script = fileURLToPath(import.meta.url);
+  const corpora: { name: string; db: string; texts: string }[] = [];
   if (longNotes > 0) {
     fs.mkdirSync(`${dir}/long`);
-    corpora.push({ name: `long notes (${longNotes})`, db: makeLongNotes(`${dir}/long`, longNotes) });
+    const db = makeLongNotes(`${dir}/long`, longNotes);
+    corpora.push({ name: `long notes (${longNotes})`, db, texts: `${dir}/long/chunks.json` });
   }
   if (demo > 0) {
     fs.mkdirSync(`${dir}/demo`);
-    corpora.push({ name: `demo CRM (${demo} records)`, db: makeDemo(`${dir}/demo`, demo) });
+    const db = makeDemo(`${dir}/demo`, demo);
+    corpora.push({ name: `demo CRM (${demo} records)`, db, texts: `${dir}/demo/chunks.json` });
   }
   const servers = new Map<number, Awaited<ReturnType<typeof startServer>>>();
   const embedders = ['zero-cost', ...delays.map((d) => `HTTP, ${d} ms a request`)];
   const results = new Map<string, Timing[]>();
   const key = (c: number, dist: string, e: number): string => `${c}\u0000${dist}\u0000${e}`;
+  /** The plain client's runs, by corpus and embedder index (e >= 1: an HTTP delay). */
+  const plain = new Map<string, Timing[]>();
+  const plainKey = (c: number, e: number): string => `${c}\u0000${e}`;
+  const serverRun = async (server: Awaited<ReturnType<typeof startServer>>, job: Job): Promise<Timing> => {
+    await server.reset();
+    const t = await inChild<Job, Timing>(script, job);
+    const st = await server.stats();
+    return {
+      ...t,
+      serverMs: st.ms,
+      serverChunks: st.chunks,
+      serverInFlight: st.inFlight,
+      serverRequests: st.requests,
+    };
+  };
   try {
     for (const d of delays) servers.set(d, await startServer(d));
     // One untimed run per corpus first: the first open of a freshly written CRM (its WAL) and the
-    // index file's creation would otherwise fall on whichever build runs first.
-    for (const corpus of corpora)
-      await inChild<Job, Timing>(fileURLToPath(import.meta.url), { db: corpus.db, dist: dists[0]!, url: '' });
+    // index file's creation would otherwise fall on whichever build runs first. Its index file
+    // holds the corpus's chunk texts, which the plain client sends.
+    for (const corpus of corpora) {
+      const w = await inChild<Job, Timing>(script, { db: corpus.db, dist: dists[0]!, url: '' });
+      const texts = chunkTexts(benchConfig(corpus.db).resolvedIndexPath);
+      if (texts.length !== w.chunks)
+        throw new Error(
+          `${corpus.name}: the index file holds ${texts.length} chunks, the rebuild wrote ${w.chunks}.`,
+        );
+      fs.writeFileSync(corpus.texts, JSON.stringify(texts));
+    }
     // Every round runs every combination, in an order that flips from round to round.
     for (let r = 0; r < repeats; r++) {
-      const combos = corpora.flatMap((_, c) =>
-        dists.flatMap((dist) => embedders.map((_, e) => ({ c, dist, e }))),
-      );
+      const combos = corpora.flatMap((_, c) => [
+        ...dists.flatMap((dist) => embedders.map((_, e) => ({ c, dist, e, plain: false }))),
+        ...delays.map((_, i) => ({ c, dist: '', e: i + 1, plain: true })),
+      ]);
       if (r % 2 === 1) combos.reverse();
-      for (const { c, dist, e } of combos) {
+      for (const { c, dist, e, plain: isPlain } of combos) {
+        const corpus = corpora[c]!;
         const server = e === 0 ? null : servers.get(delays[e - 1]!)!;
-        await server?.reset();
-        const t = await inChild<Job, Timing>(fileURLToPath(import.meta.url), {
-          db: corpora[c]!.db,
-          dist,
-          url: server?.url ?? '',
-        });
-        if (server) {
-          const st = await server.stats();
-          t.serverMs = st.ms;
-          t.serverChunks = st.chunks;
-          t.serverInFlight = st.inFlight;
-          t.serverRequests = st.requests;
+        if (isPlain) {
+          const t = await serverRun(server!, {
+            db: corpus.db,
+            dist: '',
+            url: server!.url,
+            plain: corpus.texts,
+          });
+          plain.set(plainKey(c, e), [...(plain.get(plainKey(c, e)) ?? []), t]);
+          continue;
         }
+        const job: Job = { db: corpus.db, dist, url: server?.url ?? '' };
+        const t = server ? await serverRun(server, job) : await inChild<Job, Timing>(script, job);
         results.set(key(c, dist, e), [...(results.get(key(c, dist, e)) ?? []), t]);
       }
     }
@@ -204,15 +275,66 @@ async function main(): Promise<void> {
     const d = e === 0 ? 0 : delays[e - 1]!;
     return d > 0 ? (BATCH * IN_FLIGHT * 1000) / d : null;
   };
-  const shares = (c: number, dist: string, e: number): number[] => {
+  /** Each round's share of the server's ceiling (none for the zero-cost embedder or a 0 ms delay). */
+  const sharesOf = (ts: Timing[], e: number): number[] => {
     const ceil = ceiling(e);
     if (ceil === null) return [];
-    return results
-      .get(key(c, dist, e))!
-      .map((t) => ((t.serverChunks ?? 0) / Math.max(1, t.serverMs ?? 0)) * 1000)
-      .map((r) => r / ceil);
+    return ts.map((t) => ((t.serverChunks ?? 0) / Math.max(1, t.serverMs ?? 0)) * 1000).map((r) => r / ceil);
+  };
+  /** Each round's share over the plain client's share in the same round. */
+  const vsPlain = (c: number, ts: Timing[], e: number): number[] => {
+    const mine = sharesOf(ts, e);
+    const theirs = sharesOf(plain.get(plainKey(c, e)) ?? [], e);
+    return mine.length > 0 && theirs.length === mine.length ? mine.map((s, r) => s / theirs[r]!) : [];
+  };
+  const list = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(' / ') || '-';
+  const serverCols = (ts: Timing[], e: number): (string | number)[] => {
+    const sh = sharesOf(ts, e);
+    return [
+      ceiling(e) ?? '-',
+      e === 0 ? '-' : median(ts.map((t) => (t.serverMs ?? 0) / 1000)),
+      sh.length > 0 ? median(sh) : '-',
+      list(sh),
+      e === 0 ? '-' : median(ts.map((t) => t.serverInFlight ?? 0)),
+      e === 0 ? '-' : median(ts.map((t) => (t.serverChunks ?? 0) / Math.max(1, t.serverRequests ?? 0))),
+    ];
   };
   for (const [c, corpus] of corpora.entries()) {
+    const pipelineRows = dists.flatMap((dist) =>
+      embedders.map((name, e) => {
+        const ts = results.get(key(c, dist, e))!;
+        const vp = vsPlain(c, ts, e);
+        return [
+          dist,
+          name,
+          ts[0]!.chunks,
+          med(c, dist, e),
+          ts.map((t) => Math.round(rate(t))).join(' / '),
+          median(ts.map((t) => t.cpuMs / 1000)),
+          med(c, dist, e) / med(c, dist, 0),
+          med(c, dist, e) / med(c, dists[0]!, e),
+          ...serverCols(ts, e),
+          vp.length > 0 ? median(vp) : '-',
+          list(vp),
+        ];
+      }),
+    );
+    const plainRows = delays.map((d, i) => {
+      const ts = plain.get(plainKey(c, i + 1))!;
+      return [
+        'this tree',
+        `plain client, ${d} ms`,
+        ts[0]!.chunks,
+        median(ts.map(rate)),
+        ts.map((t) => Math.round(rate(t))).join(' / '),
+        median(ts.map((t) => t.cpuMs / 1000)),
+        '-',
+        '-',
+        ...serverCols(ts, i + 1),
+        '-',
+        '-',
+      ];
+    });
     printTable(
       `Rebuild of the ${corpus.name}, embedded store, EMBED_BATCH_SIZE=${BATCH}, EMBED_CONCURRENCY=${IN_FLIGHT}, median of ${repeats} rounds`,
       [
@@ -230,29 +352,10 @@ async function main(): Promise<void> {
         'each round',
         'in flight (mean)',
         'chunks a request',
+        'vs plain client',
+        'each round',
       ],
-      dists.flatMap((dist) =>
-        embedders.map((name, e) => {
-          const ts = results.get(key(c, dist, e))!;
-          const sh = shares(c, dist, e);
-          return [
-            dist,
-            name,
-            ts[0]!.chunks,
-            med(c, dist, e),
-            ts.map((t) => Math.round(rate(t))).join(' / '),
-            median(ts.map((t) => t.cpuMs / 1000)),
-            med(c, dist, e) / med(c, dist, 0),
-            med(c, dist, e) / med(c, dists[0]!, e),
-            ceiling(e) ?? '-',
-            e === 0 ? '-' : median(ts.map((t) => (t.serverMs ?? 0) / 1000)),
-            sh.length > 0 ? median(sh) : '-',
-            sh.map((x) => x.toFixed(2)).join(' / ') || '-',
-            e === 0 ? '-' : median(ts.map((t) => t.serverInFlight ?? 0)),
-            e === 0 ? '-' : median(ts.map((t) => (t.serverChunks ?? 0) / Math.max(1, t.serverRequests ?? 0))),
-          ];
-        }),
-      ),
+      [...pipelineRows, ...plainRows],
     );
   }
   fs.rmSync(dir, { recursive: true, force: true });

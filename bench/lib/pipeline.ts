@@ -55,6 +55,24 @@ export function meanChunkTokens(indexPath: string): number {
   }
 }
 
+/**
+ * The texts of the chunks in the active generation of an embedded index file,
+ * exactly as they were sent to the embedder (the text column; inside the
+ * payload JSON in the first layout), in insertion order.
+ */
+export function chunkTexts(indexPath: string): string[] {
+  const db = new Database(indexPath, { readonly: true, fileMustExist: true });
+  try {
+    const gen = db.prepare("SELECT value FROM _store_meta WHERE key = 'active'").pluck().get() as string;
+    const table = pointsTable(gen);
+    const cols = new Set((db.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name));
+    const text = cols.has('text') ? 'text' : "json_extract(payload, '$.text')";
+    return db.prepare(`SELECT ${text} FROM ${table} ORDER BY rowid`).pluck().all() as string[];
+  } finally {
+    db.close();
+  }
+}
+
 /** A small demo CRM plus `n` multi-page meeting notes (the demo's "long" bodies); returns its path. */
 export function makeLongNotes(dir: string, n: number): string {
   const dbPath = makeDemo(dir, 200);
