@@ -10,7 +10,8 @@
  *                        loop and only while fewer than `maxHeld` chunks wait
  *   → requests           cut into embeddings requests of EMBED_BATCH_SIZE chunks
  *                        (or fewer, to stay within EMBED_MAX_TOKENS_PER_REQUEST)
- *   → embed (dense)      mergeMap: EMBED_CONCURRENCY requests in flight
+ *   → embed (dense)      mergeMap: EMBED_CONCURRENCY requests in flight (twice that handed to an
+ *                        embedder that queues: the HTTP clients)
  *   → write              concatMap: upsert groups of ~WRITE_GROUP_CHUNKS, one at a time
  *   → ack                concatMap: pages in source order, each once the store
  *                        confirmed every write of it
@@ -115,12 +116,22 @@ const SLICE_MIN_KEYS = 1;
 export const WRITE_GROUP_CHUNKS = 512;
 
 /**
- * The most chunks prepared and not yet written: a group filling, every embed
- * slot busy and as many requests again ready. More only lengthens the life of
- * what is held (past the young generation: copied, promoted, compacted).
+ * Requests the embed stage hands out at once: EMBED_CONCURRENCY, or twice that to an embedder that
+ * queues (the HTTP clients), so the next request waits in its queue and leaves the moment a reply
+ * arrives, whatever the stream's thread is busy with; the server still sees EMBED_CONCURRENCY.
  */
-export function maxHeldChunks(deps: Pick<IndexDeps, 'embedBatch' | 'embedInFlight'>): number {
-  return WRITE_GROUP_CHUNKS + 2 * deps.embedBatch * deps.embedInFlight;
+export function requestsOut(deps: Pick<IndexDeps, 'dense' | 'embedInFlight'>): number {
+  return deps.dense.queues ? 2 * deps.embedInFlight : deps.embedInFlight;
+}
+
+/**
+ * The most chunks prepared and not yet written: a group filling, every
+ * request handed out and as many again ready. More only lengthens the life of
+ * what is held (past the young generation: copied, promoted, compacted); less
+ * shuts the gate on a part-filled request, which then leaves short.
+ */
+export function maxHeldChunks(deps: Pick<IndexDeps, 'dense' | 'embedBatch' | 'embedInFlight'>): number {
+  return WRITE_GROUP_CHUNKS + 2 * deps.embedBatch * requestsOut(deps);
 }
 
 /** A changed record on its way through embed and write. */
@@ -273,6 +284,13 @@ export function runStages<M>(
     // the HTTP embedder would otherwise split it at); a page's last one may be short ─────────
     let open: Request = { pieces: [], chunks: 0 };
     let openTokens = 0;
+    /** Chunks of the records with a piece in the open request. */
+    const inOpen = (): number => {
+      let n = 0;
+      let last: Rec | undefined;
+      for (const p of open.pieces) if (p.rec !== last) n += (last = p.rec).prep.texts.length;
+      return n;
+    };
     const cut = (s: { pw: PageWork<unknown>; recs: Rec[] }): Request[] => {
       const out: Request[] = [];
       const close = (): void => {
@@ -300,9 +318,16 @@ export function runStages<M>(
         }
       }
       // The page's end goes through as a request (maybe empty): the write stage then closes the page.
-      // So does a part-filled request once the gate is shut: no further slice would ever fill it, and its
-      // records could never be written to free the room (one record larger than the bound does that).
-      if (s.pw.sliced || (held.value >= maxHeld && open.chunks > 0)) close();
+      // So does a part-filled request once the gate is shut, if waiting might never open it again: its
+      // records cannot be written without it, and everything else written may leave less than a write
+      // group, so only if those records and a group fit below the bound does the room come back on its
+      // own (a record larger than the bound never does). Otherwise the request waits for the next slices:
+      // a gate that shuts in every request's time (a busy server) would else send a short request each time.
+      if (
+        s.pw.sliced ||
+        (held.value >= maxHeld && open.chunks > 0 && inOpen() + WRITE_GROUP_CHUNKS >= maxHeld)
+      )
+        close();
       return out;
     };
 
@@ -464,9 +489,7 @@ export function runStages<M>(
                     embedding--;
                   }
                 }),
-              // An embedder that queues gets twice its in-flight limit: the next request then waits in its
-              // queue and leaves the moment a reply arrives, whatever this thread is busy with.
-              deps.dense.queues ? 2 * deps.embedInFlight : deps.embedInFlight,
+              requestsOut(deps),
             ),
             // While other requests are out (a server's replies), after a turn: the next request, which this
             // reply made room for, goes out before the write.

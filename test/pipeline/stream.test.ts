@@ -287,7 +287,7 @@ describe('the stage stream', () => {
     const db = openCrm(dbPath);
     const rng = new Rng(77);
     const ctxText = { org: 'Acme Robotics', people: ['Ana Lima'], sector: 'fintech', city: 'Lisbon' };
-    const body = Array.from({ length: 60 }, () => bodyParagraphs(rng, ctxText, 'long').join('\n\n')).join(
+    const body = Array.from({ length: 100 }, () => bodyParagraphs(rng, ctxText, 'long').join('\n\n')).join(
       '\n\n',
     );
     const id = (
