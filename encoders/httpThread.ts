@@ -97,6 +97,12 @@ interface Waiting {
   reject(err: unknown): void;
 }
 
+/**
+ * The thread's heap: it holds a few batches' texts and replies at a time, and an isolate with the
+ * process's heap flag (or none) would grow to what the whole run may use (decision 061).
+ */
+const THREAD_HEAP = { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 };
+
 /** How long close() waits for the thread's sockets to close before it stops the thread. */
 const CLOSE_WAIT_MS = 5_000;
 
@@ -208,12 +214,13 @@ export class ThreadedHttpEmbedder implements DenseEmbedder {
     const url = new URL(`./httpWorker.${ts ? 'ts' : 'js'}`, import.meta.url);
     // The configured dimension, not a learned one: a mismatch must name where the expected size came from.
     const workerData = { settings: { ...this.settings, encodingFormat: this.format } };
+    const opts = { workerData, resourceLimits: THREAD_HEAP };
     const w = ts
       ? new Worker(
           `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`,
-          { eval: true, workerData },
+          { ...opts, eval: true },
         )
-      : new Worker(url, { workerData });
+      : new Worker(url, opts);
     this.worker = w;
     this.exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
     w.on('message', (m: FromThread) => {
