@@ -233,9 +233,9 @@ export function runStages<M>(
     const held = new BehaviorSubject(0);
     const demand = new BehaviorSubject<void>(undefined);
     const active: PageWork<unknown>[] = [];
-    /** Embeddings requests sent and not answered yet; whether the event loop turned since the last was sent. */
+    /** Embeddings requests sent and not answered yet, and sent in all. */
     let embedding = 0;
-    let turnedSinceSend = true;
+    let sent = 0;
 
     // ── prepare: one slice of a page's keys ──────────────────────────────────────
     const prepareSlice = (pw: PageWork<unknown>): Rec[] => {
@@ -468,19 +468,13 @@ export function runStages<M>(
             ),
             concatMap(slices),
             mergeMap((s) => from(cut(s))),
-            // A turn before a request unless the loop turned since the last one was sent: an embedder that
-            // computes in place (the local one) blocks, and timers, health checks and signals must still get
-            // through between its calls; one that waits on a server has let the loop turn already, and its
-            // next request goes out at once.
+            // A turn before each request but the first: an embedder that computes in place (the local
+            // one) blocks, and timers, health checks and signals must still get through between its calls.
             mergeMap(
               (req) =>
                 running.run(async () => {
                   if (req.chunks === 0) return req;
-                  if (!turnedSinceSend) await turn();
-                  turnedSinceSend = false;
-                  setImmediate(() => {
-                    turnedSinceSend = true;
-                  });
+                  if (sent++ > 0) await turn();
                   source.tick?.();
                   embedding++;
                   try {
@@ -491,14 +485,7 @@ export function runStages<M>(
                 }),
               requestsOut(deps),
             ),
-            // While other requests are out (a server's replies), after a turn: the next request, which this
-            // reply made room for, goes out before the write.
-            concatMap((req) =>
-              running.run(async () => {
-                if (embedding > 0) await turn();
-                await write(req);
-              }),
-            ),
+            concatMap((req) => running.run(() => write(req))),
             ignoreElements(),
           ),
           shared.pipe(
