@@ -101,9 +101,11 @@ export type RetryPolicy = (err: unknown, attempt: number) => Promise<boolean>;
 
 /**
  * Chunks a prepare slice aims at (its key count follows the chunks per key of
- * the slice before): small while a request is out, so its reply, and the next
- * request, wait at most one small slice (the event loop turns between
- * slices); larger otherwise, to spread each slice's read transaction.
+ * the slice before): small while a request is out to an embedder that does
+ * not queue, so its reply, and the next request, wait at most one small slice
+ * (the event loop turns between slices); larger otherwise, to spread each
+ * slice's read transaction and entity lookup. An embedder that queues (the
+ * HTTP clients) sends its next request itself, on its own thread.
  */
 export const SLICE_CHUNKS = 256;
 export const SLICE_CHUNKS_IN_FLIGHT = 16;
@@ -240,10 +242,13 @@ export function runStages<M>(
     // ── prepare: one slice of a page's keys ──────────────────────────────────────
     const prepareSlice = (pw: PageWork<unknown>): Rec[] => {
       source.tick?.();
-      // Small while replies are due; never (by the estimate) past the bound on chunks held.
+      // Small while replies are due here; never (by the estimate) past the bound on chunks held.
       const target = Math.max(
         SLICE_CHUNKS_IN_FLIGHT,
-        Math.min(embedding > 0 ? SLICE_CHUNKS_IN_FLIGHT : SLICE_CHUNKS, maxHeld - held.value),
+        Math.min(
+          embedding > 0 && !deps.dense.queues ? SLICE_CHUNKS_IN_FLIGHT : SLICE_CHUNKS,
+          maxHeld - held.value,
+        ),
       );
       const n = Math.max(SLICE_MIN_KEYS, Math.min(SLICE_MAX_KEYS, Math.floor(target / pw.chunksPerKey)));
       const keys = pw.keys.slice(pw.at, pw.at + n);

@@ -18,7 +18,7 @@ import { Rng } from '../../crm/demo/rng.js';
 import { bodyParagraphs, subject } from '../../crm/demo/text.js';
 import { openPipeline, type PipelineContext } from '../../runs/context.js';
 import { prepareKeys } from '../../pipeline/prepare.js';
-import { indexKeys, maxHeldChunks, WRITE_GROUP_CHUNKS } from '../../pipeline/stream.js';
+import { indexKeys, maxHeldChunks, WRITE_GROUP_CHUNKS, type BatchCounts } from '../../pipeline/stream.js';
 import type { ChunkPoint, RecordState } from '../../stores/types.js';
 import { startEmbeddingsServer, type EmbeddingsServer } from '../helpers/embeddingsServer.js';
 import { worldConfig } from './harness.js';
@@ -212,8 +212,12 @@ describe('the stage stream', () => {
     }
   });
 
-  it('prepares the next slices while a request is out, and takes its reply in within a few slices', async () => {
-    const { ctx } = await open('overlap');
+  /** Renders counted, and an embedder answering after three turns of the event loop, with or without a queue. */
+  async function overlapCase(
+    name: string,
+    queues: boolean,
+  ): Promise<{ calls: { atCall: number; atReply: number }[]; counts: BatchCounts }> {
+    const { ctx } = await open(name);
     const renderer = ctx.deps.renderer;
     let rendered = 0;
     const render = renderer.render.bind(renderer);
@@ -223,6 +227,7 @@ describe('the stage stream', () => {
     };
     const calls: { atCall: number; atReply: number }[] = [];
     const dense = ctx.deps.dense;
+    Object.defineProperty(dense, 'queues', { value: queues });
     dense.embed = async (texts: string[]) => {
       const c = { atCall: rendered, atReply: -1 };
       calls.push(c);
@@ -233,17 +238,28 @@ describe('the stage stream', () => {
       return texts.map(() => new Float32Array(dense.dim).fill(0.25));
     };
     try {
-      const r = await indexKeys(ctx.deps, ctx.store, longKeys);
-      expect(r.counts).toMatchObject({ added: 120, failed: 0 });
-      expect(calls.length).toBeGreaterThanOrEqual(10);
-      // Records were rendered while the first request was out, and its reply was taken in within a
-      // few slices: the event loop turned between them.
-      expect(calls[0]!.atReply).toBeGreaterThan(calls[0]!.atCall);
-      expect(calls[0]!.atReply - calls[0]!.atCall).toBeLessThanOrEqual(12);
-      expect(calls.at(-1)!.atCall).toBeGreaterThan(calls[0]!.atReply + 10);
+      return { calls, counts: (await indexKeys(ctx.deps, ctx.store, longKeys)).counts };
     } finally {
       await ctx.close();
     }
+  }
+
+  it('prepares the next slices while a request is out, and takes its reply in within a few slices', async () => {
+    const { calls, counts } = await overlapCase('overlap', false);
+    expect(counts).toMatchObject({ added: 120, failed: 0 });
+    expect(calls.length).toBeGreaterThanOrEqual(10);
+    // Records were rendered while the first request was out, and its reply was taken in within a
+    // few slices: the event loop turned between them.
+    expect(calls[0]!.atReply).toBeGreaterThan(calls[0]!.atCall);
+    expect(calls[0]!.atReply - calls[0]!.atCall).toBeLessThanOrEqual(12);
+    expect(calls.at(-1)!.atCall).toBeGreaterThan(calls[0]!.atReply + 10);
+  });
+
+  it('prepares larger slices for an embedder that queues: its next request does not wait for this thread', async () => {
+    const { calls, counts } = await overlapCase('overlap-queued', true);
+    expect(counts).toMatchObject({ added: 120, failed: 0 });
+    // More records rendered while the first request was out than the small slices would allow.
+    expect(calls[0]!.atReply - calls[0]!.atCall).toBeGreaterThan(12);
   });
 
   it('when a request fails while an older one is still embedding, rejects once that one is over and starts nothing after', async () => {
