@@ -27,8 +27,7 @@ export async function createDenseEmbedder(
     const { createHttpEmbedder, httpEmbedderSettings } = await import('./http.js');
     if (!opts.thread) return createHttpEmbedder(config);
     const { ThreadedHttpEmbedder } = await import('./httpThread.js');
-    const { random: _random, ...settings } = httpEmbedderSettings(config);
-    return new ThreadedHttpEmbedder(settings);
+    return new ThreadedHttpEmbedder(httpEmbedderSettings(config));
   }
   const { LocalGloveEmbedder } = await import('./local.js');
   const { defaultCacheDir } = await import('./gloveCache.js');

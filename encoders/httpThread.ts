@@ -40,25 +40,24 @@ export type ToThread =
   | { t: 'abort'; id: number }
   | { t: 'close' };
 
-export type FromThread =
-  | {
-      id: number;
-      ok: true;
-      dim: number;
-      encoding: EncodingFormat;
-      stats: HttpEmbedderStats;
-      /** `count` vectors of `dim` values, one after the other. */
-      vectors?: ArrayBuffer;
-      count?: number;
-    }
-  | {
-      id: number;
-      ok: false;
-      error: WireError;
-      dim: number;
-      encoding: EncodingFormat;
-      stats: HttpEmbedderStats;
-    };
+/** What every reply carries: the thread's client as it now is. */
+interface ThreadState {
+  dim: number;
+  encoding: EncodingFormat;
+  stats: HttpEmbedderStats;
+}
+
+export type FromThread = ThreadState &
+  (
+    | {
+        id: number;
+        ok: true;
+        /** `count` vectors of `dim` values, one after the other. */
+        vectors?: ArrayBuffer;
+        count?: number;
+      }
+    | { id: number; ok: false; error: WireError }
+  );
 
 export function errorToWire(err: unknown): WireError {
   const message = errorMessage(err);
@@ -89,9 +88,6 @@ export function errorFromWire(w: WireError): Error {
   }
 }
 
-/** What `HttpEmbedderSettings` holds that can cross to a thread (functions cannot). */
-export type ThreadSettings = Omit<HttpEmbedderSettings, 'random'>;
-
 interface Waiting {
   resolve(reply: Extract<FromThread, { ok: true }>): void;
   reject(err: unknown): void;
@@ -119,7 +115,11 @@ export class ThreadedHttpEmbedder implements DenseEmbedder {
   private initPromise: Promise<void> | undefined;
   private closed = false;
 
-  constructor(private readonly settings: ThreadSettings) {
+  /** What crosses to the thread: the settings but `random` (a function cannot). */
+  private readonly settings: Omit<HttpEmbedderSettings, 'random'>;
+
+  constructor({ random: _random, ...settings }: HttpEmbedderSettings) {
+    this.settings = settings;
     this.modelId = settings.model;
     this.knownDim = settings.dim;
     this.format = settings.encodingFormat ?? 'base64';

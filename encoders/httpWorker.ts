@@ -11,19 +11,19 @@ const port = parentPort!;
 const embedder = new HttpEmbedder((workerData as { settings: HttpEmbedderSettings }).settings);
 const aborts = new Map<number, AbortController>();
 
-function state(): Pick<Extract<FromThread, { ok: true }>, 'dim' | 'encoding' | 'stats'> {
+function state(): Pick<FromThread, 'dim' | 'encoding' | 'stats'> {
   return { dim: embedder.dim, encoding: embedder.encoding, stats: { ...embedder.stats } };
 }
 
 async function handle(m: Exclude<ToThread, { t: 'abort' | 'close' }>): Promise<void> {
-  const ac = new AbortController();
-  aborts.set(m.id, ac);
   try {
     if (m.t === 'init') {
       await embedder.init();
       port.postMessage({ id: m.id, ok: true, ...state() } satisfies FromThread);
       return;
     }
+    const ac = new AbortController();
+    aborts.set(m.id, ac);
     const vectors = await embedder.embed(m.texts, { signal: ac.signal });
     // One buffer for the whole batch, moved (not copied) to the caller.
     const dim = vectors[0]?.length ?? 0;

@@ -195,61 +195,52 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
         rec.doneAt = now();
       };
       res.on('close', done);
-      respond(rec, fault, res, rec.at + delay);
-    });
-  };
-
-  /** Works out the reply to `rec` at once and sends it at `due` (a clock time from now()). */
-  function respond(rec: RecordedRequest, fault: Fault, res: http.ServerResponse, due: number): void {
-    const at = (send: () => void): void => {
+      // The reply is worked out now and sent when due: the server's own work is inside the delay.
+      const send = replyTo(rec, fault, res);
       const run = (): void => {
         if (!res.destroyed) send();
       };
-      const wait = due - now();
+      const wait = rec.at + delay - now();
       if (wait > 0) setTimeout(run, wait);
       else run();
-    };
+    });
+  };
+
+  /** The reply to `rec`, worked out at once, as the call that sends it. */
+  function replyTo(rec: RecordedRequest, fault: Fault, res: http.ServerResponse): () => void {
     if (opts.apiKey && rec.headers.authorization !== `Bearer ${opts.apiKey}`) {
-      at(() =>
+      return () =>
         sendJson(res, 401, {
           error: { message: 'Incorrect API key provided.', type: 'invalid_request_error' },
-        }),
-      );
-      return;
+        });
     }
     const body = typeof rec.body === 'object' ? rec.body : undefined;
     if (!body || body.input === undefined) {
-      at(() =>
+      return () =>
         sendJson(res, 400, {
           error: { message: "'input' is a required property", type: 'invalid_request_error' },
-        }),
-      );
-      return;
+        });
     }
     const inputs = typeof body.input === 'string' ? [body.input] : body.input;
     if (opts.rejectInputsContaining && inputs.some((t) => t.includes(opts.rejectInputsContaining!))) {
-      at(() =>
+      return () =>
         sendJson(res, 400, {
           error: { message: 'This input cannot be embedded (poison).', type: 'invalid_request_error' },
-        }),
-      );
-      return;
+        });
     }
     const wantBase64 = body.encoding_format === 'base64';
     if (wantBase64 && base64Mode === 'reject') {
-      at(() =>
+      return () =>
         sendJson(res, 400, {
           error: {
             message: "Unsupported value for 'encoding_format': 'base64'",
             type: 'invalid_request_error',
           },
-        }),
-      );
-      return;
+        });
     }
     switch (fault.kind) {
       case 'status':
-        at(() => {
+        return () => {
           res.writeHead(fault.status, {
             'content-type': 'application/json',
             ...(fault.retryAfter !== undefined ? { 'retry-after': fault.retryAfter } : {}),
@@ -258,17 +249,14 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
             fault.body ??
               JSON.stringify({ error: { message: `injected ${fault.status}`, type: 'server_error' } }),
           );
-        });
-        return;
+        };
       case 'reset':
-        at(() => res.socket?.destroy());
-        return;
+        return () => res.socket?.destroy();
       case 'garbage':
-        at(() => {
+        return () => {
           res.writeHead(200, { 'content-type': 'application/json' });
           res.end(fault.body ?? '<html><body>502 Bad Gateway</body></html>');
-        });
-        return;
+        };
       default:
         break;
     }
@@ -297,15 +285,14 @@ export async function startEmbeddingsServer(opts: EmbeddingsServerOptions = {}):
     });
     if (fault.kind === 'nan' && fault.python) text = text.replace('null', 'NaN');
     if (fault.kind === 'drop') {
-      at(() => {
+      return () => {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
         res.write(text.slice(0, Math.floor(text.length / 2)));
         // Let the half body reach the client before the socket dies, so it fails mid-body.
         setTimeout(() => res.socket?.destroy(), 20);
-      });
-      return;
+      };
     }
-    at(() => sendJson(res, 200, text));
+    return () => sendJson(res, 200, text);
   }
 
   let server: http.Server;

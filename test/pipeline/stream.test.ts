@@ -87,6 +87,14 @@ const statesOf = async (ctx: PipelineContext, keys: string[]): Promise<RecordSta
   );
 
 /** What preparing `longKeys` whole gives, as the store's states. */
+/** After a failed run, a retry indexes every long note, each as preparing it whole gives. */
+async function expectRetryCompletes(ctx: PipelineContext): Promise<void> {
+  const retry = await indexKeys(ctx.deps, ctx.store, longKeys);
+  expect(retry.counts.failed).toBe(0);
+  expect(retry.counts.added + retry.counts.unchanged).toBe(120);
+  expect(await statesOf(ctx, longKeys)).toEqual(expectedStates(ctx));
+}
+
 function expectedStates(ctx: PipelineContext): RecordState[] {
   return prepareKeys(ctx.deps, longKeys, new Map())
     .changed.map((p) => ({ recordKey: p.recordKey, fingerprint: p.fingerprint, chunkCount: p.texts.length }))
@@ -124,10 +132,7 @@ async function failureCase(name: string, fail: () => Error): Promise<void> {
     expect(n).toBe(calls);
     expect(upserts.finished).toBe(writes);
     failing = false;
-    const retry = await indexKeys(ctx.deps, ctx.store, longKeys);
-    expect(retry.counts.failed).toBe(0);
-    expect(retry.counts.added + retry.counts.unchanged).toBe(120);
-    expect(await statesOf(ctx, longKeys)).toEqual(expectedStates(ctx));
+    await expectRetryCompletes(ctx);
   } finally {
     await ctx.close();
   }
@@ -288,10 +293,7 @@ describe('the stage stream', () => {
       await new Promise((r) => setTimeout(r, 300));
       expect(upserts.sizes.length).toBe(failed!.finished);
       busy = false;
-      const retry = await indexKeys(ctx.deps, ctx.store, longKeys);
-      expect(retry.counts.failed).toBe(0);
-      expect(retry.counts.added + retry.counts.unchanged).toBe(120);
-      expect(await statesOf(ctx, longKeys)).toEqual(expectedStates(ctx));
+      await expectRetryCompletes(ctx);
     } finally {
       await ctx.close();
     }
